@@ -1,0 +1,108 @@
+// Package store defines the storage seam of securelog: the Store interface
+// with the store operations of SPEC §15 (init + 23), and its backends.
+//
+// A store enforces no integrity rules beyond key uniqueness; hashing and
+// chaining are done by the log (package securelog). Every backend must pass
+// the conformance suite in package storetest.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// ErrNotInitialized is returned by every operation before Init succeeded.
+var ErrNotInitialized = errors.New("store not initialized: call init first")
+
+// Store is the persistence seam (SPEC §15). Errors are diagnostics; the log
+// wraps them as storage errors.
+//
+// Implementations must be safe for concurrent use. A mutating operation that
+// has returned nil is durable (fsynced, or the backend's equivalent).
+// Rows passed in and returned are owned by the caller (implementations copy).
+type Store interface {
+	// Init opens and configures the store from its config value (an empty
+	// config is an error), runs schema setup and seeds the "default" stream
+	// if absent.
+	Init(ctx context.Context, config string) error
+
+	// Insert stores an entry row. row.Seqno must be non-zero; a duplicate
+	// seqno is an error. Returns the seqno.
+	Insert(ctx context.Context, row wire.EntryRow) (uint64, error)
+	// GlobalHead returns the highest seqno over all streams.
+	GlobalHead(ctx context.Context) (uint64, bool, error)
+	// Get returns the row with the seqno.
+	Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, error)
+	// Range returns the stream's rows with from ≤ seqno ≤ to, ascending; from > to → empty.
+	Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error)
+	// Head returns the highest seqno of the stream.
+	Head(ctx context.Context, stream string) (uint64, bool, error)
+	// Last returns the row with the highest seqno of the stream.
+	Last(ctx context.Context, stream string) (wire.EntryRow, bool, error)
+
+	// SegmentInsert assigns a new global segment id (ignoring row.SegmentID),
+	// stores the row and one membership record per pair atomically, and
+	// returns the id.
+	SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error)
+	// SegmentGet returns a segment by id.
+	SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error)
+	// SegmentsList returns the stream's segments by ascending id.
+	SegmentsList(ctx context.Context, stream string) ([]wire.SegmentRow, error)
+	// SegmentLastSeqno returns the highest seq_end over the stream's segments.
+	SegmentLastSeqno(ctx context.Context, stream string) (uint64, bool, error)
+	// SegmentEntrySeqnos returns the segment's member seqnos ordered by leaf index.
+	SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error)
+	// SegmentForSeqno returns the id of the segment containing the seqno.
+	SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error)
+	// SegmentSetSignature overwrites the segment's signature and signer
+	// identity; a missing segment is an error "segment not found: <id>".
+	SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error
+
+	// WitnessInsert assigns a new global id (ignoring row.ID, starting at 1),
+	// stores the row and returns the id.
+	WitnessInsert(ctx context.Context, row wire.WitnessRow) (int64, error)
+	// WitnessLatest returns the stream's row with the highest id.
+	WitnessLatest(ctx context.Context, stream string) (wire.WitnessRow, bool, error)
+	// WitnessList returns the stream's rows by ascending id.
+	WitnessList(ctx context.Context, stream string) ([]wire.WitnessRow, error)
+	// WitnessStreamIDs returns the distinct stream ids with witness rows, ascending.
+	WitnessStreamIDs(ctx context.Context) ([]string, error)
+	// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18 (times
+	// compared parsed, keep_latest 0 keeps none) and returns how many.
+	WitnessGC(ctx context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error)
+
+	// StreamUpsert inserts or replaces the stream row by name.
+	StreamUpsert(ctx context.Context, row wire.StreamRow) error
+	// StreamGet returns the stream row by name.
+	StreamGet(ctx context.Context, name string) (wire.StreamRow, bool, error)
+	// StreamList returns all stream rows. Order: creation order (DECISIONS 10).
+	StreamList(ctx context.Context) ([]wire.StreamRow, error)
+	// StreamSetTier sets the tier; a missing stream is an error "stream not found: <name>".
+	StreamSetTier(ctx context.Context, name, tier string) error
+	// StreamDeprecate sets deprecated_at; a missing stream is an error "stream not found: <name>".
+	StreamDeprecate(ctx context.Context, name, deprecatedAt string) error
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Batch is a group of writes committed atomically and durably in one write.
+// Meta holds small key/value records (for example a consumer position) that
+// must commit together with the entries.
+type Batch struct {
+	Entries []wire.EntryRow
+	Meta    map[string][]byte
+}
+
+// Batcher is implemented by stores that can commit a Batch in one synced
+// write. The log uses it for batch appends; stores without it get one Insert
+// per entry.
+type Batcher interface {
+	// CommitBatch stores every entry and meta record atomically; duplicate
+	// seqnos fail the whole batch and nothing is written.
+	CommitBatch(ctx context.Context, b Batch) error
+	// GetMeta returns a meta record written by CommitBatch.
+	GetMeta(ctx context.Context, key string) ([]byte, bool, error)
+}
