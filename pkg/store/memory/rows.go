@@ -1,0 +1,305 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// SegmentInsert assigns the next global id and stores the row and its
+// membership records.
+func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	s.lastSegID++
+	id := s.lastSegID
+	row = row.Clone()
+	row.SegmentID = id
+	sorted := slices.Clone(entries)
+	slices.SortStableFunc(sorted, func(a, b wire.SegmentEntry) int {
+		switch {
+		case a.LeafIndex < b.LeafIndex:
+			return -1
+		case a.LeafIndex > b.LeafIndex:
+			return 1
+		}
+		return 0
+	})
+	seg := &segment{row: row, members: make([]uint64, len(sorted))}
+	for i, e := range sorted {
+		seg.members[i] = e.Seqno
+		if _, ok := s.forSeqno[e.Seqno]; !ok {
+			s.forSeqno[e.Seqno] = id
+		}
+	}
+	s.segments[id] = seg
+	s.segStreams[row.StreamID] = append(s.segStreams[row.StreamID], id)
+	return id, nil
+}
+
+// SegmentGet returns a copy of the segment.
+func (s *Store) SegmentGet(_ context.Context, id uint64) (wire.SegmentRow, bool, error) {
+	if err := s.rlock(); err != nil {
+		return wire.SegmentRow{}, false, err
+	}
+	defer s.mu.RUnlock()
+	seg, ok := s.segments[id]
+	if !ok {
+		return wire.SegmentRow{}, false, nil
+	}
+	return seg.row.Clone(), true, nil
+}
+
+// SegmentsList returns copies of the stream's segments by ascending id.
+func (s *Store) SegmentsList(_ context.Context, stream string) ([]wire.SegmentRow, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	ids := s.segStreams[stream]
+	out := make([]wire.SegmentRow, len(ids))
+	for i, id := range ids {
+		out[i] = s.segments[id].row.Clone()
+	}
+	return out, nil
+}
+
+// SegmentLastSeqno returns the highest seq_end of the stream's segments.
+func (s *Store) SegmentLastSeqno(_ context.Context, stream string) (uint64, bool, error) {
+	if err := s.rlock(); err != nil {
+		return 0, false, err
+	}
+	defer s.mu.RUnlock()
+	ids := s.segStreams[stream]
+	var last uint64
+	for _, id := range ids {
+		last = max(last, s.segments[id].row.SeqEnd)
+	}
+	return last, len(ids) > 0, nil
+}
+
+// SegmentEntrySeqnos returns the member seqnos by leaf index (empty for an
+// unknown segment).
+func (s *Store) SegmentEntrySeqnos(_ context.Context, id uint64) ([]uint64, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	seg, ok := s.segments[id]
+	if !ok {
+		return []uint64{}, nil
+	}
+	return slices.Clone(seg.members), nil
+}
+
+// SegmentForSeqno returns the lowest id of a segment containing the seqno.
+func (s *Store) SegmentForSeqno(_ context.Context, seqno uint64) (uint64, bool, error) {
+	if err := s.rlock(); err != nil {
+		return 0, false, err
+	}
+	defer s.mu.RUnlock()
+	id, ok := s.forSeqno[seqno]
+	return id, ok, nil
+}
+
+// SegmentSetSignature overwrites the signature and signer identity.
+func (s *Store) SegmentSetSignature(_ context.Context, id uint64, sig []byte, signer string) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	seg, ok := s.segments[id]
+	if !ok {
+		return fmt.Errorf("segment not found: %d", id)
+	}
+	seg.row.Signature = append([]byte{}, sig...)
+	seg.row.SignerIdentity = &signer
+	return nil
+}
+
+// WitnessInsert assigns the next global id and stores the row.
+func (s *Store) WitnessInsert(_ context.Context, row wire.WitnessRow) (int64, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	s.lastWitness++
+	row.ID = s.lastWitness
+	s.witnesses[row.ID] = row
+	s.witStreams[row.StreamID] = append(s.witStreams[row.StreamID], row.ID)
+	return row.ID, nil
+}
+
+// WitnessLatest returns the stream's row with the highest id.
+func (s *Store) WitnessLatest(_ context.Context, stream string) (wire.WitnessRow, bool, error) {
+	if err := s.rlock(); err != nil {
+		return wire.WitnessRow{}, false, err
+	}
+	defer s.mu.RUnlock()
+	ids := s.witStreams[stream]
+	if len(ids) == 0 {
+		return wire.WitnessRow{}, false, nil
+	}
+	return s.witnesses[ids[len(ids)-1]], true, nil
+}
+
+// WitnessList returns the stream's rows by ascending id.
+func (s *Store) WitnessList(_ context.Context, stream string) ([]wire.WitnessRow, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	ids := s.witStreams[stream]
+	out := make([]wire.WitnessRow, len(ids))
+	for i, id := range ids {
+		out[i] = s.witnesses[id]
+	}
+	return out, nil
+}
+
+// WitnessStreamIDs returns the streams with witness rows, ascending.
+func (s *Store) WitnessStreamIDs(context.Context) ([]string, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.witStreams))
+	for st := range s.witStreams {
+		out = append(out, st)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18: times are
+// compared parsed (RFC 3339), a row whose received_at does not parse is
+// never older than the cutoff, and keep_latest 0 keeps none. An older_than
+// that does not parse is an error and deletes nothing.
+func (s *Store) WitnessGC(_ context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
+	var cutoff time.Time
+	if olderThan != nil {
+		var err error
+		if cutoff, err = time.Parse(time.RFC3339Nano, *olderThan); err != nil {
+			return 0, fmt.Errorf("witness gc: older_than %q is not an RFC 3339 time: %w", *olderThan, err)
+		}
+	}
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	var streams []string
+	if stream != nil {
+		streams = []string{*stream}
+	} else {
+		for st := range s.witStreams {
+			streams = append(streams, st)
+		}
+	}
+	var deleted uint32
+	for _, st := range streams {
+		ids := s.witStreams[st]
+		keep := 0
+		if keepLatest != nil {
+			keep = min(int(*keepLatest), len(ids))
+		}
+		if keep == 0 && olderThan == nil {
+			continue
+		}
+		candidates := ids[:len(ids)-keep] // rows outside the newest keep
+		var kept []int64
+		for _, id := range candidates {
+			if olderThan != nil && !olderThanCutoff(s.witnesses[id].ReceivedAt, cutoff) {
+				kept = append(kept, id)
+				continue
+			}
+			delete(s.witnesses, id)
+			deleted++
+		}
+		kept = append(kept, ids[len(ids)-keep:]...)
+		if len(kept) == 0 {
+			delete(s.witStreams, st)
+		} else {
+			s.witStreams[st] = kept
+		}
+	}
+	return deleted, nil
+}
+
+func olderThanCutoff(receivedAt string, cutoff time.Time) bool {
+	t, err := time.Parse(time.RFC3339Nano, receivedAt)
+	return err == nil && t.Before(cutoff)
+}
+
+// StreamUpsert inserts the row, or replaces every field of the existing row
+// with that name while keeping its creation-order position.
+func (s *Store) StreamUpsert(_ context.Context, row wire.StreamRow) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.putStream(row.Clone())
+	return nil
+}
+
+func (s *Store) putStream(row wire.StreamRow) {
+	if i, ok := s.streamsPos[row.Name]; ok {
+		s.streams[i] = row
+		return
+	}
+	s.streamsPos[row.Name] = len(s.streams)
+	s.streams = append(s.streams, row)
+}
+
+// StreamGet returns a copy of the stream row.
+func (s *Store) StreamGet(_ context.Context, name string) (wire.StreamRow, bool, error) {
+	if err := s.rlock(); err != nil {
+		return wire.StreamRow{}, false, err
+	}
+	defer s.mu.RUnlock()
+	i, ok := s.streamsPos[name]
+	if !ok {
+		return wire.StreamRow{}, false, nil
+	}
+	return s.streams[i].Clone(), true, nil
+}
+
+// StreamList returns copies of all stream rows in creation order.
+func (s *Store) StreamList(context.Context) ([]wire.StreamRow, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	out := make([]wire.StreamRow, len(s.streams))
+	for i, r := range s.streams {
+		out[i] = r.Clone()
+	}
+	return out, nil
+}
+
+// StreamSetTier sets the stream's tier.
+func (s *Store) StreamSetTier(_ context.Context, name, tier string) error {
+	return s.updateStream(name, func(r *wire.StreamRow) { r.Tier = tier })
+}
+
+// StreamDeprecate sets the stream's deprecated_at.
+func (s *Store) StreamDeprecate(_ context.Context, name, deprecatedAt string) error {
+	return s.updateStream(name, func(r *wire.StreamRow) { r.DeprecatedAt = &deprecatedAt })
+}
+
+func (s *Store) updateStream(name string, f func(*wire.StreamRow)) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	i, ok := s.streamsPos[name]
+	if !ok {
+		return fmt.Errorf("stream not found: %s", name)
+	}
+	f(&s.streams[i])
+	return nil
+}

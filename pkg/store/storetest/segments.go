@@ -1,0 +1,162 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+func (h *harness) testSegments(t *testing.T) {
+	t.Run("GlobalIDsFromOne", func(t *testing.T) {
+		s := h.open(t)
+		rows := []wire.SegmentRow{segment("a", 1, 3), segment("b", 4, 4), segment("a", 5, 9)}
+		for i, r := range rows {
+			mustSegment(t, s, r, members(r.SeqStart), uint64(i+1))
+		}
+		for i, r := range rows {
+			want := r
+			want.SegmentID = uint64(i + 1)
+			got, ok, err := s.SegmentGet(ctx(t), want.SegmentID)
+			if err != nil || !ok {
+				t.Fatalf("SegmentGet(%d) = (_, %v, %v)", want.SegmentID, ok, err)
+			}
+			if d := diffSegment(want, got); d != "" {
+				t.Fatalf("SegmentGet(%d): %s", want.SegmentID, d)
+			}
+		}
+		for _, id := range []uint64{0, 4, 999} {
+			if got, ok, err := s.SegmentGet(ctx(t), id); err != nil || ok {
+				t.Fatalf("SegmentGet(%d) = (%+v, %v, %v), want absent", id, got, ok, err)
+			}
+		}
+	})
+
+	t.Run("ListAndLastSeqno", func(t *testing.T) {
+		s := h.open(t)
+		mustSegment(t, s, segment("a", 1, 10), nil, 1)
+		mustSegment(t, s, segment("b", 11, 12), nil, 2)
+		mustSegment(t, s, segment("a", 20, 30), nil, 3)
+		mustSegment(t, s, segment("a", 13, 15), nil, 4) // lower seq_end, higher id
+		mustSegment(t, s, segment("ab", 40, 41), nil, 5)
+		list, err := s.SegmentsList(ctx(t), "a")
+		if err != nil {
+			t.Fatalf("SegmentsList(a): %v", err)
+		}
+		var ids []uint64
+		for _, r := range list {
+			if r.StreamID != "a" {
+				t.Fatalf("SegmentsList(a) returned a row of stream %q", r.StreamID)
+			}
+			ids = append(ids, r.SegmentID)
+		}
+		if !slices.Equal(ids, []uint64{1, 3, 4}) {
+			t.Fatalf("SegmentsList(a) ids = %v, want [1 3 4]", ids)
+		}
+		want := segment("a", 20, 30)
+		want.SegmentID = 3
+		if d := diffSegment(want, list[1]); d != "" {
+			t.Fatalf("SegmentsList(a)[1]: %s", d)
+		}
+		if list, err := s.SegmentsList(ctx(t), "zz"); err != nil || len(list) != 0 {
+			t.Fatalf("SegmentsList(zz) = (%v, %v), want empty", list, err)
+		}
+		n, ok, err := s.SegmentLastSeqno(ctx(t), "a")
+		checkOptU64(t, "SegmentLastSeqno(a)", n, ok, err, 30, true)
+		n, ok, err = s.SegmentLastSeqno(ctx(t), "b")
+		checkOptU64(t, "SegmentLastSeqno(b)", n, ok, err, 12, true)
+		n, ok, err = s.SegmentLastSeqno(ctx(t), "zz")
+		checkOptU64(t, "SegmentLastSeqno(zz)", n, ok, err, 0, false)
+	})
+
+	t.Run("MembershipAndForSeqno", func(t *testing.T) {
+		s := h.open(t)
+		// Membership pairs given out of leaf order.
+		mustSegment(t, s, segment("a", 3, 7), []wire.SegmentEntry{
+			{Seqno: 7, LeafIndex: 2}, {Seqno: 3, LeafIndex: 0}, {Seqno: 5, LeafIndex: 1}}, 1)
+		mustSegment(t, s, segment("b", 4, 8), members(4, 6, 8), 2)
+		mustSegment(t, s, segment("a", 9, 9), nil, 3)
+		for _, c := range []struct {
+			id   uint64
+			want []uint64
+		}{{1, []uint64{3, 5, 7}}, {2, []uint64{4, 6, 8}}, {3, nil}, {42, nil}} {
+			got, err := s.SegmentEntrySeqnos(ctx(t), c.id)
+			if err != nil {
+				t.Fatalf("SegmentEntrySeqnos(%d): %v", c.id, err)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("SegmentEntrySeqnos(%d) = %v, want %v", c.id, got, c.want)
+			}
+		}
+		for _, c := range []struct {
+			seqno, id uint64
+			ok        bool
+		}{{3, 1, true}, {5, 1, true}, {7, 1, true}, {4, 2, true}, {8, 2, true}, {9, 0, false}, {1, 0, false}} {
+			id, ok, err := s.SegmentForSeqno(ctx(t), c.seqno)
+			checkOptU64(t, "SegmentForSeqno", id, ok, err, c.id, c.ok)
+		}
+	})
+
+	t.Run("SetSignature", func(t *testing.T) {
+		s := h.open(t)
+		mustSegment(t, s, segment("a", 1, 2), members(1, 2), 1)
+		mustSegment(t, s, segment("a", 3, 4), members(3, 4), 2)
+		got, _, err := s.SegmentGet(ctx(t), 1)
+		if err != nil {
+			t.Fatalf("SegmentGet(1): %v", err)
+		}
+		if got.Signature != nil || got.SignerIdentity != nil {
+			t.Fatalf("unsigned segment: signature %s signer %s, want both absent",
+				fmtOptBytes(got.Signature), fmtOptString(got.SignerIdentity))
+		}
+		for _, sig := range []struct {
+			sig    []byte
+			signer string
+		}{{[]byte{1, 2, 3}, "key-one"}, {[]byte("second signature"), "κλειδί"}} {
+			if err := s.SegmentSetSignature(ctx(t), 1, sig.sig, sig.signer); err != nil {
+				t.Fatalf("SegmentSetSignature(1): %v", err)
+			}
+			want := segment("a", 1, 2)
+			want.SegmentID, want.Signature, want.SignerIdentity = 1, sig.sig, strp(sig.signer)
+			got, _, err := s.SegmentGet(ctx(t), 1)
+			if err != nil {
+				t.Fatalf("SegmentGet(1): %v", err)
+			}
+			if d := diffSegment(want, got); d != "" {
+				t.Fatalf("after SegmentSetSignature(1): %s", d)
+			}
+		}
+		other, _, _ := s.SegmentGet(ctx(t), 2)
+		if other.Signature != nil {
+			t.Fatalf("segment 2 got a signature from segment 1's update")
+		}
+		err = s.SegmentSetSignature(ctx(t), 77, []byte{1}, "k")
+		checkErrContains(t, "SegmentSetSignature(77)", err, "segment not found: 77")
+		if _, ok, _ := s.SegmentGet(ctx(t), 77); ok {
+			t.Fatal("SegmentSetSignature of a missing segment created it")
+		}
+	})
+
+	t.Run("SignatureAsGivenAtInsert", func(t *testing.T) {
+		s := h.open(t)
+		signed := segment("a", 1, 1)
+		signed.Signature, signed.SignerIdentity = []byte{9, 9}, strp("k")
+		empty := segment("a", 2, 2)
+		empty.Signature, empty.SignerIdentity = []byte{}, strp("")
+		for i, r := range []wire.SegmentRow{signed, empty} {
+			mustSegment(t, s, r, nil, uint64(i+1))
+		}
+		got, _, err := s.SegmentGet(ctx(t), 1)
+		signed.SegmentID = 1
+		if d := diffSegment(signed, got); err != nil || d != "" {
+			t.Fatalf("SegmentGet(1): %v %s", err, d)
+		}
+		got, _, err = s.SegmentGet(ctx(t), 2)
+		if err != nil || len(got.Signature) != 0 || got.Signed() {
+			t.Fatalf("SegmentGet(2) empty signature = %v, %v", got.Signature, err)
+		}
+		if got.SignerIdentity == nil || *got.SignerIdentity != "" {
+			t.Fatalf("SegmentGet(2) signer = %s, want present and empty", fmtOptString(got.SignerIdentity))
+		}
+	})
+}
