@@ -182,10 +182,14 @@ func (h *harness) testCopies(t *testing.T) {
 
 	if b, ok := s.Store.(store.Batcher); ok {
 		meta := []byte{1, 2, 3}
-		if err := b.CommitBatch(ctx(t), store.Batch{Meta: map[string][]byte{"m": meta}}); err != nil {
+		row := entry(2, "a")
+		if err := b.CommitBatch(ctx(t), store.Batch{Entries: []wire.EntryRow{row}, Meta: map[string][]byte{"m": meta}}); err != nil {
 			t.Fatalf("CommitBatch: %v", err)
 		}
 		meta[0] = 9
+		row.Payload[0], row.EntryHash[0] = 'X', ^row.EntryHash[0]
+		want2 := entry(2, "a")
+		checkGet(t, s, 2, &want2)
 		v, _, _ := b.GetMeta(ctx(t), "m")
 		if !bytes.Equal(v, []byte{1, 2, 3}) {
 			t.Fatalf("meta changed through the caller's slice: %v", v)
