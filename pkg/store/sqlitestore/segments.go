@@ -1,0 +1,207 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+const segmentColumns = `segment_id, stream_id, seq_start, seq_end, merkle_root, last_entry_hash,
+	prev_checkpoint_hash, closed_at, signature, signer_identity`
+
+// SegmentInsert assigns a new segment id and stores the row and its
+// membership records in one transaction.
+func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	seqStart, err := toInt64("seq_start", row.SeqStart)
+	if err != nil {
+		return 0, err
+	}
+	seqEnd, err := toInt64("seq_end", row.SeqEnd)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO secure_log_segments (stream_id, seq_start, seq_end, merkle_root,
+			last_entry_hash, prev_checkpoint_hash, closed_at, signature, signer_identity) VALUES (?,?,?,?,?,?,?,?,?)`,
+			row.StreamID, seqStart, seqEnd, nonNil(row.MerkleRoot), nonNil(row.LastEntryHash),
+			nonNil(row.PrevCheckpointHash), row.ClosedAt, row.Signature, row.SignerIdentity)
+		if err != nil {
+			return fmt.Errorf("sqlite store: insert segment of %s: %w", row.StreamID, err)
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("sqlite store: insert segment of %s: %w", row.StreamID, err)
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO secure_log_segment_entries (segment_id, seqno, leaf_index) VALUES (?,?,?)`)
+		if err != nil {
+			return fmt.Errorf("sqlite store: insert segment %d entries: %w", id, err)
+		}
+		defer func() { _ = stmt.Close() }()
+		for _, e := range entries {
+			seqno, err := toInt64("segment entry seqno", e.Seqno)
+			if err != nil {
+				return err
+			}
+			leaf, err := toInt64("segment entry leaf_index", e.LeafIndex)
+			if err != nil {
+				return err
+			}
+			if _, err := stmt.ExecContext(ctx, id, seqno, leaf); err != nil {
+				return fmt.Errorf("sqlite store: insert segment %d entry (seqno %d, leaf %d): %w", id, e.Seqno, e.LeafIndex, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return fromInt64("segment_id", id)
+}
+
+// SegmentGet returns a segment by id.
+func (s *Store) SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error) {
+	key, ok := clampKey(id)
+	if !ok {
+		return wire.SegmentRow{}, false, nil
+	}
+	rows, err := s.querySegments(ctx, fmt.Sprintf("get segment %d", id),
+		`SELECT `+segmentColumns+` FROM secure_log_segments WHERE segment_id = ?`, key)
+	if err != nil || len(rows) == 0 {
+		return wire.SegmentRow{}, false, err
+	}
+	return rows[0], true, nil
+}
+
+// SegmentsList returns the stream's segments by ascending id.
+func (s *Store) SegmentsList(ctx context.Context, stream string) ([]wire.SegmentRow, error) {
+	return s.querySegments(ctx, "list segments of "+stream,
+		`SELECT `+segmentColumns+` FROM secure_log_segments WHERE stream_id = ? ORDER BY segment_id`, stream)
+}
+
+// SegmentLastSeqno returns the highest seq_end over the stream's segments.
+func (s *Store) SegmentLastSeqno(ctx context.Context, stream string) (uint64, bool, error) {
+	return s.maxQuery(ctx, "last segment seqno of "+stream,
+		`SELECT MAX(seq_end) FROM secure_log_segments WHERE stream_id = ?`, stream)
+}
+
+// SegmentEntrySeqnos returns the segment's member seqnos ordered by leaf
+// index; an unknown segment has none.
+func (s *Store) SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error) {
+	out := []uint64{}
+	key, ok := clampKey(id)
+	if !ok {
+		return out, nil
+	}
+	db, release, err := s.handle()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, `SELECT seqno FROM secure_log_segment_entries WHERE segment_id = ? ORDER BY leaf_index`, key)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: entries of segment %d: %w", id, err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("sqlite store: entries of segment %d: %w", id, err)
+		}
+		u, err := fromInt64("segment entry seqno", v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: entries of segment %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// SegmentForSeqno returns the id of a segment containing the seqno (the
+// lowest id if several do).
+func (s *Store) SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error) {
+	key, ok := clampKey(seqno)
+	if !ok {
+		return 0, false, nil
+	}
+	return s.maxQuery(ctx, fmt.Sprintf("segment for seqno %d", seqno),
+		`SELECT MIN(segment_id) FROM secure_log_segment_entries WHERE seqno = ?`, key)
+}
+
+// SegmentSetSignature overwrites the segment's signature and signer.
+func (s *Store) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error {
+	key, ok := clampKey(id)
+	if !ok {
+		return fmt.Errorf("segment not found: %d", id)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE secure_log_segments SET signature = ?, signer_identity = ? WHERE segment_id = ?`,
+			nonNil(sig), signer, key)
+		if err != nil {
+			return fmt.Errorf("sqlite store: set signature of segment %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite store: set signature of segment %d: %w", id, err)
+		} else if n == 0 {
+			return fmt.Errorf("segment not found: %d", id)
+		}
+		return nil
+	})
+}
+
+func (s *Store) querySegments(ctx context.Context, what, query string, args ...any) ([]wire.SegmentRow, error) {
+	db, release, err := s.handle()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
+	}
+	defer func() { _ = rows.Close() }()
+	out := []wire.SegmentRow{}
+	for rows.Next() {
+		var (
+			r                    wire.SegmentRow
+			id, seqStart, seqEnd int64
+			sig                  any
+			signer               sql.NullString
+		)
+		err := rows.Scan(&id, &r.StreamID, &seqStart, &seqEnd, &r.MerkleRoot, &r.LastEntryHash,
+			&r.PrevCheckpointHash, &r.ClosedAt, &sig, &signer)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
+		}
+		if r.SegmentID, err = fromInt64("segment_id", id); err != nil {
+			return nil, err
+		}
+		if r.SeqStart, err = fromInt64("seq_start", seqStart); err != nil {
+			return nil, err
+		}
+		if r.SeqEnd, err = fromInt64("seq_end", seqEnd); err != nil {
+			return nil, err
+		}
+		switch v := sig.(type) {
+		case nil:
+		case []byte:
+			r.Signature = append([]byte{}, v...)
+		default:
+			return nil, errors.New("sqlite store: " + what + fmt.Sprintf(": segment %d signature has type %T, want blob", id, sig))
+		}
+		if signer.Valid {
+			r.SignerIdentity = &signer.String
+		}
+		r.MerkleRoot, r.LastEntryHash, r.PrevCheckpointHash = nonNil(r.MerkleRoot), nonNil(r.LastEntryHash), nonNil(r.PrevCheckpointHash)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
+	}
+	return out, nil
+}
