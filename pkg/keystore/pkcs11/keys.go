@@ -216,6 +216,10 @@ func (k *Keystore) loadKey(sh p11.SessionHandle, identity string) (*Key, error) 
 // 2048-bit modulus and e = 65537). The private key is a token object with
 // CKA_PRIVATE, CKA_SENSITIVE true and CKA_EXTRACTABLE false. Generate refuses
 // (ErrLabelExists) when any object already carries the label.
+//
+// Ed25519 keys use CKM_EC_EDWARDS_KEY_PAIR_GEN with CKA_EC_PARAMS set to the
+// RFC 8410 OID 1.3.101.112; tokens that reject it (SoftHSM 2.6.1 does) get the
+// printable string "edwards25519" instead.
 func (k *Keystore) Generate(identity, alg string) (keystore.Key, error) {
 	if identity == "" {
 		return nil, errors.New("pkcs11: Generate needs a non-empty identity label")
