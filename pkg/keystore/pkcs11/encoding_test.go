@@ -11,12 +11,11 @@ import (
 	"math/big"
 	"testing"
 
-	p11 "github.com/miekg/pkcs11"
-
 	"github.com/securelog/securelog/pkg/keystore"
 )
 
 func TestAlgorithmFor(t *testing.T) {
+	const ckkRSA, ckkDSA, ckkEC = 0x0, 0x1, 0x3 // PKCS#11 CKK_* values
 	p384 := []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}
 	ed448OID := []byte{0x06, 0x03, 0x2b, 0x65, 0x71}
 	for _, tc := range []struct {
@@ -29,11 +28,11 @@ func TestAlgorithmFor(t *testing.T) {
 		{"ed25519 oid", ckkECEdwards, ecParamsEd25519OID, keystore.Ed25519, false},
 		{"ed25519 printable", ckkECEdwards, ecParamsEd25519Name, keystore.Ed25519, false},
 		{"ed448", ckkECEdwards, ed448OID, "", true},
-		{"p256", p11.CKK_EC, ecParamsP256, keystore.ECDSAP256, false},
-		{"p384", p11.CKK_EC, p384, "", true},
-		{"ec no params", p11.CKK_EC, nil, "", true},
-		{"rsa", p11.CKK_RSA, nil, keystore.RSAPSSSHA256, false},
-		{"dsa", p11.CKK_DSA, nil, "", true},
+		{"p256", ckkEC, ecParamsP256, keystore.ECDSAP256, false},
+		{"p384", ckkEC, p384, "", true},
+		{"ec no params", ckkEC, nil, "", true},
+		{"rsa", ckkRSA, nil, keystore.RSAPSSSHA256, false},
+		{"dsa", ckkDSA, nil, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := algorithmFor(tc.keyType, tc.params)

@@ -1,7 +1,10 @@
+//go:build cgo
+
 package pkcs11
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -113,16 +116,16 @@ func verify(alg string, pub, msg, sig []byte) error {
 			return fmt.Errorf("ed25519 signature does not verify")
 		}
 	case keystore.ECDSAP256:
-		x, y := elliptic.Unmarshal(elliptic.P256(), pub) //nolint:staticcheck // SEC1 uncompressed parse
-		if x == nil || len(pub) != 65 {
-			return fmt.Errorf("ecdsa-p256 public key is not a 65-byte uncompressed point")
+		pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pub)
+		if err != nil {
+			return fmt.Errorf("ecdsa-p256 public key is not a 65-byte uncompressed point: %w", err)
 		}
 		if len(sig) != 64 {
 			return fmt.Errorf("ecdsa-p256 signature has %d bytes, want 64", len(sig))
 		}
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		d := sha256.Sum256(msg)
-		if !ecdsa.Verify(&ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, d[:], r, s) {
+		if !ecdsa.Verify(pk, d[:], r, s) {
 			return fmt.Errorf("ecdsa-p256 signature does not verify")
 		}
 	case keystore.RSAPSSSHA256:
@@ -134,7 +137,7 @@ func verify(alg string, pub, msg, sig []byte) error {
 			return fmt.Errorf("rsa signature has %d bytes, want %d", len(sig), pk.Size())
 		}
 		d := sha256.Sum256(msg)
-		if err := rsa.VerifyPSS(pk, 0x05 /* crypto.SHA256 */, d[:], sig, &rsa.PSSOptions{SaltLength: 32}); err != nil {
+		if err := rsa.VerifyPSS(pk, crypto.SHA256, d[:], sig, &rsa.PSSOptions{SaltLength: 32}); err != nil {
 			return fmt.Errorf("rsa-pss signature does not verify: %w", err)
 		}
 	default:

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package pkcs11
 
 import (
@@ -8,13 +10,6 @@ import (
 
 	"github.com/securelog/securelog/pkg/keystore"
 )
-
-// KEKSize is the size of the securelog master KEK (SPEC §12.1).
-const KEKSize = 32
-
-// WrappedKEKSize is the size of a wrapped KEK: RFC 3394 AES key wrap
-// (CKM_AES_KEY_WRAP) of 32 bytes adds one 8-byte integrity block.
-const WrappedKEKSize = KEKSize + 8
 
 // The master KEK in a token (DECISIONS 6)
 //

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package pkcs11
 
 import (
@@ -12,10 +14,6 @@ import (
 
 	"github.com/securelog/securelog/pkg/keystore"
 )
-
-// ErrLabelExists is returned (wrapped) by Generate and NewWrappedKEK when an
-// object with the requested label already exists and may not be replaced.
-var ErrLabelExists = errors.New("pkcs11: an object with this label already exists")
 
 // Key is a signing key held by the token. It implements keystore.Key; the
 // private key never leaves the token. Sign is safe for concurrent use.
