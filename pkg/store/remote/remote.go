@@ -1,0 +1,269 @@
+// Package remote is the remote store of SPEC §16: a store.Store whose every
+// operation is exactly one JSON-RPC call over a transport.Transport (HTTP or
+// NATS) to a server (package rpcserver) that owns the real store.
+//
+// Init(config) is the handshake: an empty config fails locally with
+// "remote store: init config is empty"; otherwise "init" is called with
+// [config] (the server ignores the value). Unlike the reference, operations
+// before a successful Init fail locally with store.ErrNotInitialized, as for
+// every other backend. Results that do not decode fail with
+// "decode result of <method>: <detail>"; transport errors (including the
+// server's error text, e.g. "transport-http: server returned 500: stream
+// not found: x") are returned unchanged.
+//
+// Importing the package registers backend "remote" for store.Open:
+// "remote:HANDSHAKE" (any non-empty handshake value). The transport comes
+// from the environment at Init: SECURE_LOG_TRANSPORT ("http", the default,
+// or "nats"), SECURE_LOG_RPC_URL (HTTP endpoint), SECURE_LOG_NATS_URL (NATS
+// server), SECURE_LOG_RPC_SUBJECT (NATS subject, default "securelog.rpc"),
+// SECURE_LOG_RPC_TOKEN (bearer token), SECURE_LOG_RPC_CA_FILE (CA for https).
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/transport"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+func init() {
+	store.Register("remote", func() store.Store { return NewFromConfig("", transport.Config{}) })
+}
+
+var _ store.Store = (*Store)(nil)
+
+// errClosed is returned by operations after Close.
+var errClosed = errors.New("remote store: closed")
+
+// Store is the remote store. It is safe for concurrent use.
+type Store struct {
+	mu     sync.RWMutex
+	t      transport.Transport
+	build  func() (transport.Transport, error) // set by NewFromConfig; run at Init
+	inited bool
+	closed bool
+}
+
+// New returns a remote store over t. Close closes t if it implements
+// io.Closer.
+func New(t transport.Transport) *Store { return &Store{t: t} }
+
+// NewFromConfig returns a remote store that builds its transport with
+// transport.New(kind, cfg) when Init is called (so the environment is read
+// then, and a bad configuration is an Init error).
+func NewFromConfig(kind string, cfg transport.Config) *Store {
+	return &Store{build: func() (transport.Transport, error) { return transport.New(kind, cfg) }}
+}
+
+// Init builds the transport if needed and performs the handshake. A second
+// Init is an error.
+func (s *Store) Init(ctx context.Context, config string) error {
+	if config == "" {
+		return errors.New("remote store: init config is empty")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return errClosed
+	case s.inited:
+		return errors.New("remote store: already initialised")
+	}
+	if s.t == nil {
+		t, err := s.build()
+		if err != nil {
+			return err
+		}
+		s.t = t
+	}
+	res, err := s.callLocked(ctx, wire.InitParams{Config: config})
+	if err != nil {
+		return err
+	}
+	if err := wire.DecodeUnitResult(wire.MethodInit, res); err != nil {
+		return err
+	}
+	s.inited = true
+	return nil
+}
+
+// Close marks the store closed and closes the transport if it is an io.Closer.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed, s.inited = true, false
+	if c, ok := s.t.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// call encodes p, sends it once and returns the raw result.
+func (s *Store) call(ctx context.Context, p wire.Params) (json.RawMessage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.closed:
+		return nil, errClosed
+	case !s.inited:
+		return nil, store.ErrNotInitialized
+	}
+	return s.callLocked(ctx, p)
+}
+
+func (s *Store) callLocked(ctx context.Context, p wire.Params) (json.RawMessage, error) {
+	params, err := wire.EncodeParams(p)
+	if err != nil {
+		return nil, err
+	}
+	return s.t.Call(ctx, p.Method(), params)
+}
+
+func value[T any](s *Store, ctx context.Context, p wire.Params) (T, error) {
+	res, err := s.call(ctx, p)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return wire.DecodeResult[T](p.Method(), res)
+}
+
+func option[T any](s *Store, ctx context.Context, p wire.Params) (T, bool, error) {
+	res, err := s.call(ctx, p)
+	if err != nil {
+		var zero T
+		return zero, false, err
+	}
+	return wire.DecodeOptResult[T](p.Method(), res)
+}
+
+func unit(s *Store, ctx context.Context, p wire.Params) error {
+	res, err := s.call(ctx, p)
+	if err != nil {
+		return err
+	}
+	return wire.DecodeUnitResult(p.Method(), res)
+}
+
+// Insert implements store.Store.
+func (s *Store) Insert(ctx context.Context, row wire.EntryRow) (uint64, error) {
+	return value[uint64](s, ctx, wire.InsertParams{Row: row})
+}
+
+// GlobalHead implements store.Store.
+func (s *Store) GlobalHead(ctx context.Context) (uint64, bool, error) {
+	return option[uint64](s, ctx, wire.GlobalHeadParams{})
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, error) {
+	return option[wire.EntryRow](s, ctx, wire.GetParams{Seqno: seqno})
+}
+
+// Range implements store.Store.
+func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error) {
+	return value[[]wire.EntryRow](s, ctx, wire.RangeParams{Stream: stream, From: from, To: to})
+}
+
+// Head implements store.Store.
+func (s *Store) Head(ctx context.Context, stream string) (uint64, bool, error) {
+	return option[uint64](s, ctx, wire.HeadParams{Stream: stream})
+}
+
+// Last implements store.Store.
+func (s *Store) Last(ctx context.Context, stream string) (wire.EntryRow, bool, error) {
+	return option[wire.EntryRow](s, ctx, wire.LastParams{Stream: stream})
+}
+
+// SegmentInsert implements store.Store.
+func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	return value[uint64](s, ctx, wire.SegmentInsertParams{Row: row, Entries: entries})
+}
+
+// SegmentGet implements store.Store.
+func (s *Store) SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error) {
+	return option[wire.SegmentRow](s, ctx, wire.SegmentGetParams{ID: id})
+}
+
+// SegmentsList implements store.Store.
+func (s *Store) SegmentsList(ctx context.Context, stream string) ([]wire.SegmentRow, error) {
+	return value[[]wire.SegmentRow](s, ctx, wire.SegmentsListParams{Stream: stream})
+}
+
+// SegmentLastSeqno implements store.Store.
+func (s *Store) SegmentLastSeqno(ctx context.Context, stream string) (uint64, bool, error) {
+	return option[uint64](s, ctx, wire.SegmentLastSeqnoParams{Stream: stream})
+}
+
+// SegmentEntrySeqnos implements store.Store.
+func (s *Store) SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error) {
+	return value[[]uint64](s, ctx, wire.SegmentEntrySeqnosParams{ID: id})
+}
+
+// SegmentForSeqno implements store.Store.
+func (s *Store) SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error) {
+	return option[uint64](s, ctx, wire.SegmentForSeqnoParams{Seqno: seqno})
+}
+
+// SegmentSetSignature implements store.Store.
+func (s *Store) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error {
+	return unit(s, ctx, wire.SegmentSetSignatureParams{ID: id, Signature: sig, Signer: signer})
+}
+
+// WitnessInsert implements store.Store.
+func (s *Store) WitnessInsert(ctx context.Context, row wire.WitnessRow) (int64, error) {
+	return value[int64](s, ctx, wire.WitnessInsertParams{Row: row})
+}
+
+// WitnessLatest implements store.Store.
+func (s *Store) WitnessLatest(ctx context.Context, stream string) (wire.WitnessRow, bool, error) {
+	return option[wire.WitnessRow](s, ctx, wire.WitnessLatestParams{Stream: stream})
+}
+
+// WitnessList implements store.Store.
+func (s *Store) WitnessList(ctx context.Context, stream string) ([]wire.WitnessRow, error) {
+	return value[[]wire.WitnessRow](s, ctx, wire.WitnessListParams{Stream: stream})
+}
+
+// WitnessStreamIDs implements store.Store.
+func (s *Store) WitnessStreamIDs(ctx context.Context) ([]string, error) {
+	return value[[]string](s, ctx, wire.WitnessStreamIDsParams{})
+}
+
+// WitnessGC implements store.Store.
+func (s *Store) WitnessGC(ctx context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
+	return value[uint32](s, ctx, wire.WitnessGCParams{Stream: stream, KeepLatest: keepLatest, OlderThan: olderThan})
+}
+
+// StreamUpsert implements store.Store.
+func (s *Store) StreamUpsert(ctx context.Context, row wire.StreamRow) error {
+	return unit(s, ctx, wire.StreamUpsertParams{Row: row})
+}
+
+// StreamGet implements store.Store.
+func (s *Store) StreamGet(ctx context.Context, name string) (wire.StreamRow, bool, error) {
+	return option[wire.StreamRow](s, ctx, wire.StreamGetParams{Name: name})
+}
+
+// StreamList implements store.Store.
+func (s *Store) StreamList(ctx context.Context) ([]wire.StreamRow, error) {
+	return value[[]wire.StreamRow](s, ctx, wire.StreamListParams{})
+}
+
+// StreamSetTier implements store.Store.
+func (s *Store) StreamSetTier(ctx context.Context, name, tier string) error {
+	return unit(s, ctx, wire.StreamSetTierParams{Name: name, Tier: tier})
+}
+
+// StreamDeprecate implements store.Store.
+func (s *Store) StreamDeprecate(ctx context.Context, name, deprecatedAt string) error {
+	return unit(s, ctx, wire.StreamDeprecateParams{Name: name, DeprecatedAt: deprecatedAt})
+}

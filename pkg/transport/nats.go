@@ -1,0 +1,114 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// NATS is the NATS request/reply transport. The request payload is the same
+// envelope the HTTP transport POSTs, sent to the subject (default
+// "securelog.rpc"), with an optional "Authorization: Bearer <token>" header.
+// The reply's "Securelog-Status" header carries the status the HTTP server
+// would answer: 200 → the payload is the result JSON; anything else → a
+// *StatusError "transport-nats: server returned <status>: <payload>".
+// Access control on NATS is primarily the server's subject permissions.
+type NATS struct {
+	nc      *nats.Conn
+	owned   bool // Close closes nc
+	subject string
+	token   string
+	cfg     Config
+}
+
+// NewNATS returns a NATS transport: it uses cfg.NATSConn if set, else dials
+// cfg.NATSURL (empty fields filled as by New) with cfg.NATSOptions and, for
+// cfg.TLS / cfg.CAFile, TLS.
+func NewNATS(cfg Config) (*NATS, error) {
+	cfg = cfg.withDefaults()
+	if err := validSubject(cfg.Subject); err != nil {
+		return nil, err
+	}
+	t := &NATS{nc: cfg.NATSConn, subject: cfg.Subject, token: cfg.Token, cfg: cfg}
+	if t.nc == nil {
+		opts := append([]nats.Option{nats.Name("securelog-rpc-client")}, cfg.NATSOptions...)
+		tc, err := cfg.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		if tc != nil {
+			opts = append(opts, nats.Secure(tc))
+		}
+		nc, err := nats.Connect(cfg.NATSURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("transport-nats: connect %s: %w", cfg.NATSURL, err)
+		}
+		t.nc, t.owned = nc, true
+	}
+	return t, nil
+}
+
+// validSubject rejects subjects NATS cannot publish to.
+func validSubject(s string) error {
+	if s == "" {
+		return errors.New("transport-nats: empty subject")
+	}
+	for _, c := range s {
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '*' || c == '>' {
+			return fmt.Errorf("transport-nats: invalid subject %q (no whitespace or wildcards)", s)
+		}
+	}
+	return nil
+}
+
+// Call sends one request and waits for the reply. Read methods are retried
+// on no-responders, attempt timeouts and 502/503/504; mutating methods are
+// sent once.
+func (t *NATS) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	body, err := wire.EncodeEnvelope(method, params)
+	if err != nil {
+		return nil, fmt.Errorf("transport-nats: %w", err)
+	}
+	return withRetry(ctx, t.cfg, method, func(actx context.Context) (json.RawMessage, error) {
+		return t.attempt(ctx, actx, body)
+	})
+}
+
+func (t *NATS) attempt(parent, ctx context.Context, body []byte) (json.RawMessage, error) {
+	msg := nats.NewMsg(t.subject)
+	msg.Data = body
+	if t.token != "" {
+		msg.Header.Set(wire.AuthorizationHeader, "Bearer "+t.token)
+	}
+	reply, err := t.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		err = fmt.Errorf("transport-nats: %s: %w", t.subject, err)
+		if parent.Err() == nil && (errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrConnectionReconnecting)) {
+			return nil, &transientError{err}
+		}
+		return nil, err
+	}
+	st := reply.Header.Get(wire.NATSStatusHeader)
+	code, err := strconv.Atoi(st)
+	if err != nil {
+		return nil, fmt.Errorf("transport-nats: reply without a valid %s header (got %q)", wire.NATSStatusHeader, st)
+	}
+	if code < 200 || code > 299 {
+		return nil, &StatusError{Prefix: "transport-nats", Status: code, Body: string(reply.Data)}
+	}
+	return reply.Data, nil
+}
+
+// Close closes the connection if the transport dialled it.
+func (t *NATS) Close() error {
+	if t.owned {
+		t.nc.Close()
+	}
+	return nil
+}
