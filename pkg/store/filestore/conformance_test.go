@@ -1,0 +1,30 @@
+package filestore
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Factory{
+		Name: "file",
+		New: func(t *testing.T) (store.Store, string) {
+			return New(), filepath.Join(t.TempDir(), "log.jsonl")
+		},
+		Reopen: func(t *testing.T, config string) store.Store { return New() },
+	})
+}
+
+func TestRegistered(t *testing.T) {
+	s, err := store.Open(t.Context(), "file:"+filepath.Join(t.TempDir(), "x.jsonl"))
+	if err != nil {
+		t.Fatalf("store.Open(file:...): %v", err)
+	}
+	defer s.Close()
+	if _, ok := s.(*Store); !ok {
+		t.Fatalf("store.Open returned %T, want *filestore.Store", s)
+	}
+}
