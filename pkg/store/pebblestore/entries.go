@@ -1,0 +1,257 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+var errNoSeqno = errors.New("secure_log_insert requires row.seqno to be Some")
+
+func duplicateErr(seqno uint64) error {
+	return fmt.Errorf("UNIQUE constraint failed: secure_log.seqno (%d)", seqno)
+}
+
+// reserve checks that none of the seqnos is stored or being committed and
+// marks them pending. On success the caller must call unreserve. A seqno
+// above every seqno stored or reserved so far (the append pattern) needs no
+// lookup.
+func (s *Store) reserve(db *pebble.DB, seqnos []uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var inBatch map[uint64]struct{}
+	if len(seqnos) > 1 {
+		inBatch = make(map[uint64]struct{}, len(seqnos))
+	}
+	for _, n := range seqnos {
+		if n == 0 {
+			return errNoSeqno
+		}
+		if _, dup := s.pending[n]; dup {
+			return duplicateErr(n)
+		}
+		if inBatch != nil {
+			if _, dup := inBatch[n]; dup {
+				return duplicateErr(n)
+			}
+			inBatch[n] = struct{}{}
+		}
+		if n > s.maxSeen {
+			continue
+		}
+		_, found, err := get(db, key(prefixEntry, be64(n)))
+		if err != nil {
+			return err
+		}
+		if found {
+			return duplicateErr(n)
+		}
+	}
+	for _, n := range seqnos {
+		s.pending[n] = struct{}{}
+		s.maxSeen = max(s.maxSeen, n)
+	}
+	return nil
+}
+
+func (s *Store) unreserve(seqnos []uint64) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, n := range seqnos {
+		delete(s.pending, n)
+	}
+}
+
+func setEntry(b *pebble.Batch, row wire.EntryRow) error {
+	if err := b.Set(key(prefixEntry, be64(row.Seqno)), []byte(row.StreamID), nil); err != nil {
+		return err
+	}
+	return b.Set(key(prefixStreamEntry, escStream(row.StreamID), be64(row.Seqno)), encodeEntry(row), nil)
+}
+
+// Insert stores the row durably.
+func (s *Store) Insert(ctx context.Context, row wire.EntryRow) (uint64, error) {
+	if row.Seqno == 0 {
+		return 0, errNoSeqno
+	}
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	seqnos := []uint64{row.Seqno}
+	if err := s.reserve(db, seqnos); err != nil {
+		return 0, err
+	}
+	defer s.unreserve(seqnos)
+	b := db.NewBatch()
+	defer b.Close()
+	if err := setEntry(b, row); err != nil {
+		return 0, err
+	}
+	if err := s.commit(b, fmt.Sprintf("insert seqno %d", row.Seqno)); err != nil {
+		return 0, err
+	}
+	return row.Seqno, nil
+}
+
+// CommitBatch stores every entry and meta record in one synced batch, or
+// nothing.
+func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	seqnos := make([]uint64, len(batch.Entries))
+	for i, r := range batch.Entries {
+		seqnos[i] = r.Seqno
+	}
+	if len(seqnos) > 0 {
+		if err := s.reserve(db, seqnos); err != nil {
+			return fmt.Errorf("commit batch: %w", err)
+		}
+		defer s.unreserve(seqnos)
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	for _, r := range batch.Entries {
+		if err := setEntry(b, r); err != nil {
+			return err
+		}
+	}
+	for k, v := range batch.Meta {
+		if err := b.Set(key(prefixMeta, []byte(k)), v, nil); err != nil {
+			return err
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	return s.commit(b, fmt.Sprintf("commit batch of %d entries", len(batch.Entries)))
+}
+
+// GetMeta returns a meta record written by CommitBatch.
+func (s *Store) GetMeta(ctx context.Context, k string) ([]byte, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer s.release()
+	return get(db, key(prefixMeta, []byte(k)))
+}
+
+// GlobalHead returns the highest seqno stored.
+func (s *Store) GlobalHead(ctx context.Context) (uint64, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer s.release()
+	p := []byte(prefixEntry)
+	var head uint64
+	var found bool
+	err = scan(db, p, upperBound(p), true, func(k, _ []byte) (bool, error) {
+		head, err = u64(k[len(p):])
+		found = err == nil
+		return false, err
+	})
+	return head, found, err
+}
+
+// Get returns the row with the seqno.
+func (s *Store) Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return wire.EntryRow{}, false, err
+	}
+	defer s.release()
+	stream, found, err := get(db, key(prefixEntry, be64(seqno)))
+	if err != nil || !found {
+		return wire.EntryRow{}, false, err
+	}
+	v, found, err := get(db, key(prefixStreamEntry, escStream(string(stream)), be64(seqno)))
+	if err != nil {
+		return wire.EntryRow{}, false, err
+	}
+	if !found {
+		return wire.EntryRow{}, false, fmt.Errorf("pebble store %q: seqno %d indexed in stream %q but missing", s.dir, seqno, stream)
+	}
+	row, err := decodeEntry(v)
+	if err != nil {
+		return wire.EntryRow{}, false, fmt.Errorf("seqno %d: %w", seqno, err)
+	}
+	return row, true, nil
+}
+
+// Range returns the stream's rows with from ≤ seqno ≤ to in one ordered scan.
+func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	out := []wire.EntryRow{}
+	if from > to {
+		return out, nil
+	}
+	p := key(prefixStreamEntry, escStream(stream))
+	hi := upperBound(p)
+	if to < math.MaxUint64 {
+		hi = key(string(p), be64(to+1))
+	}
+	err = scan(db, key(string(p), be64(from)), hi, false, func(_, v []byte) (bool, error) {
+		row, err := decodeEntry(v)
+		if err != nil {
+			return false, fmt.Errorf("stream %q: %w", stream, err)
+		}
+		out = append(out, row)
+		return true, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Head returns the stream's highest seqno.
+func (s *Store) Head(ctx context.Context, stream string) (uint64, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer s.release()
+	p := key(prefixStreamEntry, escStream(stream))
+	var head uint64
+	var found bool
+	err = scan(db, p, upperBound(p), true, func(k, _ []byte) (bool, error) {
+		head, err = u64(k[len(p):])
+		found = err == nil
+		return false, err
+	})
+	return head, found, err
+}
+
+// Last returns the stream's row with the highest seqno.
+func (s *Store) Last(ctx context.Context, stream string) (wire.EntryRow, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return wire.EntryRow{}, false, err
+	}
+	defer s.release()
+	p := key(prefixStreamEntry, escStream(stream))
+	var row wire.EntryRow
+	var found bool
+	err = scan(db, p, upperBound(p), true, func(_, v []byte) (bool, error) {
+		row, err = decodeEntry(v)
+		found = err == nil
+		return false, err
+	})
+	return row, found, err
+}

@@ -1,0 +1,304 @@
+// Package pebblestore is a durable store.Store and store.Batcher on
+// CockroachDB's Pebble (github.com/cockroachdb/pebble/v2), an LSM key/value
+// store. Init's config is a directory path, created (0700) if missing.
+//
+// Every mutation is one pebble batch committed with pebble.Sync, so it is
+// atomic and durable (fsynced) when the call returns. Id counters are
+// persisted in the same batch as the row they allocate, so ids are never
+// reused, even after witness GC and reopen. Inserts check for a duplicate
+// seqno and reserve it under a mutex, then commit outside it, so concurrent
+// writers share fsyncs through pebble's group commit. The key layout is in
+// keys.go, the value encoding in codec.go.
+//
+// Importing the package registers it as backend "pebble" for store.Open.
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+func init() {
+	store.Register("pebble", func() store.Store { return New() })
+}
+
+// DefaultCacheSize is the default block cache size in bytes.
+const DefaultCacheSize = 16 << 20
+
+const defaultDescription = "Default stream created automatically at init."
+
+// Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	cacheSize int64
+	logger    *slog.Logger
+}
+
+// WithCacheSize sets pebble's block cache size in bytes (default DefaultCacheSize).
+func WithCacheSize(bytes int64) Option { return func(o *options) { o.cacheSize = bytes } }
+
+// WithLogger sends pebble's messages to l: informational ones at debug
+// level, errors at error level (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Store is the Pebble store. Create it with New and call Init.
+type Store struct {
+	opts options
+
+	// life is held shared by every operation and exclusively by Init and
+	// Close, so Close waits for operations in flight.
+	life sync.RWMutex
+	db   *pebble.DB
+	dir  string
+	done bool // closed or init failed permanently
+
+	// wmu serialises read-modify-write mutations and guards the fields below.
+	wmu        sync.Mutex
+	pending    map[uint64]struct{} // seqnos being committed
+	maxSeen    uint64              // ≥ every seqno stored or pending
+	lastSeg    uint64
+	lastWit    int64
+	lastStream uint64
+}
+
+// Compile-time interface checks.
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Batcher = (*Store)(nil)
+)
+
+// New returns an uninitialised Pebble store.
+func New(opts ...Option) *Store {
+	o := options{cacheSize: DefaultCacheSize, logger: slog.Default()}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &Store{opts: o, pending: map[uint64]struct{}{}}
+}
+
+// Init opens (creating if needed) the pebble database in directory config,
+// checks the schema version, loads the id counters and seeds the "default"
+// stream if absent. A second Init is an error.
+func (s *Store) Init(ctx context.Context, config string) error {
+	if config == "" {
+		return errors.New("init pebble store: empty config (want a directory path)")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("open pebble store %q: %w", config, err)
+	}
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.db != nil || s.done {
+		return fmt.Errorf("open pebble store %q: store already initialised or closed", config)
+	}
+	if err := os.MkdirAll(config, 0o700); err != nil {
+		return fmt.Errorf("open pebble store %q: %w", config, err)
+	}
+	db, err := pebble.Open(config, &pebble.Options{
+		CacheSize: s.opts.cacheSize,
+		Logger:    slogLogger{s.opts.logger},
+	})
+	if err != nil {
+		return fmt.Errorf("open pebble store %q: %w", config, err)
+	}
+	if err := s.setup(db); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("open pebble store %q: %w", config, err)
+	}
+	s.db, s.dir = db, config
+	return nil
+}
+
+// setup checks the schema, loads counters and seeds the default stream.
+func (s *Store) setup(db *pebble.DB) error {
+	b := db.NewBatch()
+	defer b.Close()
+	v, found, err := get(db, keyVersion)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
+			return err
+		}
+	case len(v) != 1 || v[0] != schemaVersion:
+		return fmt.Errorf("unsupported schema version %v (this build reads %d)", v, schemaVersion)
+	}
+	var wit uint64
+	counters := []struct {
+		key []byte
+		dst *uint64
+	}{{keySegCounter, &s.lastSeg}, {keyStreamCounter, &s.lastStream}, {keyWitnessCounter, &wit}}
+	for _, c := range counters {
+		v, found, err := get(db, c.key)
+		if err != nil {
+			return err
+		}
+		if found {
+			if *c.dst, err = u64(v); err != nil {
+				return fmt.Errorf("counter %q: %w", c.key, err)
+			}
+		}
+	}
+	s.lastWit = int64(wit)
+	p := []byte(prefixEntry)
+	if err := scan(db, p, upperBound(p), true, func(k, _ []byte) (bool, error) {
+		s.maxSeen, err = u64(k[len(p):])
+		return false, err
+	}); err != nil {
+		return err
+	}
+	if _, found, err := get(db, key(prefixStreamByName, []byte("default"))); err != nil {
+		return err
+	} else if !found {
+		desc := defaultDescription
+		row := wire.StreamRow{Name: "default", Tier: "public", Description: &desc, CreatedAt: formatTime(time.Now())}
+		if err := s.putNewStream(b, row); err != nil {
+			return err
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database after operations in flight finished. Later
+// operations fail; closing again is a no-op.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.done = true
+	if s.db == nil {
+		return nil
+	}
+	db := s.db
+	s.db = nil
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close pebble store %q: %w", s.dir, err)
+	}
+	return nil
+}
+
+// acquire takes the shared life lock and returns the open database; the
+// caller must call s.life.RUnlock when err is nil.
+func (s *Store) acquire(ctx context.Context) (*pebble.DB, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.life.RLock()
+	if s.db == nil {
+		s.life.RUnlock()
+		if s.done {
+			return nil, fmt.Errorf("pebble store %q is closed", s.dir)
+		}
+		return nil, store.ErrNotInitialized
+	}
+	return s.db, nil
+}
+
+func (s *Store) release() { s.life.RUnlock() }
+
+// get returns a copy of the value of k.
+func get(r pebble.Reader, k []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get %q: %w", k, err)
+	}
+	out := append([]byte{}, v...)
+	if err := closer.Close(); err != nil {
+		return nil, false, err
+	}
+	return out, true, nil
+}
+
+// scan calls fn for every key in [lo, hi) in order (reverse: descending)
+// until fn returns false.
+func scan(r pebble.Reader, lo, hi []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("iterate %q: %w", lo, err)
+	}
+	step, valid := it.Next, it.First()
+	if reverse {
+		step, valid = it.Prev, it.Last()
+	}
+	for ; valid; valid = step() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		more, err := fn(it.Key(), v)
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("iterate %q: %w", lo, err)
+	}
+	return nil
+}
+
+// commit commits b durably.
+func (s *Store) commit(b *pebble.Batch, what string) error {
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble store %q: %s: %w", s.dir, what, err)
+	}
+	return nil
+}
+
+// slogLogger adapts pebble's logger to slog.
+type slogLogger struct{ l *slog.Logger }
+
+func (g slogLogger) Infof(format string, args ...any) {
+	g.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (g slogLogger) Errorf(format string, args ...any) {
+	g.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (g slogLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	g.l.Error(msg, "component", "pebble", "fatal", true)
+	panic("pebble: " + msg)
+}
+
+// formatTime writes t in the SPEC §5.4 writer format
+// (YYYY-MM-DDTHH:MM:SS[.F]+00:00, F of 3, 6 or 9 digits).
+func formatTime(t time.Time) string {
+	t = t.UTC()
+	frac := ""
+	switch ns := t.Nanosecond(); {
+	case ns == 0:
+	case ns%1_000_000 == 0:
+		frac = fmt.Sprintf(".%03d", ns/1_000_000)
+	case ns%1_000 == 0:
+		frac = fmt.Sprintf(".%06d", ns/1_000)
+	default:
+		frac = fmt.Sprintf(".%09d", ns)
+	}
+	return t.Format("2006-01-02T15:04:05") + frac + "+00:00"
+}

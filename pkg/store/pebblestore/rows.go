@@ -1,0 +1,378 @@
+package pebblestore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// SegmentInsert assigns the next global id and stores the row, its indexes,
+// its membership records and the id counter in one synced batch.
+func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	id := s.lastSeg + 1
+	row.SegmentID = id
+	b := db.NewBatch()
+	defer b.Close()
+	ops := []struct{ k, v []byte }{
+		{key(prefixSegment, be64(id)), encodeSegment(row)},
+		{key(prefixStreamSeg, escStream(row.StreamID), be64(id)), be64(row.SeqEnd)},
+		{keySegCounter, be64(id)},
+	}
+	for _, e := range entries {
+		ops = append(ops,
+			struct{ k, v []byte }{key(prefixSegEntry, be64(id), be64(e.LeafIndex), be64(e.Seqno)), nil},
+			struct{ k, v []byte }{key(prefixSeqnoSeg, be64(e.Seqno), be64(id)), nil})
+	}
+	for _, op := range ops {
+		if err := b.Set(op.k, op.v, nil); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.commit(b, fmt.Sprintf("insert segment %d", id)); err != nil {
+		return 0, err
+	}
+	s.lastSeg = id
+	return id, nil
+}
+
+func (s *Store) segment(db pebble.Reader, id uint64) (wire.SegmentRow, bool, error) {
+	v, found, err := get(db, key(prefixSegment, be64(id)))
+	if err != nil || !found {
+		return wire.SegmentRow{}, false, err
+	}
+	row, err := decodeSegment(v)
+	if err != nil {
+		return wire.SegmentRow{}, false, fmt.Errorf("segment %d: %w", id, err)
+	}
+	return row, true, nil
+}
+
+// SegmentGet returns a segment by id.
+func (s *Store) SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return wire.SegmentRow{}, false, err
+	}
+	defer s.release()
+	return s.segment(db, id)
+}
+
+// streamSegments calls fn with the id and seq_end of each of the stream's
+// segments, by ascending id.
+func streamSegments(db pebble.Reader, stream string, fn func(id, seqEnd uint64) error) error {
+	p := key(prefixStreamSeg, escStream(stream))
+	return scan(db, p, upperBound(p), false, func(k, v []byte) (bool, error) {
+		id, err := u64(k[len(p):])
+		if err != nil {
+			return false, err
+		}
+		end, err := u64(v)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(id, end)
+	})
+}
+
+// SegmentsList returns the stream's segments by ascending id.
+func (s *Store) SegmentsList(ctx context.Context, stream string) ([]wire.SegmentRow, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	snap := db.NewSnapshot()
+	defer snap.Close()
+	out := []wire.SegmentRow{}
+	err = streamSegments(snap, stream, func(id, _ uint64) error {
+		row, found, err := s.segment(snap, id)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("pebble store %q: segment %d indexed for stream %q but missing", s.dir, id, stream)
+		}
+		out = append(out, row)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SegmentLastSeqno returns the highest seq_end over the stream's segments.
+func (s *Store) SegmentLastSeqno(ctx context.Context, stream string) (uint64, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer s.release()
+	var last uint64
+	var found bool
+	err = streamSegments(db, stream, func(_, end uint64) error {
+		last, found = max(last, end), true
+		return nil
+	})
+	return last, found, err
+}
+
+// SegmentEntrySeqnos returns the segment's member seqnos by leaf index.
+func (s *Store) SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	p := key(prefixSegEntry, be64(id))
+	out := []uint64{}
+	err = scan(db, p, upperBound(p), false, func(k, _ []byte) (bool, error) {
+		if len(k) != len(p)+16 {
+			return false, fmt.Errorf("pebble store %q: bad membership key %x", s.dir, k)
+		}
+		n, err := u64(k[len(p)+8:])
+		out = append(out, n)
+		return true, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SegmentForSeqno returns the lowest id of a segment containing the seqno.
+func (s *Store) SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer s.release()
+	p := key(prefixSeqnoSeg, be64(seqno))
+	var id uint64
+	var found bool
+	err = scan(db, p, upperBound(p), false, func(k, _ []byte) (bool, error) {
+		id, err = u64(k[len(p):])
+		found = err == nil
+		return false, err
+	})
+	return id, found, err
+}
+
+// SegmentSetSignature overwrites the segment's signature and signer identity.
+func (s *Store) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	row, found, err := s.segment(db, id)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("segment not found: %d", id)
+	}
+	row.Signature, row.SignerIdentity = append([]byte{}, sig...), &signer
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.Set(key(prefixSegment, be64(id)), encodeSegment(row), nil); err != nil {
+		return err
+	}
+	return s.commit(b, fmt.Sprintf("sign segment %d", id))
+}
+
+// WitnessInsert assigns the next global id and stores the row.
+func (s *Store) WitnessInsert(ctx context.Context, row wire.WitnessRow) (int64, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.lastWit == math.MaxInt64 {
+		return 0, fmt.Errorf("pebble store %q: witness ids exhausted", s.dir)
+	}
+	row.ID = s.lastWit + 1
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.Set(key(prefixWitness, escStream(row.StreamID), be64(uint64(row.ID))), encodeWitness(row), nil); err != nil {
+		return 0, err
+	}
+	if err := b.Set(keyWitnessCounter, be64(uint64(row.ID)), nil); err != nil {
+		return 0, err
+	}
+	if err := s.commit(b, fmt.Sprintf("insert witness %d", row.ID)); err != nil {
+		return 0, err
+	}
+	s.lastWit = row.ID
+	return row.ID, nil
+}
+
+// witnessRows calls fn for the stream's rows (with their keys) by id,
+// ascending or descending.
+func witnessRows(db pebble.Reader, stream string, reverse bool, fn func(k []byte, row wire.WitnessRow) bool) error {
+	p := key(prefixWitness, escStream(stream))
+	return scan(db, p, upperBound(p), reverse, func(k, v []byte) (bool, error) {
+		row, err := decodeWitness(v)
+		if err != nil {
+			return false, fmt.Errorf("witness %x: %w", k, err)
+		}
+		return fn(k, row), nil
+	})
+}
+
+// WitnessLatest returns the stream's row with the highest id.
+func (s *Store) WitnessLatest(ctx context.Context, stream string) (wire.WitnessRow, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return wire.WitnessRow{}, false, err
+	}
+	defer s.release()
+	var out wire.WitnessRow
+	var found bool
+	err = witnessRows(db, stream, true, func(_ []byte, row wire.WitnessRow) bool {
+		out, found = row, true
+		return false
+	})
+	return out, found, err
+}
+
+// WitnessList returns the stream's rows by ascending id.
+func (s *Store) WitnessList(ctx context.Context, stream string) ([]wire.WitnessRow, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	out := []wire.WitnessRow{}
+	err = witnessRows(db, stream, false, func(_ []byte, row wire.WitnessRow) bool {
+		out = append(out, row)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WitnessStreamIDs returns the streams with witness rows, ascending: one
+// seek per stream (keys are grouped by escaped name in byte order).
+func (s *Store) WitnessStreamIDs(ctx context.Context) ([]string, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	return witnessStreams(db)
+}
+
+func witnessStreams(db pebble.Reader) ([]string, error) {
+	p := []byte(prefixWitness)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for valid := it.First(); valid; {
+		name, _, err := unescStream(it.Key()[len(p):])
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		out = append(out, name)
+		next := escStream(name)
+		next[len(next)-1] = 2 // just past every key of this stream
+		valid = it.SeekGE(key(prefixWitness, next))
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18: times are
+// compared parsed (RFC 3339), a row whose received_at does not parse is
+// never older than the cutoff, and keep_latest 0 keeps none. An older_than
+// that does not parse is an error and deletes nothing. One synced batch.
+func (s *Store) WitnessGC(ctx context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
+	var cutoff time.Time
+	if olderThan != nil {
+		var err error
+		if cutoff, err = time.Parse(time.RFC3339Nano, *olderThan); err != nil {
+			return 0, fmt.Errorf("witness gc: older_than %q is not an RFC 3339 time: %w", *olderThan, err)
+		}
+	}
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var streams []string
+	if stream != nil {
+		streams = []string{*stream}
+	} else if streams, err = witnessStreams(db); err != nil {
+		return 0, err
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	var deleted uint32
+	var delErr error
+	for _, st := range streams {
+		keep := 0
+		if keepLatest != nil {
+			keep = int(*keepLatest)
+		}
+		if keep == 0 && olderThan == nil {
+			continue
+		}
+		seen := 0 // newest first: the first keep rows are kept
+		err := witnessRows(db, st, true, func(k []byte, row wire.WitnessRow) bool {
+			seen++
+			if seen <= keep {
+				return true
+			}
+			if olderThan != nil {
+				t, perr := time.Parse(time.RFC3339Nano, row.ReceivedAt)
+				if perr != nil || !t.Before(cutoff) {
+					return true
+				}
+			}
+			if delErr = b.Delete(slices.Clone(k), nil); delErr != nil {
+				return false
+			}
+			deleted++
+			return true
+		})
+		if err == nil {
+			err = delErr
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if deleted == 0 {
+		return 0, nil
+	}
+	if err := s.commit(b, "witness gc"); err != nil {
+		return 0, err
+	}
+	return deleted, nil
+}
