@@ -1,0 +1,226 @@
+// Package cli implements the securelog command line.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/witness"
+
+	// Store backends selectable with --store BACKEND:CONFIG.
+	_ "github.com/securelog/securelog/pkg/store/memory"
+	_ "github.com/securelog/securelog/pkg/store/pebblestore"
+)
+
+// ExitError carries a process exit code.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// app holds the global flags and I/O of one invocation.
+type app struct {
+	storeSpec  string
+	keysDir    string
+	kekFile    string
+	trustFile  string
+	headFile   string
+	noHeadFile bool
+	jsonOut    bool
+	verbose    bool
+
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	logger *slog.Logger
+}
+
+// Main runs the CLI with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "securelog: %v\n", err)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return 1
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "securelog",
+		Short: "securelog: a tamper-evident audit log",
+		Long: `securelog chains audit events per stream, seals them into Merkle segments and signs
+checkpoints, so an auditor with only public keys can prove nothing was altered,
+removed, reordered or forked.
+
+Stores are chosen with --store BACKEND:CONFIG, for example pebble:./data/log
+(the default backend), sqlite:./log.db, file:./log.jsonl or memory:x.
+Keys live in a key directory (--keys); verification reads a trust file (--trust)
+of public keys that 'securelog keys export' writes.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			level := slog.LevelWarn
+			if a.verbose {
+				level = slog.LevelDebug
+			}
+			a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.storeSpec, "store", os.Getenv("SECURELOG_STORE"), "store as BACKEND:CONFIG, e.g. pebble:./data/log (env SECURELOG_STORE)")
+	pf.StringVar(&a.keysDir, "keys", os.Getenv("SECURELOG_KEYS"), "software keystore directory (env SECURELOG_KEYS)")
+	pf.StringVar(&a.kekFile, "kek", os.Getenv("SECURELOG_KEK_FILE"), "file with the 32-byte payload sealing key, raw or 64 hex chars (env SECURELOG_KEK_FILE)")
+	pf.StringVar(&a.trustFile, "trust", os.Getenv("SECURELOG_TRUST"), "trust file: JSON list of {identity, algorithm, public_key} (env SECURELOG_TRUST)")
+	pf.StringVar(&a.headFile, "head-file", "", "anti-rollback head file (default: beside a local store, <store>.heads.json)")
+	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
+	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
+
+	root.AddCommand(a.appendCmd(), a.readCmd(), a.headCmd(), a.verifyChainCmd(), a.closeSegmentCmd(),
+		a.segmentsCmd(), a.signSegmentCmd(), a.keysCmd(), a.proveCmd(), a.verifyProofCmd(), a.verifyCmd(),
+		a.streamsCmd(), a.kekCmd(), a.openPayloadCmd(), a.exportCmd(), a.checkpointCmd())
+	for _, c := range extraCommands {
+		root.AddCommand(c(a))
+	}
+	return root
+}
+
+// extraCommands lets other files of this package (and build variants) add
+// commands without editing rootCmd.
+var extraCommands []func(*app) *cobra.Command
+
+// usageErr is a bad-arguments error (exit 2).
+func usageErr(format string, args ...any) error {
+	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
+}
+
+// localPath returns the filesystem path of a local store spec, or "".
+func localPath(spec string) (backend, path string) {
+	b, cfg, err := store.ParseSpec(spec)
+	if err != nil {
+		return "", ""
+	}
+	switch b {
+	case "pebble", "sqlite", "file":
+		if cfg == ":memory:" {
+			return b, ""
+		}
+		return b, cfg
+	}
+	return b, ""
+}
+
+type openOpts struct {
+	create  bool // the command may create a new store
+	signer  bool // needs the keystore
+	trust   bool // needs the trust file
+	kek     bool // use the KEK if configured
+	needKEK bool // KEK is required
+}
+
+// openLog opens the store and a Log over it.
+func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), error) {
+	if a.storeSpec == "" {
+		return nil, nil, usageErr("no store: pass --store BACKEND:CONFIG (e.g. --store pebble:./data/log) or set SECURELOG_STORE")
+	}
+	backend, path := localPath(a.storeSpec)
+	if path != "" && !o.create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("store %q: %w (nothing has been written there yet?)", a.storeSpec, err)
+		}
+	}
+	if backend == "pebble" && o.create && path != "" {
+		if err := os.MkdirAll(filepath.Dir(filepath.Clean(path)), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("create store directory: %w", err)
+		}
+	}
+	opts := securelog.Options{Logger: a.logger}
+	if !a.noHeadFile {
+		opts.HeadFile = a.headFile
+		if opts.HeadFile == "" && path != "" {
+			opts.HeadFile = witness.PathForStore(path)
+		}
+	}
+	if o.signer || (o.trust && a.trustFile == "" && a.keysDir != "") {
+		ks, err := a.keystore()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Signer = ks
+	}
+	if a.trustFile != "" {
+		t, err := checkpoint.LoadTrustFile(a.trustFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Trust = t
+	} else if o.trust && opts.Signer == nil {
+		return nil, nil, usageErr("no trust file: pass --trust trust.json (made by 'securelog keys export')")
+	}
+	if o.kek || o.needKEK {
+		if a.kekFile != "" {
+			k, err := seal.LoadKEK(a.kekFile)
+			if err != nil {
+				return nil, nil, err
+			}
+			opts.KEK = k
+		} else if o.needKEK {
+			return nil, nil, usageErr("no KEK: pass --kek FILE (make one with 'securelog kek generate --out FILE')")
+		}
+	}
+	st, err := store.Open(ctx, a.storeSpec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %q: %w", a.storeSpec, err)
+	}
+	l := securelog.New(st, opts)
+	if err := l.OpenInitialized(ctx); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return l, func() { st.Close() }, nil
+}
+
+func (a *app) keystore() (*keystore.Software, error) {
+	if a.keysDir == "" {
+		return nil, usageErr("no key directory: pass --keys DIR or set SECURELOG_KEYS")
+	}
+	return keystore.OpenSoftware(a.keysDir)
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	return enc.Encode(v)
+}
+
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
+
+func joinLines(lines ...string) string { return strings.Join(lines, "\n") }

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/pkg/audit"
+	"github.com/securelog/securelog/pkg/bundle"
+	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+func (a *app) verifyCmd() *cobra.Command {
+	var allowUnsigned bool
+	c := &cobra.Command{
+		Use:   "verify STREAM --trust trust.json",
+		Short: "Full audit of a stream: chain, segments, Merkle roots, signatures, head file",
+		Long: `Recompute everything from the stored rows, trusting nothing the store says:
+every entry hash and chain link; each segment's membership, range, Merkle root,
+last entry hash and checkpoint linkage; every checkpoint signature against the
+public keys of the trust file; and the head file's record. Exit 0 only if all hold;
+otherwise exit 1 naming the first seqno or segment that does not.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{trust: true})
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			defer closeFn()
+			opts := audit.Options{AllowUnsignedTail: allowUnsigned}
+			if a.trustFile != "" {
+				t, err := checkpoint.LoadTrustFile(a.trustFile)
+				if err != nil {
+					return err
+				}
+				opts.Trust = t
+			} else {
+				opts.Trust = keystoreTrust{a}
+			}
+			rec, ok, err := l.HeadRecord(args[0])
+			if err != nil {
+				return err
+			}
+			if ok {
+				opts.Head = &rec
+			}
+			if _, has, err := l.Head(cmd.Context(), args[0]); err != nil {
+				return err
+			} else if !has {
+				return &ExitError{Code: 1, Err: &wire.StreamNotFoundError{Stream: args[0]}}
+			}
+			rep, err := audit.Stream(cmd.Context(), audit.StoreSource{Store: l.Store()}, args[0], opts)
+			if err != nil {
+				return &ExitError{Code: 1, Err: fmt.Errorf("verify FAILED for stream %s: %w", args[0], err)}
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"ok": true, "report": rep})
+			}
+			a.printf("verify OK: stream %s, %d entries (%d not yet in a segment), %d segments, %d signatures",
+				rep.Stream, rep.Entries, rep.OpenEntries, rep.Segments, rep.Signed)
+			if rep.HeadSegment != 0 {
+				a.printf(", head file at segment %d", rep.HeadSegment)
+			}
+			a.printf("\n")
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "accept unsigned segments after the last signed one")
+	return c
+}
+
+// keystoreTrust verifies with the public keys of --keys (when no --trust).
+type keystoreTrust struct{ a *app }
+
+func (k keystoreTrust) Verify(identity string, msg, sig []byte) error {
+	ks, err := k.a.keystore()
+	if err != nil {
+		return err
+	}
+	entries, err := trustEntries(ks)
+	if err != nil {
+		return err
+	}
+	t, err := checkpoint.NewTrust(entries...)
+	if err != nil {
+		return err
+	}
+	return t.Verify(identity, msg, sig)
+}
+
+func (a *app) exportCmd() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "export STREAM --out bundle.json",
+		Short: "Write everything an auditor needs to verify a stream offline",
+		Long: `Write a securelog-bundle/v1 JSON document: the stream's entry rows and segment rows
+(each with its [seqno, leaf_index] membership) in the wire contract's shapes, and the
+trust objects of the signers used (from --trust or --keys). Verify it with
+'securelog audit'.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageErr("--out FILE is required")
+			}
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			var trust []checkpoint.TrustEntry
+			switch {
+			case a.trustFile != "":
+				t, err := checkpoint.LoadTrustFile(a.trustFile)
+				if err != nil {
+					return err
+				}
+				trust = t.Entries()
+			case a.keysDir != "":
+				ks, err := a.keystore()
+				if err != nil {
+					return err
+				}
+				if trust, err = trustEntries(ks); err != nil {
+					return err
+				}
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return fmt.Errorf("create bundle: %w", err)
+			}
+			n, err := bundle.Write(cmd.Context(), f, audit.StoreSource{Store: l.Store()}, args[0], trust, nil)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(out)
+				return fmt.Errorf("export %s: %w", args[0], err)
+			}
+			a.printf("exported stream %s: %d entries, %d segments to %s\n", args[0], n.Entries, n.Segments, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "bundle file to write")
+	return c
+}
+

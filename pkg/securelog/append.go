@@ -1,0 +1,294 @@
+package securelog
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/securelog/securelog/pkg/chain"
+	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// AppendResult is the result of an append (SPEC §3.4).
+type AppendResult struct {
+	Seqno     uint64   `json:"seqno"`
+	EntryHash wire.Hex `json:"entry_hash"`
+}
+
+// Event is one event to append.
+type Event struct {
+	Stream    string
+	EventType string
+	Severity  wire.Severity
+	Producer  string
+	Payload   []byte
+	// Encoding, when non-nil, is the caller's payload_encoding tag
+	// (append-with-encoding); only allowed on public streams.
+	Encoding *string
+	// Seal asks for a sealed append. Protected and highly-restricted
+	// streams are always sealed and public streams never are (DECISIONS 7),
+	// so Seal on a public stream is rejected rather than silently ignored.
+	Seal bool
+}
+
+// BatchResult is the outcome of one event of a batch: either a result or
+// the reason the event was rejected (nothing was written for it).
+type BatchResult struct {
+	AppendResult
+	Err error
+}
+
+// Append appends an event with payload_encoding "cbor" (SPEC §14.2). On a
+// protected or highly-restricted stream the payload is sealed (DECISIONS 7).
+// When Append returns nil the entry is durable.
+func (l *Log) Append(ctx context.Context, stream, eventType string, sev wire.Severity, producer string, payload []byte) (AppendResult, error) {
+	return l.appendOne(ctx, Event{Stream: stream, EventType: eventType, Severity: sev, Producer: producer, Payload: payload})
+}
+
+// AppendWithEncoding appends with the caller's payload_encoding tag, verbatim
+// (SPEC §14.3).
+func (l *Log) AppendWithEncoding(ctx context.Context, stream, eventType string, sev wire.Severity, producer string, payload []byte, encoding string) (AppendResult, error) {
+	return l.appendOne(ctx, Event{Stream: stream, EventType: eventType, Severity: sev, Producer: producer, Payload: payload, Encoding: &encoding})
+}
+
+// AppendSealed appends with the payload sealed under the entry's segment key
+// (SPEC §12.3 with DECISIONS 5: the key is always that of the segment the
+// entry ends up in).
+func (l *Log) AppendSealed(ctx context.Context, stream, eventType string, sev wire.Severity, producer string, payload []byte) (AppendResult, error) {
+	return l.appendOne(ctx, Event{Stream: stream, EventType: eventType, Severity: sev, Producer: producer, Payload: payload, Seal: true})
+}
+
+func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
+	res, err := l.AppendBatch(ctx, []Event{ev}, nil)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res[0].AppendResult, res[0].Err
+}
+
+// AppendBatch chains every event and commits all accepted entries together
+// with meta in one durable write when the store supports it (store.Batcher),
+// else one insert per entry. Events that are invalid (deprecated stream,
+// bad severity, missing KEK, ...) are rejected individually in their
+// BatchResult and do not stop the others; a storage failure fails the whole
+// batch and nothing is reported as written.
+func (l *Log) AppendBatch(ctx context.Context, events []Event, meta map[string][]byte) ([]BatchResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkOpen(); err != nil {
+		return nil, err
+	}
+	if !l.haveHead {
+		h, _, err := l.st.GlobalHead(ctx)
+		if err != nil {
+			return nil, storageErr(err, "global head")
+		}
+		l.globalHead, l.haveHead = h, true
+	}
+	b := &batchState{l: l, streams: map[string]*streamState{}}
+	results := make([]BatchResult, len(events))
+	rows := make([]wire.EntryRow, 0, len(events))
+	next := l.globalHead
+	for i, ev := range events {
+		row, err := b.build(ctx, ev, next+1)
+		if err != nil {
+			if isStorage(err) {
+				return nil, err
+			}
+			results[i].Err = err
+			continue
+		}
+		next++
+		rows = append(rows, row)
+		results[i].AppendResult = AppendResult{Seqno: row.Seqno, EntryHash: row.EntryHash}
+	}
+	if err := l.commit(ctx, rows, meta); err != nil {
+		l.invalidate()
+		return nil, err
+	}
+	l.globalHead = next
+	for _, r := range rows {
+		l.lastHash[r.StreamID] = r.EntryHash
+	}
+	return results, nil
+}
+
+func (l *Log) commit(ctx context.Context, rows []wire.EntryRow, meta map[string][]byte) error {
+	if bt, ok := l.st.(store.Batcher); ok && (len(rows) > 1 || len(meta) > 0) {
+		if err := bt.CommitBatch(ctx, store.Batch{Entries: rows, Meta: meta}); err != nil {
+			return storageErr(err, "commit batch of %d entries", len(rows))
+		}
+		return nil
+	}
+	if len(meta) > 0 {
+		return wire.Storagef(nil, "store does not support batch metadata")
+	}
+	for _, r := range rows {
+		got, err := l.st.Insert(ctx, r)
+		if err != nil {
+			return storageErr(err, "insert seqno %d", r.Seqno)
+		}
+		if got != r.Seqno {
+			return wire.Storagef(nil, "store assigned seqno %d but we committed %d in the hash", got, r.Seqno)
+		}
+	}
+	return nil
+}
+
+// invalidate drops the write caches (after a failed write, or when another
+// writer may have changed the store).
+func (l *Log) invalidate() {
+	l.haveHead = false
+	l.lastHash = map[string][]byte{}
+}
+
+// streamState is what a batch knows about one stream.
+type streamState struct {
+	row     wire.StreamRow
+	tier    string // canonical tier
+	sealSeg uint64 // segment id that sealed entries of the open segment use (0 = not computed)
+}
+
+type batchState struct {
+	l       *Log
+	streams map[string]*streamState
+	pending *pendingSet // lazily computed
+}
+
+func (b *batchState) stream(ctx context.Context, name string) (*streamState, error) {
+	if s, ok := b.streams[name]; ok {
+		return s, nil
+	}
+	row, ok, err := b.l.st.StreamGet(ctx, name)
+	if err != nil {
+		return nil, storageErr(err, "get stream %q", name)
+	}
+	if !ok {
+		// DECISIONS 8: the first append creates the stream as public.
+		row = wire.StreamRow{Name: name, Tier: seal.TierPublic, CreatedAt: b.l.timestamp()}
+		if err := b.l.st.StreamUpsert(ctx, row); err != nil {
+			return nil, storageErr(err, "create stream %q", name)
+		}
+	}
+	s := &streamState{row: row}
+	b.streams[name] = s
+	return s, nil
+}
+
+func (b *batchState) build(ctx context.Context, ev Event, seqno uint64) (wire.EntryRow, error) {
+	l := b.l
+	if !ev.Severity.Valid() {
+		return wire.EntryRow{}, wire.Invalidf("invalid severity ordinal %d", uint8(ev.Severity))
+	}
+	st, err := b.stream(ctx, ev.Stream)
+	if err != nil {
+		return wire.EntryRow{}, err
+	}
+	if st.row.DeprecatedAt != nil {
+		return wire.EntryRow{}, wire.Invalidf("stream '%s' is deprecated and no longer accepts new entries (deprecated %s)", ev.Stream, *st.row.DeprecatedAt)
+	}
+	if st.tier == "" {
+		t, err := seal.ParseTier(st.row.Tier)
+		if err != nil {
+			return wire.EntryRow{}, wire.Invalidf("stream '%s' has invalid tier '%s': %v", ev.Stream, st.row.Tier, err)
+		}
+		st.tier = t
+	}
+	sealed := st.tier != seal.TierPublic
+	if ev.Seal && !sealed {
+		return wire.EntryRow{}, wire.Invalidf("stream '%s' is public (plaintext, DECISIONS 7): create it with tier protected or highly-restricted to seal its payloads", ev.Stream)
+	}
+	eventType, producer, payload, encoding := ev.EventType, ev.Producer, ev.Payload, wire.EncoderName
+	if ev.Encoding != nil {
+		if sealed {
+			return wire.EntryRow{}, wire.Invalidf("stream '%s' is %s: its payloads are sealed, a custom payload_encoding %q is not allowed", ev.Stream, st.tier, *ev.Encoding)
+		}
+		encoding = *ev.Encoding
+	}
+	if sealed {
+		if len(l.opts.KEK) == 0 {
+			return wire.EntryRow{}, wire.Invalidf("no master KEK configured")
+		}
+		if err := seal.CheckStreamID(ev.Stream); err != nil {
+			return wire.EntryRow{}, wire.Invalidf("%v", err)
+		}
+		segID, err := b.sealSegment(ctx, st, ev.Stream)
+		if err != nil {
+			return wire.EntryRow{}, err
+		}
+		nonce := make([]byte, 12)
+		if _, err := rand.Read(nonce); err != nil {
+			return wire.EntryRow{}, &wire.EncodingError{Msg: fmt.Sprintf("nonce: %v", err)}
+		}
+		payload, err = seal.Seal(l.opts.KEK, ev.Stream, st.tier, segID, nonce, ev.Payload)
+		if err != nil {
+			return wire.EntryRow{}, &wire.EncodingError{Msg: err.Error()}
+		}
+		encoding = wire.AEADEncoding
+		if st.tier == seal.TierHighlyRestricted {
+			eventType = seal.Minimize(l.opts.KEK, ev.Stream, "event_type", ev.EventType)
+			producer = seal.Minimize(l.opts.KEK, ev.Stream, "producer", ev.Producer)
+		}
+	}
+	prev, err := l.prevHash(ctx, ev.Stream)
+	if err != nil {
+		return wire.EntryRow{}, err
+	}
+	row := wire.EntryRow{
+		Seqno: seqno, StreamID: ev.Stream, SessionID: l.sessID, BootID: l.bootID,
+		Timestamp: l.timestamp(), EventType: eventType, Severity: ev.Severity, Producer: producer,
+		PayloadEncoding: encoding, Payload: payload, PrevEntryHash: prev,
+	}
+	if row.Payload == nil {
+		row.Payload = []byte{}
+	}
+	row.EntryHash = chain.RowHash(row)
+	l.lastHash[ev.Stream] = row.EntryHash // provisional; invalidated if the commit fails
+	return row, nil
+}
+
+// prevHash returns the entry hash of the stream's newest entry, or ZeroHash.
+func (l *Log) prevHash(ctx context.Context, stream string) ([]byte, error) {
+	if h, ok := l.lastHash[stream]; ok {
+		return h, nil
+	}
+	last, ok, err := l.st.Last(ctx, stream)
+	if err != nil {
+		return nil, storageErr(err, "last entry of stream %q", stream)
+	}
+	if !ok {
+		l.lastHash[stream] = wire.ZeroHash
+		return wire.ZeroHash, nil
+	}
+	if err := check32(last.EntryHash, fmt.Sprintf("entry_hash of seqno %d", last.Seqno)); err != nil {
+		return nil, err
+	}
+	l.lastHash[stream] = last.EntryHash
+	return last.EntryHash, nil
+}
+
+func (b *batchState) sealSegment(ctx context.Context, st *streamState, name string) (uint64, error) {
+	if st.sealSeg != 0 {
+		return st.sealSeg, nil
+	}
+	if b.pending == nil {
+		p, err := b.l.pendingSealed(ctx)
+		if err != nil {
+			return 0, err
+		}
+		b.pending = p
+	}
+	id, err := b.l.reservedSegmentID(ctx, b.pending, name, true)
+	if err != nil {
+		return 0, err
+	}
+	st.sealSeg = id
+	return id, nil
+}
+
+func isStorage(err error) bool {
+	_, ok := err.(*wire.StorageError)
+	return ok
+}

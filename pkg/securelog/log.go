@@ -1,0 +1,204 @@
+// Package securelog is the log API of SPEC §14: append, read, head, chain
+// verification, segments, inclusion proofs, streams, checkpoint signing and
+// verification, payload sealing, the head file and witness submissions, over
+// any store.Store.
+//
+// One Log instance is the single writer of its store (DECISIONS 19): appends
+// are serialised, so seqnos are never lost or duplicated under concurrency.
+// Sealed appends and segment closes must go through the same instance
+// (see sealedSegmentID).
+package securelog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// Verifier checks a checkpoint signature by signer identity using public keys
+// only (a trust file: *checkpoint.Trust implements it).
+type Verifier interface {
+	Verify(identity string, msg, sig []byte) error
+}
+
+// Options configures a Log. The zero value is usable: no signer, no trust,
+// no KEK, no head file, real clock, random session id, host boot id.
+type Options struct {
+	// Signer resolves signing keys for SignSegment.
+	Signer keystore.Signer
+	// Trust verifies checkpoint signatures. Verification never needs a
+	// private key.
+	Trust Verifier
+	// KEK is the 32-byte master key for payload sealing (SPEC §12).
+	KEK []byte
+	// HeadFile is the anti-rollback head file path ("" = none).
+	HeadFile string
+	// SessionID and BootID override the instance identifiers (tests).
+	SessionID, BootID string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives warnings and alerts (default slog.Default()).
+	Logger *slog.Logger
+	// OnAlert is called when a rollback or divergence is detected.
+	OnAlert func(stream string, err error)
+}
+
+// Log is one instance of the audit log over a store.
+type Log struct {
+	st     store.Store
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	sessID string
+	bootID string
+
+	mu     sync.Mutex // serialises writers and guards the caches below
+	opened bool
+	// write-side caches, valid while this instance is the only writer;
+	// invalidated on any insert failure.
+	haveHead   bool
+	globalHead uint64
+	lastHash   map[string][]byte // stream → entry hash of its newest entry
+
+	ckMu    sync.Mutex
+	ckCache map[uint64][]byte // segment id → recomputed checkpoint hash
+	maxSeg  uint64            // highest segment id known to exist
+
+	keyMu    sync.Mutex
+	keyCache map[string]keystore.Key
+}
+
+// New returns a Log over st. Call Open (or OpenInitialized) before use.
+func New(st store.Store, opts Options) *Log {
+	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, ckCache: map[uint64][]byte{}, keyCache: map[string]keystore.Key{}}
+	l.log = opts.Logger
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.now = opts.Now
+	if l.now == nil {
+		l.now = time.Now
+	}
+	l.sessID = opts.SessionID
+	if l.sessID == "" {
+		l.sessID = newUUID()
+	}
+	l.bootID = opts.BootID
+	if l.bootID == "" {
+		l.bootID = hostBootID()
+	}
+	return l
+}
+
+// Store returns the underlying store.
+func (l *Log) Store() store.Store { return l.st }
+
+// SessionID returns the instance's session id (SPEC §5.5).
+func (l *Log) SessionID() string { return l.sessID }
+
+// BootID returns the instance's boot id (SPEC §5.5, DECISIONS 20).
+func (l *Log) BootID() string { return l.bootID }
+
+// Open initialises the store with config (SPEC §14.1) and runs the startup
+// checks. A second Open on the same Log is invalid (DECISIONS 15).
+func (l *Log) Open(ctx context.Context, config string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.opened {
+		return wire.Invalidf("log is already open")
+	}
+	if err := l.st.Init(ctx, config); err != nil {
+		return wire.Storagef(err, "")
+	}
+	return l.afterOpen(ctx)
+}
+
+// OpenInitialized marks a Log whose store was already initialised (for
+// example by store.Open) as open and runs the startup checks.
+func (l *Log) OpenInitialized(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.opened {
+		return wire.Invalidf("log is already open")
+	}
+	return l.afterOpen(ctx)
+}
+
+// afterOpen checks every stream recorded in the head file against the
+// store (DECISIONS 11): a rollback refuses to open.
+func (l *Log) afterOpen(ctx context.Context) error {
+	if l.opts.HeadFile != "" {
+		if err := l.checkAllRollback(ctx); err != nil {
+			return err
+		}
+	}
+	l.opened = true
+	return nil
+}
+
+func (l *Log) checkOpen() error {
+	if !l.opened {
+		return wire.Storagef(nil, "log not opened: call open first")
+	}
+	return nil
+}
+
+func (l *Log) alert(stream string, err error) {
+	l.log.Error("securelog alert", "stream", stream, "err", err)
+	if l.opts.OnAlert != nil {
+		l.opts.OnAlert(stream, err)
+	}
+}
+
+func (l *Log) timestamp() string { return wire.FormatTime(l.now()) }
+
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("securelog: crypto/rand failed: " + err.Error())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// hostBootID is /proc/sys/kernel/random/boot_id where present (DECISIONS
+// 20), else "rand-" + a random UUID v4.
+func hostBootID() string {
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id
+		}
+	}
+	return "rand-" + newUUID()
+}
+
+func hexs(b []byte) string { return hex.EncodeToString(b) }
+
+func storageErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return wire.Storagef(err, format, args...)
+}
+
+func check32(b []byte, what string) error {
+	if len(b) != wire.HashLen {
+		return wire.Invalidf("%s is not 32 bytes (got %d)", what, len(b))
+	}
+	return nil
+}
+
+// errf is fmt.Errorf, kept short for wrapping.
+var errf = fmt.Errorf

@@ -1,0 +1,158 @@
+package securelog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/securelog/securelog/pkg/chain"
+	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// Read returns the entry with seqno (SPEC §14.4).
+func (l *Log) Read(ctx context.Context, seqno uint64) (wire.EntryRow, error) {
+	row, ok, err := l.st.Get(ctx, seqno)
+	if err != nil {
+		return wire.EntryRow{}, storageErr(err, "get seqno %d", seqno)
+	}
+	if !ok {
+		return wire.EntryRow{}, &wire.EntryNotFoundError{Seqno: seqno}
+	}
+	return row, nil
+}
+
+// Head returns the stream's highest seqno (SPEC §14.5).
+func (l *Log) Head(ctx context.Context, stream string) (uint64, bool, error) {
+	h, ok, err := l.st.Head(ctx, stream)
+	return h, ok, storageErr(err, "head of %q", stream)
+}
+
+// verifyWindow is how many seqnos VerifyChain reads per store call.
+const verifyWindow = 1 << 16
+
+// VerifyChain verifies the stream's entries with from ≤ seqno ≤ to (SPEC
+// §14.6), reading the store in windows so memory stays bounded. The link
+// into the range is checked against the real predecessor.
+func (l *Log) VerifyChain(ctx context.Context, stream string, from, to uint64) error {
+	if from > to {
+		return wire.Invalidf("verify_chain: from (%d) > to (%d)", from, to)
+	}
+	var v *chain.Verifier
+	for lo := from; ; {
+		hi := to
+		if hi-lo >= verifyWindow {
+			hi = lo + verifyWindow - 1
+		}
+		rows, err := l.st.Range(ctx, stream, lo, hi)
+		if err != nil {
+			return storageErr(err, "range of %q", stream)
+		}
+		for _, r := range rows {
+			if v == nil {
+				prev, err := l.predecessor(ctx, stream, r.Seqno)
+				if err != nil {
+					return err
+				}
+				v = chain.NewVerifier(prev)
+			}
+			if err := v.Next(r); err != nil {
+				return err
+			}
+		}
+		if hi == to {
+			break
+		}
+		lo = hi + 1
+	}
+	if v == nil {
+		return &wire.StreamNotFoundError{Stream: stream}
+	}
+	return nil
+}
+
+// predecessor returns the entry hash of the stream's newest entry below
+// seqno, or ZeroHash, searching backwards in growing windows.
+func (l *Log) predecessor(ctx context.Context, stream string, seqno uint64) ([]byte, error) {
+	hi := seqno - 1
+	for w := uint64(1024); hi >= 1; w *= 4 {
+		lo := uint64(1)
+		if hi > w {
+			lo = hi - w + 1
+		}
+		rows, err := l.st.Range(ctx, stream, lo, hi)
+		if err != nil {
+			return nil, storageErr(err, "range of %q", stream)
+		}
+		if len(rows) > 0 {
+			h := rows[len(rows)-1].EntryHash
+			if err := check32(h, fmt.Sprintf("entry_hash of seqno %d", rows[len(rows)-1].Seqno)); err != nil {
+				return nil, err
+			}
+			return h, nil
+		}
+		if lo == 1 {
+			break
+		}
+		hi = lo - 1
+	}
+	return wire.ZeroHash, nil
+}
+
+// OpenPayload returns the plaintext payload of an entry (SPEC §12.5): "cbor"
+// payloads as stored, sealed ones decrypted with the key of the segment the
+// entry is in (or will be in, DECISIONS 5).
+func (l *Log) OpenPayload(ctx context.Context, seqno uint64) ([]byte, error) {
+	row, err := l.Read(ctx, seqno)
+	if err != nil {
+		return nil, err
+	}
+	if row.PayloadEncoding == wire.EncoderName {
+		return row.Payload, nil
+	}
+	if row.PayloadEncoding != wire.AEADEncoding {
+		return nil, wire.Invalidf("unknown payload_encoding: '%s'", row.PayloadEncoding)
+	}
+	if len(l.opts.KEK) == 0 {
+		return nil, wire.Invalidf("no master KEK configured")
+	}
+	segID, ok, err := l.st.SegmentForSeqno(ctx, seqno)
+	if err != nil {
+		return nil, storageErr(err, "segment for seqno %d", seqno)
+	}
+	if !ok {
+		l.mu.Lock()
+		p, err := l.pendingSealed(ctx)
+		if err == nil {
+			segID, err = l.reservedSegmentID(ctx, p, row.StreamID, true)
+		}
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	tier, err := l.streamTier(ctx, row.StreamID)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := seal.Open(l.opts.KEK, row.StreamID, tier, segID, row.Payload)
+	if err != nil {
+		return nil, &wire.EncodingError{Msg: err.Error()}
+	}
+	return pt, nil
+}
+
+// streamTier resolves the current tier of a stream (SPEC §12.4).
+func (l *Log) streamTier(ctx context.Context, stream string) (string, error) {
+	row, ok, err := l.st.StreamGet(ctx, stream)
+	if err != nil {
+		return "", storageErr(err, "get stream %q", stream)
+	}
+	if !ok {
+		return seal.TierPublic, nil
+	}
+	t, err := seal.ParseTier(row.Tier)
+	if err != nil {
+		return "", wire.Invalidf("stream '%s' has invalid tier '%s': %v", stream, row.Tier, err)
+	}
+	return t, nil
+}

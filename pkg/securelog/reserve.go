@@ -1,0 +1,148 @@
+package securelog
+
+import (
+	"context"
+	"math"
+	"sort"
+
+	"github.com/securelog/securelog/pkg/seal"
+)
+
+// DECISIONS 5: an entry sealed under segment key k must end up in the
+// segment whose id is k, under any interleaving of streams. Segment ids are
+// allocated by the store, globally, as max+1. We make the id of every open
+// sealed segment a pure function of store state:
+//
+//   - a stream is "pending" when its tier seals payloads and it has entries
+//     after its last segment; pending streams are ranked by the seqno of
+//     their first open entry;
+//   - the open segment of the pending stream with rank r (1-based) will get
+//     id maxSegmentID + r.
+//
+// CloseSegment keeps that promise by first closing every pending stream of
+// lower rank (or all of them, when the stream being closed is not pending),
+// so the store hands out exactly the reserved ids. No reservation is stored
+// anywhere: after a restart the same ids are recomputed from the store.
+
+// pendingSet is the ranked list of pending sealed streams.
+type pendingSet struct {
+	names []string
+}
+
+func (p *pendingSet) rank(name string) int {
+	for i, n := range p.names {
+		if n == name {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// pendingSealed computes the pending set from the store.
+func (l *Log) pendingSealed(ctx context.Context) (*pendingSet, error) {
+	streams, err := l.st.StreamList(ctx)
+	if err != nil {
+		return nil, storageErr(err, "list streams")
+	}
+	type cand struct {
+		name  string
+		first uint64
+	}
+	var cands []cand
+	for _, s := range streams {
+		tier, err := seal.ParseTier(s.Tier)
+		if err != nil || tier == seal.TierPublic {
+			continue
+		}
+		last, _, err := l.st.SegmentLastSeqno(ctx, s.Name)
+		if err != nil {
+			return nil, storageErr(err, "segment last seqno of %q", s.Name)
+		}
+		head, ok, err := l.st.Head(ctx, s.Name)
+		if err != nil {
+			return nil, storageErr(err, "head of %q", s.Name)
+		}
+		if !ok || head <= last {
+			continue
+		}
+		rows, err := l.st.Range(ctx, s.Name, last+1, head)
+		if err != nil {
+			return nil, storageErr(err, "range of %q", s.Name)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		cands = append(cands, cand{s.Name, rows[0].Seqno})
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].first < cands[j].first })
+	p := &pendingSet{}
+	for _, c := range cands {
+		p.names = append(p.names, c.name)
+	}
+	return p, nil
+}
+
+// reservedSegmentID returns the segment id the open segment of stream will
+// get. With add, a stream not yet pending joins at the end (its first open
+// entry is being appended now, so it has the highest first seqno).
+func (l *Log) reservedSegmentID(ctx context.Context, p *pendingSet, stream string, add bool) (uint64, error) {
+	r := p.rank(stream)
+	if r == 0 {
+		if !add {
+			return 0, nil
+		}
+		p.names = append(p.names, stream)
+		r = len(p.names)
+	}
+	maxID, err := l.maxSegmentID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return maxID + uint64(r), nil
+}
+
+// maxSegmentID returns the highest allocated segment id. Ids are dense
+// (1..max, never reused), so it probes upward from the cached value with an
+// exponential then binary search: O(log n) point reads the first time, one
+// read afterwards.
+func (l *Log) maxSegmentID(ctx context.Context) (uint64, error) {
+	exists := func(id uint64) (bool, error) {
+		_, ok, err := l.st.SegmentGet(ctx, id)
+		if err != nil {
+			return false, storageErr(err, "get segment %d", id)
+		}
+		return ok, nil
+	}
+	lo := l.maxSeg // known to exist (or 0)
+	step := uint64(1)
+	hi := lo + step
+	for {
+		ok, err := exists(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		lo = hi
+		if step < math.MaxUint32 {
+			step *= 2
+		}
+		hi = lo + step
+	}
+	// lo exists (or is 0), hi does not: binary search the boundary.
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := exists(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	l.maxSeg = lo
+	return lo, nil
+}
