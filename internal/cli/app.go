@@ -22,8 +22,11 @@ import (
 	"github.com/securelog/securelog/pkg/witness"
 
 	// Store backends selectable with --store BACKEND:CONFIG.
+	_ "github.com/securelog/securelog/pkg/store/filestore"
 	_ "github.com/securelog/securelog/pkg/store/memory"
 	_ "github.com/securelog/securelog/pkg/store/pebblestore"
+	_ "github.com/securelog/securelog/pkg/store/remote"
+	_ "github.com/securelog/securelog/pkg/store/sqlitestore"
 )
 
 // ExitError carries a process exit code.
@@ -45,6 +48,9 @@ type app struct {
 	noHeadFile bool
 	jsonOut    bool
 	verbose    bool
+	transport  string
+	rpcURL     string
+	natsURL    string
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -82,7 +88,9 @@ checkpoints, so an auditor with only public keys can prove nothing was altered,
 removed, reordered or forked.
 
 Stores are chosen with --store BACKEND:CONFIG, for example pebble:./data/log
-(the default backend), sqlite:./log.db, file:./log.jsonl or memory:x.
+(the default backend), sqlite:./log.db, file:./log.jsonl, memory:x, or
+remote:HANDSHAKE with --transport http --rpc-url URL / --transport nats --nats URL
+(a server started with 'securelog serve-rpc').
 Keys live in a key directory (--keys); verification reads a trust file (--trust)
 of public keys that 'securelog keys export' writes.`,
 		SilenceUsage:  true,
@@ -104,6 +112,9 @@ of public keys that 'securelog keys export' writes.`,
 	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
 	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
+	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURE_LOG_TRANSPORT)")
+	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURE_LOG_RPC_URL)")
+	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL for --transport nats (env SECURE_LOG_NATS_URL)")
 
 	root.AddCommand(a.appendCmd(), a.readCmd(), a.headCmd(), a.verifyChainCmd(), a.closeSegmentCmd(),
 		a.segmentsCmd(), a.signSegmentCmd(), a.keysCmd(), a.proveCmd(), a.verifyProofCmd(), a.verifyCmd(),
@@ -195,6 +206,11 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 			opts.KEK = k
 		} else if o.needKEK {
 			return nil, nil, usageErr("no KEK: pass --kek FILE (make one with 'securelog kek generate --out FILE')")
+		}
+	}
+	for env, v := range map[string]string{"SECURE_LOG_TRANSPORT": a.transport, "SECURE_LOG_RPC_URL": a.rpcURL, "SECURE_LOG_NATS_URL": a.natsURL} {
+		if v != "" {
+			os.Setenv(env, v) // read by the remote store at Init
 		}
 	}
 	st, err := store.Open(ctx, a.storeSpec)

@@ -71,6 +71,9 @@ func runMain(m *testing.M) int {
 func testConfig(t testing.TB) Config {
 	t.Helper()
 	if skipReason != "" {
+		if os.Getenv("SECURELOG_REQUIRE_PKCS11") != "" {
+			t.Fatalf("SECURELOG_REQUIRE_PKCS11 is set (CI) but %s", skipReason)
+		}
 		t.Skip(skipReason)
 	}
 	cfg, err := ConfigFromEnv()

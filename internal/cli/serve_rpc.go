@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/pkg/rpcserver"
+	"github.com/securelog/securelog/pkg/store"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).serveRPCCmd) }
+
+func (a *app) serveRPCCmd() *cobra.Command {
+	var cfg rpcserver.Config
+	var spec string
+	c := &cobra.Command{
+		Use:   "serve-rpc --listen ADDR [--store BACKEND:CONFIG] [--nats URL] [--tokens FILE]",
+		Short: "Serve a store over the JSON-RPC wire contract (HTTP and/or NATS)",
+		Long: `Open one store and serve the SPEC §16 JSON-RPC contract to remote stores
+(securelog --store remote:x --transport http|nats ...). Without --store the
+store is SECURE_LOG_STORE_CONFIG (a BACKEND:CONFIG value, or a bare path meaning
+an SQLite file, as the reference does; default secure-log.db).
+
+Authentication: --tokens FILE holds [{"token":"...","role":"reader|writer"}];
+mutating methods need a writer token (Authorization: Bearer ...). Without
+tokens the server is open: keep it on loopback.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Listen == "" && cfg.NATSURL == "" {
+				return usageErr("nothing to serve: pass --listen ADDR and/or --nats URL")
+			}
+			if spec == "" {
+				spec = os.Getenv("SECURE_LOG_STORE_CONFIG")
+				if spec == "" {
+					spec = "secure-log.db"
+				}
+				if _, _, err := store.ParseSpec(spec); err != nil || !isBackend(spec) {
+					spec = "sqlite:" + spec
+				}
+			}
+			st, err := store.Open(cmd.Context(), spec)
+			if err != nil {
+				return fmt.Errorf("open store %q: %w", spec, err)
+			}
+			defer st.Close()
+			cfg.OnListen = func(addr string) {
+				a.logger.Warn("serving store RPC", "addr", addr, "store", spec)
+				fmt.Fprintf(a.stdout, "serving %s on http://%s\n", spec, addr)
+			}
+			return rpcserver.Run(cmd.Context(), st, cfg, a.logger)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Listen, "listen", "", "HTTP listen address, e.g. 127.0.0.1:8700")
+	f.StringVar(&spec, "store", "", "store to serve as BACKEND:CONFIG (default $SECURE_LOG_STORE_CONFIG)")
+	f.StringVar(&cfg.NATSURL, "nats", "", "also serve on this NATS server")
+	f.StringVar(&cfg.Subject, "subject", "", "NATS subject (default securelog.rpc)")
+	f.StringVar(&cfg.TokensFile, "tokens", "", "bearer tokens file (JSON list of {token, role})")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key (PEM)")
+	f.Int64Var(&cfg.MaxBody, "max-body", 0, "request body limit in bytes (default 8 MiB)")
+	return c
+}
+
+func isBackend(spec string) bool {
+	b, _, _ := store.ParseSpec(spec)
+	for _, k := range store.Backends() {
+		if k == b {
+			return true
+		}
+	}
+	return false
+}
