@@ -3,8 +3,10 @@ package rpcserver_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,6 +151,49 @@ func TestRunConfigErrors(t *testing.T) {
 	for name, cfg := range tests {
 		if err := rpcserver.Run(t.Context(), st, cfg, nil); err == nil {
 			t.Errorf("%s: Run returned nil", name)
+		}
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunWarnsWithoutAuthOnNonLoopback(t *testing.T) {
+	for _, tt := range []struct {
+		listen, tokens string
+		warn           bool
+	}{
+		{"127.0.0.1:0", "", false},
+		{"0.0.0.0:0", "", true},
+		{"0.0.0.0:0", `[{"token":"w","role":"writer"}]`, false},
+	} {
+		var logs syncBuffer
+		cfg := rpcserver.Config{Listen: tt.listen}
+		if tt.tokens != "" {
+			cfg.TokensFile = writeTokens(t, tt.tokens)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cfg.OnListen = func(string) { cancel() }
+		if err := rpcserver.Run(ctx, memStore(t), cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+			t.Fatalf("Run(%s): %v", tt.listen, err)
+		}
+		if got := strings.Contains(logs.String(), "authentication is OFF"); got != tt.warn {
+			t.Errorf("listen %s tokens %q: warning logged = %v, want %v\n%s", tt.listen, tt.tokens, got, tt.warn, logs.String())
 		}
 	}
 }
