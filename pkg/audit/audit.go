@@ -100,7 +100,7 @@ func Stream(ctx context.Context, src Source, stream string, opts Options) (Repor
 	}
 	for i := 1; i < len(segs); i++ {
 		if segs[i].SegmentID <= segs[i-1].SegmentID {
-			return rep, segFail(segs[i], "segment ids out of order (after %d)", segs[i-1].SegmentID)
+			return rep, segFail(segs[i-1], "segment ids out of order: %d is listed before %d", segs[i-1].SegmentID, segs[i].SegmentID)
 		}
 	}
 	lastSigned := -1
@@ -168,8 +168,8 @@ func (a *auditor) entry(r wire.EntryRow) error {
 	}
 	seg := a.segs[a.cur]
 	if r.Seqno < seg.SeqStart {
-		return &Failure{Seqno: r.Seqno, SegmentID: 0, Reason: fmt.Sprintf(
-			"entry is not covered by any segment (segment %d starts at seqno %d)", seg.SegmentID, seg.SeqStart)}
+		return &Failure{Seqno: r.Seqno, SegmentID: seg.SegmentID, Reason: fmt.Sprintf(
+			"seqno %d is not covered by any segment (segment %d starts at seqno %d)", r.Seqno, seg.SegmentID, seg.SeqStart)}
 	}
 	a.leaves = append(a.leaves, r.EntryHash)
 	a.seqnos = append(a.seqnos, r.Seqno)
