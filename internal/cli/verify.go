@@ -148,4 +148,3 @@ trust objects of the signers used (from --trust or --keys). Verify it with
 	c.Flags().StringVar(&out, "out", "", "bundle file to write")
 	return c
 }
-

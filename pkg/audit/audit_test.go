@@ -235,8 +235,12 @@ func TestTamperEveryField(t *testing.T) {
 			}
 			// Membership records: drop, reorder and substitute.
 			for name, m := range map[string]func([]uint64) []uint64{
-				"drop":    func(s []uint64) []uint64 { return s[:len(s)-1] },
-				"reorder": func(s []uint64) []uint64 { c := append([]uint64{}, s...); c[0], c[len(c)-1] = c[len(c)-1], c[0]; return c },
+				"drop": func(s []uint64) []uint64 { return s[:len(s)-1] },
+				"reorder": func(s []uint64) []uint64 {
+					c := append([]uint64{}, s...)
+					c[0], c[len(c)-1] = c[len(c)-1], c[0]
+					return c
+				},
 				"replace": func(s []uint64) []uint64 { c := append([]uint64{}, s...); c[0] += 1; return c },
 			} {
 				id := g.SegmentID
