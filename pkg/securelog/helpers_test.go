@@ -10,7 +10,13 @@ import (
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/memory"
+	"github.com/securelog/securelog/pkg/rpcserver"
+	"github.com/securelog/securelog/pkg/rpcserver/rpctest"
+	"github.com/securelog/securelog/pkg/store/filestore"
 	"github.com/securelog/securelog/pkg/store/pebblestore"
+	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/store/sqlitestore"
+	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -22,6 +28,35 @@ type backend struct {
 var backends = []backend{
 	{"memory", func(t *testing.T) (store.Store, string) { return memory.New(), "test" }},
 	{"pebble", func(t *testing.T) (store.Store, string) { return pebblestore.New(), t.TempDir() + "/log" }},
+	{"sqlite", func(t *testing.T) (store.Store, string) { return sqlitestore.New(), t.TempDir() + "/log.db" }},
+	{"file", func(t *testing.T) (store.Store, string) { return filestore.New(), t.TempDir() + "/audit.jsonl" }},
+	{"remote-http", func(t *testing.T) (store.Store, string) {
+		back := sqlitestore.New()
+		if err := back.Init(context.Background(), t.TempDir()+"/secure-log.db"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { back.Close() })
+		url := rpctest.ServeHTTP(t, back, rpcserver.Config{})
+		tr, err := transport.New("http", transport.Config{URL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return remote.New(tr), ":memory:"
+	}},
+	{"remote-nats", func(t *testing.T) (store.Store, string) {
+		back := pebblestore.New()
+		if err := back.Init(context.Background(), t.TempDir()+"/db"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { back.Close() })
+		nc := rpctest.Connect(t, rpctest.StartNATS(t))
+		subject := rpctest.ServeNATS(t, nc, back, rpcserver.Config{})
+		tr, err := transport.New("nats", transport.Config{NATSConn: nc, Subject: subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return remote.New(tr), "handshake"
+	}},
 }
 
 // fakeClock returns increasing times one millisecond apart.
