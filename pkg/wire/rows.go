@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -40,7 +41,7 @@ type entryRowJSON struct {
 
 // MarshalJSON writes the wire shape of SPEC §16.3.
 func (r EntryRow) MarshalJSON() ([]byte, error) {
-	return json.Marshal(entryRowJSON{
+	return marshalNoEscape(entryRowJSON{
 		Seqno: optU64(r.Seqno), StreamID: r.StreamID, SessionID: r.SessionID, BootID: r.BootID,
 		Timestamp: r.Timestamp, EventType: r.EventType, Severity: r.Severity, Producer: r.Producer,
 		PayloadEncoding: r.PayloadEncoding, Payload: r.Payload, PrevEntryHash: r.PrevEntryHash,
@@ -112,7 +113,7 @@ type segmentRowJSON struct {
 
 // MarshalJSON writes the wire shape of SPEC §16.3.
 func (s SegmentRow) MarshalJSON() ([]byte, error) {
-	return json.Marshal(segmentRowJSON{
+	return marshalNoEscape(segmentRowJSON{
 		SegmentID: optU64(s.SegmentID), StreamID: s.StreamID, SeqStart: s.SeqStart, SeqEnd: s.SeqEnd,
 		MerkleRoot: s.MerkleRoot, LastEntryHash: s.LastEntryHash, PrevCheckpointHash: s.PrevCheckpointHash,
 		ClosedAt: s.ClosedAt, Signature: s.Signature, SignerIdentity: s.SignerIdentity,
@@ -237,7 +238,7 @@ func (w WitnessRow) MarshalJSON() ([]byte, error) {
 	if w.ID != 0 {
 		id = &w.ID
 	}
-	return json.Marshal(witnessRowJSON{id, w.StreamID, w.SegmentID, w.SeqStart, w.SeqEnd,
+	return marshalNoEscape(witnessRowJSON{id, w.StreamID, w.SegmentID, w.SeqStart, w.SeqEnd,
 		w.CheckpointHashHex, w.SignatureHex, w.SignerIdentity, w.ReceivedAt})
 }
 
@@ -282,4 +283,16 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte{}, b...)
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping of <, > and &, so
+// rows are byte-identical to what the reference writes.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
