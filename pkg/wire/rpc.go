@@ -347,7 +347,7 @@ func EncodeParams(p Params) (json.RawMessage, error) {
 	if a == nil {
 		return NullJSON, nil
 	}
-	b, err := json.Marshal(a)
+	b, err := marshalNoEscape(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode params of %s: %w", p.Method(), err)
 	}
@@ -429,7 +429,7 @@ func EncodeResult(v any) (json.RawMessage, error) {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
 		return json.RawMessage("[]"), nil
 	}
-	b, err := json.Marshal(v)
+	b, err := marshalNoEscape(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
