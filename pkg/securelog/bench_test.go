@@ -1,0 +1,193 @@
+package securelog
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/store/pebblestore"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+var pebbleBackend = backends[1]
+
+var benchPayload = make([]byte, 256)
+
+// BenchmarkAppendPebble: one synced append per entry, from 1 and 8
+// concurrent producers (appends are serialised by the log).
+func BenchmarkAppendPebble(b *testing.B) {
+	for _, producers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
+			l := benchLog(b)
+			ctx := context.Background()
+			b.SetBytes(int64(len(benchPayload)))
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := b.N / producers
+			for p := 0; p < producers; p++ {
+				n := per
+				if p == 0 {
+					n += b.N % producers
+				}
+				wg.Add(1)
+				go func(n int) {
+					defer wg.Done()
+					for i := 0; i < n; i++ {
+						if _, err := l.Append(ctx, "default", "bench", wire.Info, "bench", benchPayload); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}(n)
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// BenchmarkAppendBatchPebble: batches of 100 events in one synced write,
+// from 1 and 8 concurrent producers. Reported per entry.
+func BenchmarkAppendBatchPebble(b *testing.B) {
+	const batch = 100
+	for _, producers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
+			l := benchLog(b)
+			ctx := context.Background()
+			evs := make([]Event, batch)
+			for i := range evs {
+				evs[i] = Event{Stream: "default", EventType: "bench", Severity: wire.Info, Producer: "bench", Payload: benchPayload}
+			}
+			b.SetBytes(int64(len(benchPayload)))
+			b.ResetTimer()
+			batches := (b.N + batch - 1) / batch
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			next := 0
+			for p := 0; p < producers; p++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						mu.Lock()
+						if next >= batches {
+							mu.Unlock()
+							return
+						}
+						next++
+						mu.Unlock()
+						if _, err := l.AppendBatch(ctx, evs, nil); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func benchLog(b *testing.B) *Log {
+	b.Helper()
+	st := pebblestore.New()
+	l := New(st, Options{SessionID: "s", BootID: "b"})
+	if err := l.Open(context.Background(), b.TempDir()+"/db"); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return l
+}
+
+// fill appends n entries to stream in batches.
+func fill(b *testing.B, l *Log, stream string, n int) {
+	b.Helper()
+	evs := make([]Event, 0, 1000)
+	for i := 0; i < n; i++ {
+		evs = append(evs, Event{Stream: stream, EventType: "bench", Severity: wire.Info, Producer: "bench", Payload: benchPayload})
+		if len(evs) == cap(evs) || i == n-1 {
+			if _, err := l.AppendBatch(context.Background(), evs, nil); err != nil {
+				b.Fatal(err)
+			}
+			evs = evs[:0]
+		}
+	}
+}
+
+// BenchmarkVerifyChain100k verifies a 100,000-entry stream on pebble.
+func BenchmarkVerifyChain100k(b *testing.B) {
+	l := benchLog(b)
+	fill(b, l, "default", 100_000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.VerifyChain(ctx, "default", 1, 100_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*100_000/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkCloseSegment10k closes a 10,000-entry segment on pebble.
+func BenchmarkCloseSegment10k(b *testing.B) {
+	l := benchLog(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		fill(b, l, "default", 10_000)
+		b.StartTimer()
+		if _, err := l.CloseSegment(ctx, "default"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuildInclusionProof10k builds a proof in a 10,000-entry segment.
+func BenchmarkBuildInclusionProof10k(b *testing.B) {
+	l := benchLog(b)
+	fill(b, l, "default", 10_000)
+	ctx := context.Background()
+	if _, err := l.CloseSegment(ctx, "default"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.BuildInclusionProof(ctx, uint64(i%10_000)+1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignSegment signs a segment checkpoint per algorithm (pebble,
+// software keystore), including checkpoint recomputation and the store write.
+func BenchmarkSignSegment(b *testing.B) {
+	for _, alg := range keystore.Algorithms {
+		b.Run(alg, func(b *testing.B) {
+			st := pebblestore.New()
+			ks, _ := keystore.OpenSoftware(b.TempDir())
+			if _, err := ks.Generate("attest", alg); err != nil {
+				b.Fatal(err)
+			}
+			l := New(st, Options{Signer: ks})
+			ctx := context.Background()
+			if err := l.Open(ctx, b.TempDir()+"/db"); err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			fill(b, l, "default", 10)
+			seg, err := l.CloseSegment(ctx, "default")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := l.SignSegment(ctx, "attest", seg.SegmentID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+var _ = pebbleBackend
