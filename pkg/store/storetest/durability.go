@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -65,6 +66,7 @@ func (h *harness) testDurability(t *testing.T) {
 		}
 	}
 
+	var added []wire.StreamRow
 	for round := range 2 { // reopen twice: a reopened store must reopen too
 		s = h.reopen(t, s)
 		c = ctx(t)
@@ -111,7 +113,14 @@ func (h *harness) testDurability(t *testing.T) {
 			t.Fatalf("witness ids of b after reopen = %v, want [2]", ids)
 		}
 
-		checkStreams(t, s, []wire.StreamRow{def, zeta, alpha})
+		checkStreams(t, s, append([]wire.StreamRow{def, zeta, alpha}, added...))
+		// Creation order continues after reopen.
+		nr := wire.StreamRow{Name: fmt.Sprintf("new%d", round), Tier: "public", CreatedAt: "2026-04-04T00:00:00+00:00"}
+		if err := s.StreamUpsert(c, nr); err != nil {
+			t.Fatalf("StreamUpsert after reopen: %v", err)
+		}
+		added = append(added, nr)
+		checkStreams(t, s, append([]wire.StreamRow{def, zeta, alpha}, added...))
 
 		// Id allocation continues; ids are never reused (witness 3 was deleted).
 		mustSegment(t, s, segment("a", 10, 10), nil, uint64(3+round))
