@@ -156,6 +156,11 @@ type openOpts struct {
 	trust   bool // needs the trust file
 	kek     bool // use the KEK if configured
 	needKEK bool // KEK is required
+	// auditOnly: the caller verifies signatures itself (pkg/audit); the log
+	// gets no public keys, so the open-time head-file check compares
+	// checkpoint hashes only and the audit reports signature problems with
+	// their segment.
+	auditOnly bool
 }
 
 // openLog opens the store and a Log over it.
@@ -181,20 +186,20 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 			opts.HeadFile = witness.PathForStore(path)
 		}
 	}
-	if o.signer || (o.trust && a.trustFile == "" && a.keysDir != "") {
+	if o.signer || (o.trust && !o.auditOnly && a.trustFile == "" && a.keysDir != "") {
 		ks, err := a.keystore()
 		if err != nil {
 			return nil, nil, err
 		}
 		opts.Signer = ks
 	}
-	if a.trustFile != "" {
+	if a.trustFile != "" && !o.auditOnly {
 		t, err := checkpoint.LoadTrustFile(a.trustFile)
 		if err != nil {
 			return nil, nil, err
 		}
 		opts.Trust = t
-	} else if o.trust && opts.Signer == nil {
+	} else if o.trust && opts.Signer == nil && a.trustFile == "" {
 		return nil, nil, usageErr("no trust file: pass --trust trust.json (made by 'securelog keys export')")
 	}
 	if o.kek || o.needKEK {

@@ -24,7 +24,10 @@ public keys of the trust file; and the head file's record. Exit 0 only if all ho
 otherwise exit 1 naming the first seqno or segment that does not.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{trust: true})
+			if a.trustFile == "" && a.keysDir == "" {
+				return usageErr("no trust file: pass --trust trust.json (made by 'securelog keys export')")
+			}
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{auditOnly: true})
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
