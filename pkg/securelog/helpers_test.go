@@ -2,17 +2,18 @@ package securelog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
-	"github.com/securelog/securelog/pkg/store"
-	"github.com/securelog/securelog/pkg/store/memory"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/rpcserver/rpctest"
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/filestore"
+	"github.com/securelog/securelog/pkg/store/memory"
 	"github.com/securelog/securelog/pkg/store/pebblestore"
 	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/store/sqlitestore"
@@ -136,3 +137,5 @@ func appendN(t *testing.T, l *Log, stream string, n int) []AppendResult {
 	}
 	return out
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
