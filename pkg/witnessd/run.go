@@ -1,0 +1,91 @@
+package witnessd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ShutdownTimeout bounds the graceful shutdown of Run.
+const ShutdownTimeout = 5 * time.Second
+
+// RunConfig says where Run serves.
+type RunConfig struct {
+	// Listen is the HTTP listen address (host:port); empty disables HTTP.
+	Listen string
+	// Subject is the NATS submission subject (DefaultSubject if empty);
+	// NATS is served only if Config.NATS is set.
+	Subject string
+	// OnListen, if set, is called with the HTTP listener's address.
+	OnListen func(addr string)
+}
+
+// Run serves the witness on HTTP and/or NATS and runs the cross-check loop
+// (if Config.LogStore is set) until ctx ends, then shuts down gracefully.
+// At least one of HTTP and NATS must be configured.
+func (s *Server) Run(ctx context.Context, rc RunConfig) error {
+	if rc.Listen == "" && s.nc == nil {
+		return errors.New("witnessd: nothing to serve: set an HTTP listen address or a NATS connection")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	var hs *http.Server
+	if rc.Listen != "" {
+		ln, err := net.Listen("tcp", rc.Listen)
+		if err != nil {
+			return fmt.Errorf("witnessd: listen %s: %w", rc.Listen, err)
+		}
+		hs = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		if rc.OnListen != nil {
+			rc.OnListen(ln.Addr().String())
+		}
+		s.log.Info("witness listening", "addr", ln.Addr().String(), "identity", s.identity)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				select {
+				case errc <- fmt.Errorf("witnessd: http: %w", err):
+				default:
+				}
+				cancel()
+			}
+		}()
+	}
+	if s.nc != nil {
+		sub, err := s.ServeNATS(ctx, s.nc, rc.Subject)
+		if err != nil {
+			if hs != nil {
+				_ = hs.Close()
+			}
+			wg.Wait()
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		s.log.Info("witness serving NATS", "subject", sub.Subject, "identity", s.identity)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.RunCrossChecks(ctx)
+	}()
+	<-ctx.Done()
+	if hs != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		_ = hs.Shutdown(sctx)
+		scancel()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
