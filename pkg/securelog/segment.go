@@ -195,23 +195,9 @@ func (l *Log) BuildInclusionProof(ctx context.Context, seqno uint64) (InclusionP
 	if err != nil {
 		return InclusionProof{}, storageErr(err, "entries of segment %d", segID)
 	}
-	leaves := make([][]byte, len(seqnos))
-	index := -1
-	for i, s := range seqnos {
-		row, ok, err := l.st.Get(ctx, s)
-		if err != nil {
-			return InclusionProof{}, storageErr(err, "get seqno %d", s)
-		}
-		if !ok {
-			return InclusionProof{}, &wire.EntryNotFoundError{Seqno: s}
-		}
-		if err := check32(row.EntryHash, fmt.Sprintf("entry_hash of seqno %d", s)); err != nil {
-			return InclusionProof{}, err
-		}
-		leaves[i] = row.EntryHash
-		if s == seqno {
-			index = i
-		}
+	leaves, index, err := l.segmentLeaves(ctx, seg, seqnos, seqno)
+	if err != nil {
+		return InclusionProof{}, err
 	}
 	if index < 0 {
 		return InclusionProof{}, &wire.EntryNotFoundError{Seqno: seqno}
@@ -225,6 +211,46 @@ func (l *Log) BuildInclusionProof(ctx context.Context, seqno uint64) (InclusionP
 		Seqno: seqno, EntryHash: leaves[index], SegmentID: segID, MerkleRoot: seg.MerkleRoot,
 		Path: path, LeafIndex: uint64(index), TreeSize: uint64(len(leaves)),
 	}, nil
+}
+
+// segmentLeaves returns the stored entry hashes of a segment's members in
+// leaf order and the leaf index of seqno (-1 if absent). It reads the
+// segment's range in one call; only if the members are not exactly the
+// stream's entries in that range does it fall back to one read per member.
+func (l *Log) segmentLeaves(ctx context.Context, seg wire.SegmentRow, seqnos []uint64, seqno uint64) ([][]byte, int, error) {
+	leaves := make([][]byte, len(seqnos))
+	index := -1
+	rows, err := l.st.Range(ctx, seg.StreamID, seg.SeqStart, seg.SeqEnd)
+	if err != nil {
+		return nil, -1, storageErr(err, "range of segment %d", seg.SegmentID)
+	}
+	same := len(rows) == len(seqnos)
+	for i := 0; same && i < len(rows); i++ {
+		same = rows[i].Seqno == seqnos[i]
+	}
+	for i, s := range seqnos {
+		var row wire.EntryRow
+		if same {
+			row = rows[i]
+		} else {
+			r, ok, err := l.st.Get(ctx, s)
+			if err != nil {
+				return nil, -1, storageErr(err, "get seqno %d", s)
+			}
+			if !ok {
+				return nil, -1, &wire.EntryNotFoundError{Seqno: s}
+			}
+			row = r
+		}
+		if err := check32(row.EntryHash, fmt.Sprintf("entry_hash of seqno %d", s)); err != nil {
+			return nil, -1, err
+		}
+		leaves[i] = row.EntryHash
+		if s == seqno {
+			index = i
+		}
+	}
+	return leaves, index, nil
 }
 
 // VerifyInclusionProof checks proof against expectedRoot (SPEC §6.3) and,

@@ -16,13 +16,13 @@ import (
 //	bytes     uvarint length ‖ raw bytes (text is UTF-8 bytes, verbatim)
 //	opt       0x00 (absent) | 0x01 ‖ bytes (present, possibly empty)
 //
-// entry:   seqno stream_id session_id boot_id timestamp event_type severity
-//          producer payload_encoding payload prev_entry_hash entry_hash
-// segment: segment_id stream_id seq_start seq_end merkle_root last_entry_hash
-//          prev_checkpoint_hash closed_at opt(signature) opt(signer_identity)
-// witness: id stream_id segment_id seq_start seq_end checkpoint_hash_hex
-//          signature_hex signer_identity received_at
-// stream:  name tier opt(description) created_at opt(deprecated_at)
+//	entry:   seqno stream_id session_id boot_id timestamp event_type severity
+//	         producer payload_encoding payload prev_entry_hash entry_hash
+//	segment: segment_id stream_id seq_start seq_end merkle_root last_entry_hash
+//	         prev_checkpoint_hash closed_at opt(signature) opt(signer_identity)
+//	witness: id stream_id segment_id seq_start seq_end checkpoint_hash_hex
+//	         signature_hex signer_identity received_at
+//	stream:  name tier opt(description) created_at opt(deprecated_at)
 //
 // Hashes, payloads and timestamps are stored verbatim. Decoding copies every
 // byte slice (pebble's buffers are only valid until the next iterator step)
