@@ -1,0 +1,61 @@
+// Package pipeline holds the workers of the JetStream pipeline (DESIGN.md
+// "Data flow") as library types: the Ingester (the single writer of a
+// store), the Sealer (segment-close policy) and the Signer (checkpoint
+// signing and witnessing). Commands (securelog up, securelog ingester, ...)
+// wire them to NATS connections, stores and keystores.
+//
+// Durability is the store's, not the broker's: an event is committed only
+// when the ingester's fsynced batch holds it, together with the last
+// applied JetStream sequence, so every step can be repeated after a crash
+// with exactly-once effect.
+package pipeline
+
+import "time"
+
+// Defaults of the pipeline, in one place.
+const (
+	// DefaultDurable is the ingester's durable consumer name.
+	DefaultDurable = "securelog-ingester"
+	// DefaultMaxBatch is the most events committed in one store batch.
+	DefaultMaxBatch = 1000
+	// DefaultBatchWait is how long the ingester waits to fill a batch after
+	// its first message.
+	DefaultBatchWait = 5 * time.Millisecond
+	// DefaultMaxPayload is the largest accepted event payload (bytes).
+	DefaultMaxPayload = 256 << 10
+	// DefaultAckWait is the consumer's redelivery timeout.
+	DefaultAckWait = time.Minute
+	// DefaultDuplicates is the JetStream de-duplication window of SECURELOG_IN.
+	DefaultDuplicates = 2 * time.Minute
+	// DefaultInMaxAge bounds how long SECURELOG_IN keeps messages; an
+	// ingester down longer than this loses events (it logs an error).
+	DefaultInMaxAge = 7 * 24 * time.Hour
+	// DefaultRetryBackoff is the wait before the ingester re-positions
+	// after a failed batch.
+	DefaultRetryBackoff = 500 * time.Millisecond
+
+	// DefaultMaxEntries closes a segment once it holds this many entries.
+	DefaultMaxEntries = 1000
+	// DefaultMaxAge closes a segment whose oldest entry is this old.
+	DefaultMaxAge = time.Second
+	// DefaultSealerScan is how often the sealer rescans the store for open
+	// entries it has not heard about.
+	DefaultSealerScan = 10 * time.Second
+	// DefaultSignerScan is how often the signer rescans for unsigned segments.
+	DefaultSignerScan = 30 * time.Second
+	// DefaultRequestTimeout bounds one NATS request of a worker.
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultIdentity is the signer identity of `securelog up`.
+	DefaultIdentity = "securelog"
+
+	// ingesterQueue is the queue group of the ingester's request handlers.
+	ingesterQueue = "securelog-ingester"
+)
+
+// PositionKey is the store meta key holding the last applied JetStream
+// stream sequence (8 bytes, big endian) of stream.
+func PositionKey(stream string) string { return "ingester/" + stream + "/seq" }
+
+// CreatedKey is the store meta key holding the creation time of the
+// JetStream stream the position refers to (RFC 3339, nanoseconds).
+func CreatedKey(stream string) string { return "ingester/" + stream + "/created" }

@@ -1,0 +1,426 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// IngesterConfig configures an Ingester. Zero fields take the defaults of
+// defaults.go.
+type IngesterConfig struct {
+	// Log is the opened log over the local store; the ingester is its only
+	// writer. Its store must implement store.Batcher (pebble, sqlite, memory).
+	Log *securelog.Log
+	// Conn is the NATS connection (JetStream enabled on the server).
+	Conn *nats.Conn
+	// Stream is the JetStream stream of incoming events (wire.InStream).
+	Stream string
+	// Durable is the durable consumer name (DefaultDurable). One ingester
+	// per durable: it is re-created at the store's position on every start.
+	Durable string
+	// FilterSubject selects this ingester's partition (wire.InSubjects).
+	FilterSubject string
+	// Streams configures SECURELOG_IN and SECURELOG_DLQ if they are created.
+	Streams StreamConfig
+	// MaxBatch, BatchWait, MaxPayload, AckWait: see the Default* constants.
+	MaxBatch   int
+	BatchWait  time.Duration
+	MaxPayload int
+	AckWait    time.Duration
+	// NoRequestHandlers disables the securelog.append.> and
+	// securelog.close.> request handlers.
+	NoRequestHandlers bool
+	Logger            *slog.Logger
+	Metrics           *Metrics
+}
+
+// Ingester consumes SECURELOG_IN and chains every event into the store. It
+// records the last applied JetStream stream sequence in the same atomic,
+// fsynced batch as the entries, and positions its consumer from that record
+// on every (re)start, so redelivered or replayed messages are skipped:
+// no loss, no duplicate. It also serves request/reply appends and segment
+// closes, which must run in this same Log (sealed appends and closes are
+// serialised by one instance).
+type Ingester struct {
+	cfg      IngesterConfig
+	bt       store.Batcher
+	js       jetstream.JetStream
+	log      *slog.Logger
+	m        *Metrics
+	pos      atomic.Uint64 // last applied stream sequence
+	created  string        // creation time of the JetStream stream
+	appendCh chan appendReq
+	ready    atomic.Bool
+}
+
+// NewIngester checks cfg and returns an ingester.
+func NewIngester(cfg IngesterConfig) (*Ingester, error) {
+	if cfg.Log == nil || cfg.Conn == nil {
+		return nil, errors.New("ingester: Log and Conn are required")
+	}
+	bt, ok := cfg.Log.Store().(store.Batcher)
+	if !ok {
+		return nil, fmt.Errorf("ingester: store %T cannot commit entries with the consumer position atomically (needs store.Batcher: pebble, sqlite or memory)", cfg.Log.Store())
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = wire.InStream
+	}
+	if cfg.Durable == "" {
+		cfg.Durable = DefaultDurable
+	}
+	if cfg.FilterSubject == "" {
+		cfg.FilterSubject = wire.InSubjects
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.BatchWait <= 0 {
+		cfg.BatchWait = DefaultBatchWait
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = DefaultAckWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("ingester: %w", err)
+	}
+	return &Ingester{cfg: cfg, bt: bt, js: js, log: cfg.Logger.With("worker", "ingester"), m: cfg.Metrics,
+		appendCh: make(chan appendReq, 4*cfg.MaxBatch)}, nil
+}
+
+// Position returns the last JetStream stream sequence applied to the store.
+func (in *Ingester) Position() uint64 { return in.pos.Load() }
+
+// Ready reports whether the consumer is positioned and consuming.
+func (in *Ingester) Ready() bool { return in.ready.Load() }
+
+// Run consumes until ctx ends, then stops gracefully (the batch being
+// committed finishes) and returns nil. A failed batch is not acknowledged:
+// the ingester re-reads its position from the store and re-creates its
+// consumer there, so nothing is skipped.
+func (in *Ingester) Run(ctx context.Context) error {
+	if err := EnsureStreams(ctx, in.js, in.cfg.Streams); err != nil {
+		return fmt.Errorf("ingester: %w", err)
+	}
+	var stopHandlers func()
+	if !in.cfg.NoRequestHandlers {
+		var err error
+		if stopHandlers, err = in.startHandlers(ctx); err != nil {
+			return err
+		}
+	}
+	for ctx.Err() == nil {
+		err := in.consume(ctx)
+		in.ready.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		in.log.Error("ingester batch loop failed; re-positioning from the store", "err", err)
+		sleepCtx(ctx, DefaultRetryBackoff)
+	}
+	if stopHandlers != nil {
+		stopHandlers()
+	}
+	in.log.Info("ingester stopped", "position", in.pos.Load())
+	return nil
+}
+
+// position reads the applied sequence from the store and reconciles it
+// with the JetStream stream's state.
+func (in *Ingester) position(ctx context.Context) (uint64, error) {
+	var pos uint64
+	raw, ok, err := in.bt.GetMeta(ctx, PositionKey(in.cfg.Stream))
+	if err != nil {
+		return 0, fmt.Errorf("read consumer position: %w", err)
+	}
+	if ok {
+		if len(raw) != 8 {
+			return 0, fmt.Errorf("consumer position %q is %d bytes, want 8", PositionKey(in.cfg.Stream), len(raw))
+		}
+		pos = binary.BigEndian.Uint64(raw)
+	}
+	s, err := in.js.Stream(ctx, in.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", in.cfg.Stream, err)
+	}
+	info := s.CachedInfo()
+	in.created = info.Created.UTC().Format(time.RFC3339Nano)
+	rawCreated, hasCreated, err := in.bt.GetMeta(ctx, CreatedKey(in.cfg.Stream))
+	if err != nil {
+		return 0, fmt.Errorf("read consumer position: %w", err)
+	}
+	if pos > 0 && hasCreated && string(rawCreated) != in.created {
+		in.log.Warn("JetStream stream was re-created since the last applied batch; consuming it from the start",
+			"stream", in.cfg.Stream, "recorded_created", string(rawCreated), "created", in.created, "old_position", pos)
+		pos = 0
+	}
+	if last := info.State.LastSeq; pos > last {
+		in.log.Warn("JetStream stream is behind the store's position (broker lost acknowledged messages?); new messages reuse those sequences",
+			"stream", in.cfg.Stream, "position", pos, "last_seq", last)
+		pos = last
+	}
+	if first := info.State.FirstSeq; info.State.Msgs > 0 && pos+1 < first {
+		Alerter{Conn: in.cfg.Conn, Logger: in.log, Metrics: in.m, Source: "ingester"}.Alert("_ingester", "events-expired", 0,
+			fmt.Sprintf("JetStream sequences %d..%d expired before they were ingested", pos+1, first-1))
+	}
+	in.pos.Store(pos)
+	return pos, nil
+}
+
+// consume positions the consumer and applies batches until an error.
+func (in *Ingester) consume(ctx context.Context) error {
+	pos, err := in.position(ctx)
+	if err != nil {
+		return err
+	}
+	if err := in.js.DeleteConsumer(ctx, in.cfg.Stream, in.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete consumer %s: %w", in.cfg.Durable, err)
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable: in.cfg.Durable, AckPolicy: jetstream.AckAllPolicy, AckWait: in.cfg.AckWait,
+		MaxAckPending: 4 * in.cfg.MaxBatch, FilterSubject: in.cfg.FilterSubject, DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if pos > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
+	}
+	cons, err := in.js.CreateConsumer(ctx, in.cfg.Stream, cc)
+	if err != nil {
+		return fmt.Errorf("create consumer %s at sequence %d: %w", in.cfg.Durable, pos+1, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * in.cfg.MaxBatch))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", in.cfg.Durable, err)
+	}
+	defer it.Stop()
+	in.log.Info("ingester consuming", "stream", in.cfg.Stream, "durable", in.cfg.Durable, "filter", in.cfg.FilterSubject, "from_seq", pos+1)
+	in.ready.Store(true)
+	for {
+		batch, err := in.collect(ctx, it)
+		if err != nil {
+			return err
+		}
+		if err := in.apply(context.WithoutCancel(ctx), batch); err != nil {
+			return err
+		}
+	}
+}
+
+// collect blocks for one message, then gathers more for up to BatchWait or
+// MaxBatch messages.
+func (in *Ingester) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+	m, err := it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("next message: %w", err)
+	}
+	batch := []jetstream.Msg{m}
+	deadline := time.Now().Add(in.cfg.BatchWait)
+	for len(batch) < in.cfg.MaxBatch {
+		rem := time.Until(deadline)
+		if rem <= 0 {
+			break
+		}
+		m, err := it.Next(jetstream.NextMaxWait(rem))
+		if err != nil {
+			if errors.Is(err, nats.ErrTimeout) {
+				break
+			}
+			return nil, fmt.Errorf("next message: %w", err)
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// inItem is one message of a batch.
+type inItem struct {
+	msg    jetstream.Msg
+	seq    uint64
+	stream string // "" if the subject is not securelog.in.<token>
+	msgID  string
+	ev     int // index into the batch's events, -1 if rejected before append
+	err    error
+}
+
+// apply commits one batch: validation, one AppendBatch with the position,
+// dead letters, receipts, then the acknowledgement.
+func (in *Ingester) apply(ctx context.Context, msgs []jetstream.Msg) error {
+	pos := in.pos.Load()
+	maxSeq := pos
+	items := make([]inItem, 0, len(msgs))
+	events := make([]securelog.Event, 0, len(msgs))
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("message metadata: %w", err)
+		}
+		seq := md.Sequence.Stream
+		if seq <= maxSeq {
+			in.m.Duplicates.Inc()
+			continue
+		}
+		maxSeq = seq
+		it := inItem{msg: m, seq: seq, msgID: m.Headers().Get(wire.MsgIDHeader), ev: -1}
+		stream, ok := wire.StreamOf(wire.KindIn, m.Subject())
+		var ev wire.ParsedEvent
+		switch {
+		case !ok:
+			it.err = wire.Invalidf("subject %q is not securelog.in.<stream> with a one-token stream name", m.Subject())
+		default:
+			it.stream = stream
+			ev, it.err = wire.ParseEventMsg(m.Data(), in.cfg.MaxPayload)
+		}
+		if it.err == nil {
+			it.ev = len(events)
+			events = append(events, securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
+				Producer: ev.Producer, Payload: ev.Payload, Encoding: ev.Encoding})
+		}
+		items = append(items, it)
+	}
+	in.m.Received.Add(float64(len(items)))
+	if maxSeq == pos {
+		return ackLast(msgs)
+	}
+	var seqb [8]byte
+	binary.BigEndian.PutUint64(seqb[:], maxSeq)
+	meta := map[string][]byte{PositionKey(in.cfg.Stream): seqb[:], CreatedKey(in.cfg.Stream): []byte(in.created)}
+	start := time.Now()
+	res, err := in.cfg.Log.AppendBatch(ctx, events, meta)
+	if err != nil {
+		return fmt.Errorf("commit batch of %d events (stream sequences %d..%d): %w", len(events), pos+1, maxSeq, err)
+	}
+	in.pos.Store(maxSeq)
+	in.m.CommitTime.Observe(time.Since(start).Seconds())
+	in.m.BatchSize.Observe(float64(len(events)))
+	committed := 0
+	for i := range items {
+		if it := &items[i]; it.ev >= 0 {
+			if it.err = res[it.ev].Err; it.err == nil {
+				committed++
+			}
+		}
+	}
+	in.m.Committed.Add(float64(committed))
+	in.deadLetter(ctx, items)
+	in.publishResults(items, res)
+	return ackLast(msgs)
+}
+
+func ackLast(msgs []jetstream.Msg) error {
+	// AckAll: acknowledging the last message acknowledges the batch.
+	if err := msgs[len(msgs)-1].Ack(); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// deadLetter publishes every rejected message to securelog.dlq.<stream>
+// (JetStream, de-duplicated by stream sequence) and waits, bounded, for
+// the acknowledgements; failures are logged, never block the pipeline.
+func (in *Ingester) deadLetter(ctx context.Context, items []inItem) {
+	var futs []jetstream.PubAckFuture
+	for _, it := range items {
+		if it.err == nil {
+			continue
+		}
+		code := wire.ErrorCode(it.err)
+		in.m.Rejected.WithLabelValues(code).Inc()
+		rest := strings.TrimPrefix(it.msg.Subject(), wire.KindIn)
+		if rest == "" || strings.HasSuffix(rest, ".") {
+			rest = "_invalid"
+		}
+		in.log.Warn("event rejected to the dead-letter subject", "subject", it.msg.Subject(), "js_seq", it.seq, "msg_id", it.msgID, "err", it.err)
+		b := mustJSON(wire.DLQMsg{Stream: it.stream, MsgID: it.msgID, JSSeq: it.seq, Reason: it.err.Error(), Data: it.msg.Data()})
+		m := nats.NewMsg(wire.KindDLQ + rest)
+		m.Data = b
+		m.Header.Set(wire.MsgIDHeader, fmt.Sprintf("dlq-%s-%d", in.cfg.Stream, it.seq))
+		f, err := in.js.PublishMsgAsync(m)
+		if err != nil {
+			in.log.Error("dead-letter publish failed", "subject", m.Subject, "err", err)
+			continue
+		}
+		futs = append(futs, f)
+	}
+	if len(futs) == 0 {
+		return
+	}
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			in.log.Error("dead-letter publish failed", "subject", f.Msg().Subject, "err", err)
+		case <-timeout.C:
+			in.log.Error("dead-letter publish not acknowledged in time", "pending", len(futs))
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// publishResults sends one commit receipt and one appended message per
+// stream of the batch.
+func (in *Ingester) publishResults(items []inItem, res []securelog.BatchResult) {
+	receipts := map[string]*wire.CommitReceipt{}
+	appended := map[string]*wire.AppendedMsg{}
+	var order []string
+	for _, it := range items {
+		if it.stream == "" {
+			continue
+		}
+		r := receipts[it.stream]
+		if r == nil {
+			r = &wire.CommitReceipt{Stream: it.stream}
+			receipts[it.stream] = r
+			order = append(order, it.stream)
+		}
+		ci := wire.CommitItem{MsgID: it.msgID, JSSeq: it.seq}
+		if it.err != nil {
+			ci.Error = it.err.Error()
+		} else {
+			ar := res[it.ev].AppendResult
+			ci.Seqno, ci.EntryHash = ar.Seqno, ar.EntryHash
+			noteAppended(appended, it.stream, ar)
+		}
+		r.Items = append(r.Items, ci)
+	}
+	for _, s := range order {
+		publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindCommitted, s), receipts[s])
+		if a := appended[s]; a != nil {
+			publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindAppended, s), a)
+		}
+	}
+}
+
+func noteAppended(m map[string]*wire.AppendedMsg, stream string, ar securelog.AppendResult) {
+	a := m[stream]
+	if a == nil {
+		a = &wire.AppendedMsg{Stream: stream, FirstSeqno: ar.Seqno}
+		m[stream] = a
+	}
+	a.Count++
+	a.LastSeqno, a.LastEntryHash = ar.Seqno, ar.EntryHash
+}

@@ -1,0 +1,180 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// appendReq is one request/reply append waiting for the group commit.
+type appendReq struct {
+	msg *nats.Msg
+	ev  securelog.Event
+}
+
+// startHandlers subscribes the request/reply append and close handlers and
+// starts the group-commit appender. The returned function drains the
+// subscriptions and waits for the appender.
+func (in *Ingester) startHandlers(ctx context.Context) (func(), error) {
+	base := context.WithoutCancel(ctx)
+	appSub, err := in.cfg.Conn.QueueSubscribe(wire.WildcardFor(wire.KindAppend), ingesterQueue, func(m *nats.Msg) {
+		in.onAppend(m)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingester: subscribe appends: %w", err)
+	}
+	closeSub, err := in.cfg.Conn.QueueSubscribe(wire.WildcardFor(wire.KindClose), ingesterQueue, func(m *nats.Msg) {
+		in.onClose(base, m)
+	})
+	if err != nil {
+		_ = appSub.Unsubscribe()
+		return nil, fmt.Errorf("ingester: subscribe closes: %w", err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in.appender(base, stop)
+	}()
+	return func() {
+		for _, s := range []*nats.Subscription{appSub, closeSub} {
+			closed := s.StatusChanged(nats.SubscriptionClosed)
+			if err := s.Drain(); err == nil {
+				select {
+				case <-closed:
+				case <-time.After(10 * time.Second):
+				}
+			}
+		}
+		close(stop)
+		<-done
+	}, nil
+}
+
+func respondJSON(m *nats.Msg, v any) {
+	if m.Reply == "" {
+		return
+	}
+	_ = m.Respond(mustJSON(v))
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("marshal %T: %v", v, err)})
+	}
+	return b
+}
+
+func (in *Ingester) onAppend(m *nats.Msg) {
+	stream, ok := wire.StreamOf(wire.KindAppend, m.Subject)
+	if !ok {
+		respondJSON(m, wire.AppendReply{Error: fmt.Sprintf("subject %q is not securelog.append.<stream>", m.Subject), Code: "invalid"})
+		return
+	}
+	ev, err := wire.ParseEventMsg(m.Data, in.cfg.MaxPayload)
+	if err != nil {
+		in.m.Rejected.WithLabelValues(wire.ErrorCode(err)).Inc()
+		respondJSON(m, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
+		return
+	}
+	// Blocks while the appender is saturated: back-pressure on the subscription.
+	in.appendCh <- appendReq{msg: m, ev: securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
+		Producer: ev.Producer, Payload: ev.Payload, Encoding: ev.Encoding}}
+}
+
+// appender group-commits request/reply appends: everything queued while
+// the previous batch was being fsynced goes into the next batch.
+func (in *Ingester) appender(ctx context.Context, stop <-chan struct{}) {
+	for {
+		var first appendReq
+		select {
+		case first = <-in.appendCh:
+		case <-stop:
+			select {
+			case first = <-in.appendCh:
+			default:
+				return
+			}
+		}
+		batch := []appendReq{first}
+	fill:
+		for len(batch) < in.cfg.MaxBatch {
+			select {
+			case r := <-in.appendCh:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		in.commitAppends(ctx, batch)
+	}
+}
+
+func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) {
+	events := make([]securelog.Event, len(batch))
+	for i, r := range batch {
+		events[i] = r.ev
+	}
+	in.m.Received.Add(float64(len(batch)))
+	start := time.Now()
+	res, err := in.cfg.Log.AppendBatch(ctx, events, nil)
+	if err != nil {
+		in.log.Error("request/reply append batch failed", "events", len(batch), "err", err)
+		for _, r := range batch {
+			respondJSON(r.msg, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
+		}
+		return
+	}
+	in.m.CommitTime.Observe(time.Since(start).Seconds())
+	in.m.BatchSize.Observe(float64(len(batch)))
+	appended := map[string]*wire.AppendedMsg{}
+	var order []string
+	for i, r := range batch {
+		if err := res[i].Err; err != nil {
+			in.m.Rejected.WithLabelValues(wire.ErrorCode(err)).Inc()
+			respondJSON(r.msg, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
+			continue
+		}
+		in.m.Committed.Inc()
+		respondJSON(r.msg, wire.AppendReply{Seqno: res[i].Seqno, EntryHash: res[i].EntryHash})
+		if appended[r.ev.Stream] == nil {
+			order = append(order, r.ev.Stream)
+		}
+		noteAppended(appended, r.ev.Stream, res[i].AppendResult)
+	}
+	for _, s := range order {
+		publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindAppended, s), appended[s])
+	}
+}
+
+// onClose closes the stream's open segment in the ingester's Log and
+// publishes securelog.sealed.<stream>.
+func (in *Ingester) onClose(ctx context.Context, m *nats.Msg) {
+	stream, ok := wire.StreamOf(wire.KindClose, m.Subject)
+	if !ok {
+		respondJSON(m, wire.CloseReply{Error: fmt.Sprintf("subject %q is not securelog.close.<stream>", m.Subject), Code: "invalid"})
+		return
+	}
+	start := time.Now()
+	seg, err := in.cfg.Log.CloseSegment(ctx, stream)
+	if err != nil {
+		if wire.ErrorCode(err) != "empty-segment" {
+			in.log.Warn("segment close failed", "stream", stream, "err", err)
+		}
+		respondJSON(m, wire.CloseReply{Error: err.Error(), Code: wire.ErrorCode(err)})
+		return
+	}
+	in.m.Sealed.Inc()
+	in.m.CloseTime.Observe(time.Since(start).Seconds())
+	info := wire.SegmentInfoOf(seg)
+	respondJSON(m, wire.CloseReply{Segment: &info})
+	publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindSealed, stream), info)
+	in.log.Debug("segment sealed", "stream", stream, "segment_id", seg.SegmentID, "seq_start", seg.SeqStart, "seq_end", seg.SeqEnd)
+}

@@ -1,0 +1,60 @@
+package pipeline
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the pipeline's Prometheus metrics on a private registry.
+// One Metrics may be shared by the workers of one process.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	Received   prometheus.Counter
+	Committed  prometheus.Counter
+	Duplicates prometheus.Counter
+	Rejected   *prometheus.CounterVec
+	BatchSize  prometheus.Histogram
+	CommitTime prometheus.Histogram
+	Sealed     prometheus.Counter
+	CloseTime  prometheus.Histogram
+	Signed     prometheus.Counter
+	SignTime   prometheus.Histogram
+	Witnessed  *prometheus.CounterVec
+	Alerts     *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics on a new private registry.
+func NewMetrics() *Metrics {
+	lat := prometheus.ExponentialBuckets(0.0001, 2.5, 14)
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		Received: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_events_received_total",
+			Help: "Events taken from JetStream or request/reply by the ingester."}),
+		Committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_events_committed_total",
+			Help: "Events chained into the store and fsynced."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_events_duplicate_total",
+			Help: "Redelivered JetStream messages skipped because they were already applied."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_events_rejected_total",
+			Help: "Events sent to the dead-letter subject, by error code."}, []string{"code"}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_batch_size",
+			Help: "Events per committed store batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		CommitTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_commit_duration_seconds",
+			Help: "Duration of one store batch commit (chain + fsync).", Buckets: lat}),
+		Sealed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_segments_sealed_total",
+			Help: "Segments closed by the ingester."}),
+		CloseTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_close_duration_seconds",
+			Help: "Duration of one segment close.", Buckets: lat}),
+		Signed: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_segments_signed_total",
+			Help: "Segments signed by the signer."}),
+		SignTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_sign_duration_seconds",
+			Help: "Duration of signing one segment (store round trips included).", Buckets: lat}),
+		Witnessed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_witness_submissions_total",
+			Help: "Witness submissions by outcome (accepted, refused, error)."}, []string{"outcome"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_alerts_total",
+			Help: "Alerts raised, by kind."}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
+		m.Sealed, m.CloseTime, m.Signed, m.SignTime, m.Witnessed, m.Alerts)
+	return m
+}
+
+// Registry returns the private registry holding the metrics.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -1,0 +1,159 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/merkle"
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/transport"
+	"github.com/securelog/securelog/pkg/wire"
+	"github.com/securelog/securelog/pkg/witness"
+)
+
+// Checkpointed is an event whose segment is sealed and signed: the signed
+// segment, its inclusion proof (checked against the segment's root), the
+// checkpoint hash and the witnesses' receipts when the checkpoint event
+// was observed.
+type Checkpointed struct {
+	Segment        wire.SegmentRow          `json:"segment"`
+	Proof          securelog.InclusionProof `json:"proof"`
+	CheckpointHash wire.Hex                 `json:"checkpoint_hash,omitempty"`
+	Receipts       []witness.Receipt        `json:"receipts,omitempty"`
+}
+
+// store returns the remote store for reads, creating it on first use.
+func (c *Client) store(ctx context.Context) (store.Store, error) {
+	c.rpcMu.Lock()
+	defer c.rpcMu.Unlock()
+	if c.rpc != nil {
+		return c.rpc, nil
+	}
+	t, err := transport.NewNATS(transport.Config{NATSConn: c.nc, Subject: wire.DefaultNATSSubject})
+	if err != nil {
+		return nil, err
+	}
+	st := remote.New(t)
+	if err := st.Init(ctx, "producer"); err != nil {
+		return nil, fmt.Errorf("producer: store RPC: %w", err)
+	}
+	c.rpc, c.ownRPC = st, true
+	return st, nil
+}
+
+// AwaitCheckpoint waits until the committed entry seqno is in a signed
+// segment and returns the segment with the entry's inclusion proof. It
+// listens to securelog.checkpoint.<stream> and polls the store as a
+// fallback, so a checkpoint that happened before the call is found too.
+func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointed, error) {
+	st, err := c.store(ctx)
+	if err != nil {
+		return Checkpointed{}, err
+	}
+	row, ok, err := st.Get(ctx, seqno)
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: read seqno %d: %w", seqno, err)
+	}
+	if !ok {
+		return Checkpointed{}, &wire.EntryNotFoundError{Seqno: seqno}
+	}
+	ch := make(chan *nats.Msg, 64)
+	sub, err := c.nc.ChanSubscribe(wire.SubjectFor(wire.KindCheckpoint, row.StreamID), ch)
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
+	}
+	poll := time.NewTicker(c.opts.PollInterval)
+	defer poll.Stop()
+	var msg *wire.CheckpointMsg
+	for {
+		seg, signed, err := signedSegmentOf(ctx, st, seqno)
+		if err != nil {
+			return Checkpointed{}, err
+		}
+		if signed {
+			return c.checkpointed(ctx, st, seg, row, msg)
+		}
+		select {
+		case <-ctx.Done():
+			return Checkpointed{}, fmt.Errorf("producer: waiting for the checkpoint of seqno %d: %w", seqno, ctx.Err())
+		case m := <-ch:
+			var cm wire.CheckpointMsg
+			if json.Unmarshal(m.Data, &cm) == nil && cm.SeqStart <= seqno && seqno <= cm.SeqEnd {
+				msg = &cm
+			}
+		case <-poll.C:
+		}
+	}
+}
+
+func signedSegmentOf(ctx context.Context, st store.Store, seqno uint64) (wire.SegmentRow, bool, error) {
+	id, ok, err := st.SegmentForSeqno(ctx, seqno)
+	if err != nil || !ok {
+		return wire.SegmentRow{}, false, err
+	}
+	seg, ok, err := st.SegmentGet(ctx, id)
+	if err != nil || !ok {
+		return wire.SegmentRow{}, false, err
+	}
+	return seg, seg.Signed(), nil
+}
+
+// checkpointed builds the result: the inclusion proof is computed from one
+// membership read and one range read (not one read per leaf), and checked
+// against the segment's stored root.
+func (c *Client) checkpointed(ctx context.Context, st store.Store, seg wire.SegmentRow, row wire.EntryRow, msg *wire.CheckpointMsg) (Checkpointed, error) {
+	seqnos, err := st.SegmentEntrySeqnos(ctx, seg.SegmentID)
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: members of segment %d: %w", seg.SegmentID, err)
+	}
+	rows, err := st.Range(ctx, seg.StreamID, seg.SeqStart, seg.SeqEnd)
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: entries of segment %d: %w", seg.SegmentID, err)
+	}
+	hashes := make(map[uint64][]byte, len(rows))
+	for _, r := range rows {
+		hashes[r.Seqno] = r.EntryHash
+	}
+	leaves := make([][]byte, len(seqnos))
+	index := -1
+	for i, s := range seqnos {
+		h, ok := hashes[s]
+		if !ok {
+			return Checkpointed{}, &wire.EntryNotFoundError{Seqno: s}
+		}
+		leaves[i] = h
+		if s == row.Seqno {
+			index = i
+		}
+	}
+	if index < 0 {
+		return Checkpointed{}, fmt.Errorf("producer: seqno %d is not a member of segment %d", row.Seqno, seg.SegmentID)
+	}
+	path, _ := merkle.Prove(leaves, index)
+	proof := securelog.InclusionProof{Seqno: row.Seqno, EntryHash: row.EntryHash, SegmentID: seg.SegmentID,
+		MerkleRoot: seg.MerkleRoot, Path: path, LeafIndex: uint64(index), TreeSize: uint64(len(leaves))}
+	if err := securelog.VerifyInclusionProof(proof, seg.MerkleRoot); err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: inclusion proof of seqno %d: %w", row.Seqno, err)
+	}
+	out := Checkpointed{Segment: seg, Proof: proof}
+	if msg != nil && msg.SegmentID == seg.SegmentID {
+		out.CheckpointHash = msg.CheckpointHash
+		for _, raw := range msg.Receipts {
+			var r witness.Receipt
+			if json.Unmarshal(raw, &r) == nil {
+				out.Receipts = append(out.Receipts, r)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,432 @@
+// Package producer is the Go client of the securelog pipeline. It names
+// the three acknowledgement levels of DECISIONS ("Acknowledgement levels"):
+//
+//   - accepted: JetStream stored the event (PublishAccepted, or
+//     Future.Accepted). Not a commitment: the broker acknowledges before
+//     fsync unless it runs with sync_interval: always.
+//   - committed: the ingester chained the event into its store and fsynced
+//     it (Publish + Future.Wait, or Append): it has a seqno and entry hash.
+//     Only this level may be reported as durable.
+//   - checkpointed: the event's segment is sealed, signed and, where
+//     witnesses are configured, cosigned (AwaitCheckpoint).
+//
+// Publish is pipelined: thousands of events can be in flight, each with a
+// Future resolved by the ingester's commit receipts (securelog.committed.
+// <stream>), matched by the event's Nats-Msg-Id.
+package producer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// Defaults of Options.
+const (
+	// DefaultMaxPending bounds the asynchronous publishes awaiting their
+	// JetStream acknowledgement.
+	DefaultMaxPending = 4096
+	// DefaultStallWait is how long Publish waits for room in the window.
+	DefaultStallWait = 30 * time.Second
+	// DefaultPollInterval is AwaitCheckpoint's fallback poll of the store.
+	DefaultPollInterval = time.Second
+)
+
+// Options configures a Client.
+type Options struct {
+	// Store is the remote store AwaitCheckpoint reads (remote.Store over
+	// HTTP or NATS). Nil: a remote store over the client's NATS connection
+	// on subject securelog.rpc, created on first use.
+	Store store.Store
+	// MaxPending is the asynchronous publish window (DefaultMaxPending).
+	MaxPending int
+	// StallWait bounds the wait for room in the window (DefaultStallWait).
+	StallWait time.Duration
+	// PollInterval is AwaitCheckpoint's fallback poll (DefaultPollInterval).
+	PollInterval time.Duration
+	// Logger receives warnings (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Event is one audit event.
+type Event struct {
+	Type     string
+	Severity wire.Severity
+	Producer string
+	Payload  []byte
+	// Encoding, if set, is stored as the entry's payload_encoding (public
+	// streams only).
+	Encoding *string
+	// MsgID is the de-duplication id (Nats-Msg-Id); empty → a random id.
+	// Re-publishing with the same id within the stream's duplicates window
+	// (2 minutes by default) is stored once.
+	MsgID string
+}
+
+// Committed is a committed event: its seqno and entry hash in the store.
+type Committed struct {
+	Stream    string   `json:"stream"`
+	MsgID     string   `json:"msg_id,omitempty"`
+	JSSeq     uint64   `json:"js_seq,omitempty"`
+	Seqno     uint64   `json:"seqno"`
+	EntryHash wire.Hex `json:"entry_hash"`
+}
+
+// RejectedError is an event the ingester refused (it went to the
+// dead-letter subject securelog.dlq.<stream>).
+type RejectedError struct {
+	Stream, MsgID, Reason, Code string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("event %s on stream %q rejected: %s", e.MsgID, e.Stream, e.Reason)
+}
+
+// Client publishes events over one NATS connection. It is safe for
+// concurrent use.
+type Client struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	subs    map[string]*nats.Subscription // committed.<stream>
+	pending map[futureKey][]*Future
+	closed  bool
+
+	rpcMu  sync.Mutex
+	rpc    store.Store
+	ownRPC bool
+}
+
+type futureKey struct{ stream, msgID string }
+
+// New returns a client over nc; nc stays owned by the caller.
+func New(nc *nats.Conn, opts Options) (*Client, error) {
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.StallWait <= 0 {
+		opts.StallWait = DefaultStallWait
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	c := &Client{nc: nc, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}, rpc: opts.Store}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.MaxPending),
+		jetstream.WithPublishAsyncAckHandler(c.onPubAck), jetstream.WithPublishAsyncErrHandler(c.onPubErr))
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	c.js = js
+	return c, nil
+}
+
+// Future is the outcome of one Publish: resolved when the commit receipt
+// for its msg id arrives (or the event is rejected, or the publish fails).
+type Future struct {
+	c        *Client
+	key      futureKey
+	accepted chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	aOnce    sync.Once
+	jsSeq    uint64
+	dup      bool
+	res      Committed
+	err      error
+}
+
+// MsgID returns the event's de-duplication id.
+func (f *Future) MsgID() string { return f.key.msgID }
+
+// Done is closed once the event is committed or failed.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Result returns the outcome; call it after Done is closed.
+func (f *Future) Result() (Committed, error) { return f.res, f.err }
+
+// Accepted waits until JetStream acknowledged the event and returns its
+// stream sequence (and whether it was a duplicate of an earlier publish).
+func (f *Future) Accepted(ctx context.Context) (uint64, bool, error) {
+	select {
+	case <-f.accepted:
+		return f.jsSeq, f.dup, nil
+	case <-f.done:
+		select {
+		case <-f.accepted:
+			return f.jsSeq, f.dup, nil
+		default:
+			return 0, false, f.err
+		}
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
+}
+
+// Wait waits until the event is committed (or rejected) or ctx ends. On
+// ctx end the future is forgotten: a later receipt is ignored.
+//
+// A duplicate publish (same msg id within the window) whose original was
+// committed before this client subscribed receives no receipt; bound Wait
+// with a deadline.
+func (f *Future) Wait(ctx context.Context) (Committed, error) {
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
+		f.c.forget(f)
+		return Committed{}, fmt.Errorf("waiting for commit of %s: %w", f.key.msgID, ctx.Err())
+	}
+}
+
+func (f *Future) resolve(res Committed, err error) {
+	f.once.Do(func() {
+		f.res, f.err = res, err
+		close(f.done)
+	})
+}
+
+// NewMsgID returns a random 128-bit message id.
+func NewMsgID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Publish sends ev to securelog.in.<stream> asynchronously and returns a
+// Future resolved at the committed level.
+func (c *Client) Publish(ctx context.Context, stream string, ev Event) (*Future, error) {
+	msg, key, err := c.message(stream, ev)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.subscribe(stream); err != nil {
+		return nil, err
+	}
+	f := &Future{c: c, key: key, accepted: make(chan struct{}), done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("producer: client closed")
+	}
+	c.pending[key] = append(c.pending[key], f)
+	c.mu.Unlock()
+	wait := c.opts.StallWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, max(time.Until(dl), time.Millisecond))
+	}
+	if _, err := c.js.PublishMsgAsync(msg, jetstream.WithStallWait(wait)); err != nil {
+		c.forget(f)
+		return nil, fmt.Errorf("producer: publish to %s: %w", msg.Subject, err)
+	}
+	return f, nil
+}
+
+// PublishAccepted publishes ev and waits only for JetStream's
+// acknowledgement (accepted, not committed). It returns the stream
+// sequence.
+func (c *Client) PublishAccepted(ctx context.Context, stream string, ev Event) (*jetstream.PubAck, error) {
+	msg, _, err := c.message(stream, ev)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := c.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return nil, fmt.Errorf("producer: publish to %s: %w", msg.Subject, err)
+	}
+	return ack, nil
+}
+
+// Append sends ev as a request/reply append (securelog.append.<stream>) and
+// returns once the ingester has fsynced it (committed).
+func (c *Client) Append(ctx context.Context, stream string, ev Event) (Committed, error) {
+	if err := wire.CheckStreamToken(stream); err != nil {
+		return Committed{}, err
+	}
+	body, err := eventJSON(ev)
+	if err != nil {
+		return Committed{}, err
+	}
+	reply, err := c.nc.RequestWithContext(ctx, wire.SubjectFor(wire.KindAppend, stream), body)
+	if err != nil {
+		return Committed{}, fmt.Errorf("producer: append to %s: %w", stream, err)
+	}
+	var r wire.AppendReply
+	if err := json.Unmarshal(reply.Data, &r); err != nil {
+		return Committed{}, fmt.Errorf("producer: append reply: %w", err)
+	}
+	if r.Error != "" {
+		return Committed{}, &RejectedError{Stream: stream, Reason: r.Error, Code: r.Code}
+	}
+	return Committed{Stream: stream, Seqno: r.Seqno, EntryHash: r.EntryHash}, nil
+}
+
+func eventJSON(ev Event) ([]byte, error) {
+	if !ev.Severity.Valid() {
+		return nil, wire.Invalidf("invalid severity ordinal %d", uint8(ev.Severity))
+	}
+	m := wire.NewEventMsg(ev.Type, ev.Severity, ev.Producer, ev.Payload)
+	m.PayloadEncoding = ev.Encoding
+	return json.Marshal(m)
+}
+
+func (c *Client) message(stream string, ev Event) (*nats.Msg, futureKey, error) {
+	if err := wire.CheckStreamToken(stream); err != nil {
+		return nil, futureKey{}, err
+	}
+	body, err := eventJSON(ev)
+	if err != nil {
+		return nil, futureKey{}, err
+	}
+	id := ev.MsgID
+	if id == "" {
+		id = NewMsgID()
+	}
+	msg := nats.NewMsg(wire.SubjectFor(wire.KindIn, stream))
+	msg.Data = body
+	msg.Header.Set(wire.MsgIDHeader, id)
+	return msg, futureKey{stream, id}, nil
+}
+
+// subscribe makes sure the client receives stream's commit receipts before
+// its first publish there.
+func (c *Client) subscribe(stream string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("producer: client closed")
+	}
+	if c.subs[stream] != nil {
+		return nil
+	}
+	sub, err := c.nc.Subscribe(wire.SubjectFor(wire.KindCommitted, stream), c.onReceipt)
+	if err != nil {
+		return fmt.Errorf("producer: subscribe commit receipts of %s: %w", stream, err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	if err := c.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("producer: subscribe commit receipts of %s: %w", stream, err)
+	}
+	c.subs[stream] = sub
+	return nil
+}
+
+func (c *Client) onReceipt(m *nats.Msg) {
+	var r wire.CommitReceipt
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		c.log.Warn("producer: malformed commit receipt", "subject", m.Subject, "err", err)
+		return
+	}
+	for _, it := range r.Items {
+		if it.MsgID == "" {
+			continue
+		}
+		key := futureKey{r.Stream, it.MsgID}
+		c.mu.Lock()
+		fs := c.pending[key]
+		delete(c.pending, key)
+		c.mu.Unlock()
+		for _, f := range fs {
+			if it.Error != "" {
+				f.resolve(Committed{}, &RejectedError{Stream: r.Stream, MsgID: it.MsgID, Reason: it.Error})
+				continue
+			}
+			f.resolve(Committed{Stream: r.Stream, MsgID: it.MsgID, JSSeq: it.JSSeq, Seqno: it.Seqno, EntryHash: it.EntryHash}, nil)
+		}
+	}
+}
+
+func (c *Client) lookup(m *nats.Msg) []*Future {
+	stream, _ := wire.StreamOf(wire.KindIn, m.Subject)
+	key := futureKey{stream, m.Header.Get(wire.MsgIDHeader)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[key]
+}
+
+func (c *Client) onPubAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	for _, f := range c.lookup(m) {
+		f.aOnce.Do(func() {
+			f.jsSeq, f.dup = ack.Sequence, ack.Duplicate
+			close(f.accepted)
+		})
+	}
+}
+
+func (c *Client) onPubErr(_ jetstream.JetStream, m *nats.Msg, err error) {
+	for _, f := range c.lookup(m) {
+		c.forget(f)
+		f.resolve(Committed{}, fmt.Errorf("producer: publish to %s not accepted: %w", m.Subject, err))
+	}
+}
+
+func (c *Client) forget(f *Future) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.pending[f.key]
+	for i, g := range fs {
+		if g == f {
+			fs = append(fs[:i], fs[i+1:]...)
+			break
+		}
+	}
+	if len(fs) == 0 {
+		delete(c.pending, f.key)
+	} else {
+		c.pending[f.key] = fs
+	}
+}
+
+// InFlight returns how many published events await their receipt.
+func (c *Client) InFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, fs := range c.pending {
+		n += len(fs)
+	}
+	return n
+}
+
+// Close unsubscribes, fails the futures still pending and closes the
+// remote store the client created; the NATS connection stays open.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	subs := c.subs
+	pending := c.pending
+	c.subs, c.pending = map[string]*nats.Subscription{}, map[futureKey][]*Future{}
+	c.mu.Unlock()
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	for _, fs := range pending {
+		for _, f := range fs {
+			f.resolve(Committed{}, errors.New("producer: client closed before the commit receipt arrived"))
+		}
+	}
+	c.rpcMu.Lock()
+	defer c.rpcMu.Unlock()
+	if c.ownRPC && c.rpc != nil {
+		return c.rpc.Close()
+	}
+	return nil
+}
