@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/transport"
+	"github.com/securelog/securelog/pkg/witnessd"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).witnessCmd) }
+
+// witnessFlags are the flags of `securelog witness`.
+type witnessFlags struct {
+	data      string
+	identity  string
+	listen    string
+	subject   string
+	logRPC    string
+	logToken  string
+	storeSpec string
+	interval  time.Duration
+}
+
+// DefaultWitnessListen is the default HTTP address of `securelog witness`.
+const DefaultWitnessListen = "127.0.0.1:8081"
+
+func (a *app) witnessCmd() *cobra.Command {
+	w := &witnessFlags{}
+	c := &cobra.Command{
+		Use:   "witness --data DIR --trust trust.json [--listen ADDR] [--nats URL] [--log-rpc URL|nats[:SUBJECT]] [--check-interval 10s]",
+		Short: "Run an independent witness that checks, records and cosigns the log's checkpoints",
+		Long: `Run a witness (DECISIONS 12). Logs submit their newest signed checkpoint with
+POST /v1/witness/submit (or NATS request/reply on securelog.witness.submit). The
+witness recomputes the checkpoint hash from the submitted fields, verifies the
+signature with --trust (the log's public keys), and accepts only a checkpoint that
+equals or extends the last one it accepted for that stream (directly or through the
+submitted intermediate checkpoints). A second, different checkpoint for a witnessed
+segment is refused as equivocation and raises an alert. The first checkpoint of a
+stream is accepted on trust (trust on first use).
+
+Accepted checkpoints are recorded in the witness's own store (--data DIR: a pebble
+store in DIR/log and the witness's Ed25519 key in DIR/keys) and cosigned: the
+receipt carries the witness's signature over the 32-byte checkpoint hash. Publish
+the witness's public key with 'securelog witness keys --out witnesses.json'.
+
+With --log-rpc the witness also reads the log's store through its RPC (a server
+started with 'securelog serve-rpc') every --check-interval and alerts when the
+log no longer holds what was witnessed (divergence, rollback). Alerts are logged,
+counted in /metrics and, with --nats, published on securelog.alert.<stream>.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runWitness(cmd.Context(), w) },
+	}
+	pf := c.PersistentFlags()
+	pf.StringVar(&w.data, "data", os.Getenv("SECURELOG_WITNESS_DATA"), "witness data directory: witness log in DIR/log, key in DIR/keys (env SECURELOG_WITNESS_DATA)")
+	pf.StringVar(&w.identity, "identity", witnessd.DefaultIdentity, "identity of the witness's key in receipts and its trust file")
+	f := c.Flags()
+	f.StringVar(&w.listen, "listen", DefaultWitnessListen, `HTTP listen address ("" = no HTTP)`)
+	f.StringVar(&w.subject, "subject", witnessd.DefaultSubject, "NATS subject of submissions (with --nats)")
+	f.StringVar(&w.logRPC, "log-rpc", "", "the log's store RPC for cross-checks: http(s)://HOST:PORT, or nats[:SUBJECT] over --nats")
+	f.StringVar(&w.logToken, "log-rpc-token", "", "bearer token (reader role) for --log-rpc (env SECURE_LOG_RPC_TOKEN)")
+	f.StringVar(&w.storeSpec, "witness-store", "", "witness log as BACKEND:CONFIG (default pebble:DIR/log)")
+	f.DurationVar(&w.interval, "check-interval", witnessd.DefaultCheckInterval, "period of the cross-check against --log-rpc")
+	c.AddCommand(a.witnessKeysCmd(w))
+	return c
+}
+
+func (a *app) witnessKeysCmd(w *witnessFlags) *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "keys --data DIR [--identity witness] [--out witnesses.json]",
+		Short: "Print the witness's public key (creating its Ed25519 key if needed) and write its trust file",
+		Long: `Print the witness's identity, algorithm and public key. With --out, write a trust file
+(the same format as 'securelog keys export') holding the witness's key, so auditors
+can check receipts' cosignatures.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			key, err := witnessKey(cmd.Context(), w)
+			if err != nil {
+				return err
+			}
+			entry := checkpoint.TrustEntry{Identity: w.identity, Algorithm: key.Algorithm(), PublicKey: key.PublicKey()}
+			if out != "" {
+				data, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{entry})
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(out, data, 0o644); err != nil {
+					return fmt.Errorf("write witness trust file: %w", err)
+				}
+			}
+			if a.jsonOut {
+				return a.printJSON(entry)
+			}
+			a.printf("%s\t%s\t%x\n", entry.Identity, entry.Algorithm, entry.PublicKey)
+			if out != "" {
+				a.printf("wrote witness trust file %s\n", out)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "write the witness trust file here")
+	return c
+}
+
+// witnessKey returns the witness's Ed25519 key from DIR/keys, creating it.
+func witnessKey(ctx context.Context, w *witnessFlags) (keystore.Key, error) {
+	if w.data == "" {
+		return nil, usageErr("no witness data directory: pass --data DIR")
+	}
+	if err := os.MkdirAll(w.data, 0o700); err != nil {
+		return nil, fmt.Errorf("create witness data directory: %w", err)
+	}
+	ks, err := keystore.OpenSoftware(filepath.Join(w.data, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	key, err := ks.GetKeyOrCreate(ctx, w.identity, keystore.Ed25519)
+	if err != nil {
+		return nil, fmt.Errorf("witness key %q: %w", w.identity, err)
+	}
+	if key.Algorithm() != keystore.Ed25519 {
+		return nil, fmt.Errorf("witness key %q in %s is %s; a witness cosigns with ed25519", w.identity, ks.Dir(), key.Algorithm())
+	}
+	return key, nil
+}
+
+func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
+	if a.trustFile == "" {
+		return usageErr("no trust file: pass --trust trust.json (the log's public keys, from 'securelog keys export')")
+	}
+	if w.listen == "" && a.natsURL == "" {
+		return usageErr("nothing to serve: pass --listen ADDR and/or --nats URL")
+	}
+	key, err := witnessKey(ctx, w)
+	if err != nil {
+		return err
+	}
+	trust, err := checkpoint.LoadTrustFile(a.trustFile)
+	if err != nil {
+		return err
+	}
+	spec := w.storeSpec
+	if spec == "" {
+		spec = "pebble:" + filepath.Join(w.data, "log")
+	}
+	st, err := store.Open(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("open witness store %q: %w", spec, err)
+	}
+	defer st.Close()
+	var nc *nats.Conn
+	if a.natsURL != "" {
+		nc, err = nats.Connect(a.natsURL, nats.Name("securelog-witness"))
+		if err != nil {
+			return fmt.Errorf("connect to NATS %s: %w", a.natsURL, err)
+		}
+		defer nc.Close()
+	}
+	var logStore store.Store
+	if w.logRPC != "" {
+		t, err := witnessLogTransport(w, nc)
+		if err != nil {
+			return err
+		}
+		rs := remote.New(t)
+		defer rs.Close()
+		if err := rs.Init(ctx, "witness"); err != nil {
+			return fmt.Errorf("reach the log's store RPC %s: %w", w.logRPC, err)
+		}
+		logStore = rs
+	}
+	srv, err := witnessd.New(witnessd.Config{
+		Store: st, Trust: trust, Key: key, Identity: w.identity, LogStore: logStore,
+		CheckInterval: w.interval, NATS: nc, Logger: a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	if nc != nil {
+		fmt.Fprintf(a.stdout, "witness %q serving NATS subject %s\n", w.identity, w.subject)
+	}
+	return srv.Run(ctx, witnessd.RunConfig{Listen: w.listen, Subject: w.subject, OnListen: func(addr string) {
+		fmt.Fprintf(a.stdout, "witness %q listening on http://%s\n", w.identity, addr)
+	}})
+}
+
+// witnessLogTransport builds the transport to the log's store RPC.
+func witnessLogTransport(w *witnessFlags, nc *nats.Conn) (transport.Transport, error) {
+	if w.logRPC == "nats" || strings.HasPrefix(w.logRPC, "nats:") {
+		if nc == nil {
+			return nil, usageErr("--log-rpc %s needs --nats URL", w.logRPC)
+		}
+		subject := strings.TrimPrefix(strings.TrimPrefix(w.logRPC, "nats"), ":")
+		return transport.NewNATS(transport.Config{NATSConn: nc, Subject: subject, Token: w.logToken})
+	}
+	if _, err := transport.ParseURL(w.logRPC); err != nil {
+		return nil, usageErr("--log-rpc %q: want an http(s):// URL or nats[:SUBJECT]: %v", w.logRPC, err)
+	}
+	return transport.NewHTTP(transport.Config{URL: w.logRPC, Token: w.logToken})
+}
