@@ -20,7 +20,8 @@ type RunConfig struct {
 	// Subject is the NATS submission subject (DefaultSubject if empty);
 	// NATS is served only if Config.NATS is set.
 	Subject string
-	// OnListen, if set, is called with the HTTP listener's address.
+	// OnListen, if set, is called with the HTTP listener's address, once
+	// the listener is open and NATS (if any) is subscribed.
 	OnListen func(addr string)
 }
 
@@ -35,6 +36,18 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
+	if s.nc != nil {
+		sub, err := s.ServeNATS(ctx, s.nc, rc.Subject)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		// Make sure the NATS server has the subscription before reporting ready.
+		if err := s.nc.Flush(); err != nil {
+			return fmt.Errorf("witnessd: NATS flush: %w", err)
+		}
+		s.log.Info("witness serving NATS", "subject", sub.Subject, "identity", s.identity)
+	}
 	var hs *http.Server
 	if rc.Listen != "" {
 		ln, err := net.Listen("tcp", rc.Listen)
@@ -57,18 +70,6 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 				cancel()
 			}
 		}()
-	}
-	if s.nc != nil {
-		sub, err := s.ServeNATS(ctx, s.nc, rc.Subject)
-		if err != nil {
-			if hs != nil {
-				_ = hs.Close()
-			}
-			wg.Wait()
-			return err
-		}
-		defer func() { _ = sub.Unsubscribe() }()
-		s.log.Info("witness serving NATS", "subject", sub.Subject, "identity", s.identity)
 	}
 	wg.Add(1)
 	go func() {
