@@ -1,0 +1,270 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/wire"
+	"github.com/securelog/securelog/pkg/witness"
+)
+
+// Witness is a witness service the signer submits checkpoints to
+// (pkg/witnessd's client implements it).
+type Witness interface {
+	Submit(ctx context.Context, s witness.Submission) (witness.Receipt, error)
+}
+
+// SignerConfig configures a Signer.
+type SignerConfig struct {
+	// Conn is the NATS connection.
+	Conn *nats.Conn
+	// Log is the signer's own log over the (remote) store, opened, with a
+	// keystore (Options.Signer) and a local head file (Options.HeadFile),
+	// so that signing refuses a rolled-back store.
+	Log *securelog.Log
+	// Identity is the signing key's identity (DefaultIdentity).
+	Identity string
+	// Witnesses receive every new checkpoint; a refusal is an alert.
+	Witnesses []Witness
+	// ScanInterval is the period of the catch-up scan for unsigned
+	// segments of every stream (DefaultSignerScan).
+	ScanInterval time.Duration
+	Logger       *slog.Logger
+	Metrics      *Metrics
+}
+
+// Signer signs sealed segments in order, submits each new checkpoint to
+// the witnesses and publishes securelog.checkpoint.<stream>. It reacts to
+// securelog.sealed.> and scans the store at start and periodically, so a
+// missed event or a crash between steps only delays signing. Signed
+// segments are skipped: signing is idempotent. Run one signer per store.
+type Signer struct {
+	cfg   SignerConfig
+	log   *slog.Logger
+	m     *Metrics
+	alert Alerter
+
+	mu sync.Mutex
+	// witnessed[i][stream] is the last checkpoint witness i accepted.
+	witnessed []map[string]witnessHead
+}
+
+type witnessHead struct {
+	segmentID uint64
+	hash      []byte
+}
+
+// NewSigner returns a signer.
+func NewSigner(cfg SignerConfig) (*Signer, error) {
+	if cfg.Conn == nil || cfg.Log == nil {
+		return nil, errors.New("signer: Conn and Log are required")
+	}
+	if cfg.Identity == "" {
+		cfg.Identity = DefaultIdentity
+	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = DefaultSignerScan
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	s := &Signer{cfg: cfg, log: cfg.Logger.With("worker", "signer"), m: cfg.Metrics}
+	s.alert = Alerter{Conn: cfg.Conn, Logger: s.log, Metrics: cfg.Metrics, Source: "signer"}
+	for range cfg.Witnesses {
+		s.witnessed = append(s.witnessed, map[string]witnessHead{})
+	}
+	return s, nil
+}
+
+// Run signs until ctx ends.
+func (s *Signer) Run(ctx context.Context) error {
+	ch := make(chan *nats.Msg, 4096)
+	sub, err := s.cfg.Conn.ChanSubscribe(wire.WildcardFor(wire.KindSealed), ch)
+	if err != nil {
+		return fmt.Errorf("signer: subscribe: %w", err)
+	}
+	defer sub.Unsubscribe()
+	_ = sub.SetPendingLimits(-1, -1)
+	s.scanAll(ctx)
+	scan := time.NewTicker(s.cfg.ScanInterval)
+	defer scan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-ch:
+			// Coalesce: one pass per stream for everything queued.
+			streams := map[string]bool{}
+			for {
+				if st, ok := wire.StreamOf(wire.KindSealed, m.Subject); ok {
+					streams[st] = true
+				}
+				select {
+				case m = <-ch:
+					continue
+				default:
+				}
+				break
+			}
+			for st := range streams {
+				s.SignStream(ctx, st)
+			}
+		case <-scan.C:
+			s.scanAll(ctx)
+		}
+	}
+}
+
+func (s *Signer) scanAll(ctx context.Context) {
+	streams, err := s.cfg.Log.ListStreams(ctx)
+	if err != nil {
+		s.log.Warn("scan: list streams", "err", err)
+		return
+	}
+	for _, st := range streams {
+		if ctx.Err() != nil {
+			return
+		}
+		s.SignStream(ctx, st.Name)
+	}
+}
+
+// SignStream signs every unsigned segment of stream in id order, submits
+// each to the witnesses and publishes its checkpoint event. It returns how
+// many segments it signed.
+func (s *Signer) SignStream(ctx context.Context, stream string) int {
+	segs, err := s.cfg.Log.ListSegments(ctx, stream)
+	if err != nil {
+		s.log.Warn("list segments", "stream", stream, "err", err)
+		return 0
+	}
+	n := 0
+	for _, seg := range segs {
+		if seg.Signed() {
+			continue
+		}
+		if ctx.Err() != nil {
+			return n
+		}
+		if err := s.signOne(ctx, seg); err != nil {
+			return n // retried on the next event or scan
+		}
+		n++
+	}
+	return n
+}
+
+func (s *Signer) signOne(ctx context.Context, seg wire.SegmentRow) error {
+	start := time.Now()
+	h, sig, err := s.cfg.Log.SignSegment(ctx, s.cfg.Identity, seg.SegmentID)
+	if err != nil {
+		var cb *wire.ChainBrokenError
+		if errors.As(err, &cb) {
+			s.alert.Alert(seg.StreamID, "rollback", seg.SegmentID, err.Error())
+		} else {
+			s.log.Error("sign segment", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
+		}
+		return err
+	}
+	s.m.Signed.Inc()
+	s.m.SignTime.Observe(time.Since(start).Seconds())
+	seg.Signature, seg.SignerIdentity = sig, &s.cfg.Identity
+	receipts := s.submit(ctx, seg, h)
+	cm := wire.CheckpointMsg{Stream: seg.StreamID, SegmentID: seg.SegmentID, SeqStart: seg.SeqStart, SeqEnd: seg.SeqEnd,
+		CheckpointHash: h, Signature: sig, SignerIdentity: s.cfg.Identity}
+	for _, r := range receipts {
+		b, _ := json.Marshal(r)
+		cm.Receipts = append(cm.Receipts, b)
+	}
+	publishJSON(s.cfg.Conn, s.log, wire.SubjectFor(wire.KindCheckpoint, seg.StreamID), cm)
+	s.log.Debug("segment signed", "stream", seg.StreamID, "segment_id", seg.SegmentID, "witness_receipts", len(receipts))
+	return nil
+}
+
+// submit sends the new checkpoint to every witness. When the witness's
+// last accepted checkpoint is the segment's predecessor (the steady
+// state), the submission is built directly; otherwise it carries the
+// intermediate checkpoints (BuildWitnessSubmission). A refusal is an alert,
+// never silently retried; the one exception is a "not-extending" answer
+// while this signer does not yet know the witness's head, answered by one
+// resubmission that links from the head the witness reported.
+func (s *Signer) submit(ctx context.Context, seg wire.SegmentRow, h []byte) []witness.Receipt {
+	if len(s.cfg.Witnesses) == 0 {
+		return nil
+	}
+	var out []witness.Receipt
+	for i, w := range s.cfg.Witnesses {
+		s.mu.Lock()
+		head, known := s.witnessed[i][seg.StreamID]
+		s.mu.Unlock()
+		var sub witness.Submission
+		var err error
+		if !known || bytes.Equal(head.hash, seg.PrevCheckpointHash) {
+			sub, err = s.direct(ctx, seg, h)
+		} else {
+			sub, err = s.cfg.Log.BuildWitnessSubmission(ctx, seg.StreamID, head.segmentID)
+		}
+		if err != nil {
+			s.log.Error("build witness submission", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
+			continue
+		}
+		r, err := w.Submit(ctx, sub)
+		if err == nil && !r.Accepted && r.Status == "not-extending" && !known && r.CurrentHead != nil {
+			s.log.Warn("witness does not know this stream's recent checkpoints; resubmitting with the chain from its head",
+				"stream", seg.StreamID, "segment_id", seg.SegmentID, "witness_head", r.CurrentHead.SegmentID)
+			if sub, err = s.cfg.Log.BuildWitnessSubmission(ctx, seg.StreamID, r.CurrentHead.SegmentID); err == nil {
+				r, err = w.Submit(ctx, sub)
+			}
+		}
+		switch {
+		case err != nil:
+			s.m.Witnessed.WithLabelValues("error").Inc()
+			s.alert.Alert(seg.StreamID, "witness-unreachable", seg.SegmentID, fmt.Sprintf("witness %d: %v", i, err))
+			continue
+		case !r.Accepted:
+			s.m.Witnessed.WithLabelValues("refused").Inc()
+			reason := r.Status
+			if r.Reason != nil {
+				reason += ": " + *r.Reason
+			}
+			s.alert.Alert(seg.StreamID, "witness-refusal", seg.SegmentID, fmt.Sprintf("witness %d refused checkpoint %s: %s", i, hex.EncodeToString(h), reason))
+		default:
+			s.m.Witnessed.WithLabelValues("accepted").Inc()
+			s.mu.Lock()
+			s.witnessed[i][seg.StreamID] = witnessHead{segmentID: seg.SegmentID, hash: h}
+			s.mu.Unlock()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// direct builds the submission of seg alone.
+func (s *Signer) direct(ctx context.Context, seg wire.SegmentRow, h []byte) (witness.Submission, error) {
+	_, f, fh, err := s.cfg.Log.Checkpoint(ctx, seg.SegmentID)
+	if err != nil {
+		return witness.Submission{}, err
+	}
+	if !bytes.Equal(fh, h) {
+		return witness.Submission{}, fmt.Errorf("checkpoint of segment %d recomputes to %x, signed %x", seg.SegmentID, fh, h)
+	}
+	cj := securelog.CheckpointJSON(f)
+	return witness.Submission{
+		StreamID: seg.StreamID, SegmentID: seg.SegmentID, SeqStart: seg.SeqStart, SeqEnd: seg.SeqEnd,
+		CheckpointHashHex: hex.EncodeToString(h), SignatureHex: hex.EncodeToString(seg.Signature),
+		SignerIdentity: seg.Signer(), PrevCheckpointHashHex: hex.EncodeToString(f.PrevCheckpointHash), Checkpoint: &cj,
+	}, nil
+}
