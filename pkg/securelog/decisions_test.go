@@ -561,3 +561,43 @@ func TestDecision22_RFC3339Everywhere(t *testing.T) {
 }
 
 var _ = errors.New
+
+// raceStore makes the first SegmentLastSeqno call of a close see the state
+// before another writer's close, and the re-check see the state after.
+type raceStore struct {
+	store.Store
+	calls  int
+	closer func()
+}
+
+func (r *raceStore) SegmentLastSeqno(ctx context.Context, s string) (uint64, bool, error) {
+	r.calls++
+	if r.calls == 3 && r.closer != nil { // calls: precheck, range, re-check before insert
+		r.closer()
+	}
+	return r.Store.SegmentLastSeqno(ctx, s)
+}
+
+func TestDecision13_CloseRacesClose(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, mem, keystore.Ed25519, nil)
+	appendN(t, e.log, "default", 3)
+	rs := &raceStore{Store: e.st}
+	other := New(e.st, Options{})
+	_ = other.OpenInitialized(ctx)
+	rs.closer = func() {
+		if _, err := other.CloseSegment(ctx, "default"); err != nil {
+			t.Error(err)
+		}
+	}
+	l := New(rs, Options{})
+	_ = l.OpenInitialized(ctx)
+	_, err := l.CloseSegment(ctx, "default")
+	sc := wantErr[*wire.SegmentAlreadyClosedError](t, err)
+	if sc.SegmentID != 1 {
+		t.Fatalf("names segment %d", sc.SegmentID)
+	}
+	if segs, _ := e.st.SegmentsList(ctx, "default"); len(segs) != 1 {
+		t.Fatalf("%d segments: the racing close inserted an overlapping segment", len(segs))
+	}
+}

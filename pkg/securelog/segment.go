@@ -75,7 +75,7 @@ func (l *Log) segmentRange(ctx context.Context, stream string) (start uint64, ro
 // assigns must be the reserved one (max+1); anything else means another
 // writer closed a segment concurrently.
 func (l *Log) closeOne(ctx context.Context, stream string, sealed bool) (wire.SegmentRow, error) {
-	_, rows, err := l.segmentRange(ctx, stream)
+	start, rows, err := l.segmentRange(ctx, stream)
 	if err != nil {
 		return wire.SegmentRow{}, err
 	}
@@ -105,6 +105,18 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool) (wire.Se
 		StreamID: stream, SeqStart: rows[0].Seqno, SeqEnd: last.Seqno,
 		MerkleRoot: merkle.Root(leaves), LastEntryHash: last.EntryHash,
 		PrevCheckpointHash: prev, ClosedAt: l.timestamp(),
+	}
+	// DECISIONS 13: if another writer closed this stream's segment while we
+	// computed ours, say so instead of inserting an overlapping segment.
+	if last, ok, err := l.st.SegmentLastSeqno(ctx, stream); err != nil {
+		return wire.SegmentRow{}, storageErr(err, "segment last seqno of %q", stream)
+	} else if ok && last >= start {
+		segs, _ := l.st.SegmentsList(ctx, stream)
+		var other uint64
+		if len(segs) > 0 {
+			other = segs[len(segs)-1].SegmentID
+		}
+		return wire.SegmentRow{}, &wire.SegmentAlreadyClosedError{SegmentID: other}
 	}
 	id, err := l.st.SegmentInsert(ctx, seg, entries)
 	if err != nil {
