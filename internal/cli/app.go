@@ -101,6 +101,7 @@ of public keys that 'securelog keys export' writes.`,
 				level = slog.LevelDebug
 			}
 			a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(a.logger) // libraries that log through the default logger follow --verbose
 		},
 	}
 	pf := root.PersistentFlags()
