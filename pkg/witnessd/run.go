@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // ShutdownTimeout bounds the graceful shutdown of Run.
@@ -41,7 +43,7 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 		if err != nil {
 			return err
 		}
-		defer func() { _ = sub.Unsubscribe() }()
+		defer drain(sub)
 		// Make sure the NATS server has the subscription before reporting ready.
 		if err := s.nc.Flush(); err != nil {
 			return fmt.Errorf("witnessd: NATS flush: %w", err)
@@ -88,5 +90,19 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 		return err
 	default:
 		return nil
+	}
+}
+
+// drain stops a NATS subscription gracefully: requests already received
+// are still answered (bounded by ShutdownTimeout) before Run returns, so
+// none runs against a store the caller is about to close.
+func drain(sub *nats.Subscription) {
+	if err := sub.Drain(); err != nil {
+		_ = sub.Unsubscribe()
+		return
+	}
+	deadline := time.Now().Add(ShutdownTimeout)
+	for sub.IsValid() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
