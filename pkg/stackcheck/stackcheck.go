@@ -58,8 +58,9 @@ type Options struct {
 	// Binary is the securelog executable started as `serve-rpc` for the
 	// remote-http stack (default os.Executable()).
 	Binary string
-	// Dir is where fresh stores and key directories are created (default
-	// a temporary directory, removed afterwards).
+	// Dir is the parent of the new directory where the fresh stores and
+	// key directories are created; that directory is kept. Default: a
+	// temporary directory, removed afterwards.
 	Dir string
 	// Logger receives the logs' warnings (default: discarded).
 	Logger *slog.Logger
@@ -180,14 +181,14 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	dir := opts.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "securelog-stackcheck-")
-		if err != nil {
-			return Result{}, fmt.Errorf("stackcheck: %w", err)
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	// Always a new directory, so every store is fresh even when opts.Dir
+	// was used before; a caller-chosen parent is kept for inspection.
+	dir, err := os.MkdirTemp(opts.Dir, "securelog-stackcheck-")
+	if err != nil {
+		return Result{}, fmt.Errorf("stackcheck: %w", err)
+	}
+	if opts.Dir == "" {
+		defer os.RemoveAll(dir)
 	}
 	env := &stackEnv{opts: opts, dir: dir}
 	defer env.close()
