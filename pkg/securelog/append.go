@@ -60,12 +60,71 @@ func (l *Log) AppendSealed(ctx context.Context, stream, eventType string, sev wi
 	return l.appendOne(ctx, Event{Stream: stream, EventType: eventType, Severity: sev, Producer: producer, Payload: payload, Seal: true})
 }
 
+// appendOne appends one event. On stores that commit batches atomically
+// (store.Batcher), concurrent single appends are group-committed: the
+// first caller becomes the leader and commits everything queued meanwhile
+// in one synced write, so N producers share one fsync instead of queueing
+// for N. Each caller still gets its own result only after the write that
+// holds its entry is durable.
 func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
-	res, err := l.AppendBatch(ctx, []Event{ev}, nil)
-	if err != nil {
-		return AppendResult{}, err
+	if _, ok := l.st.(store.Batcher); !ok {
+		res, err := l.AppendBatch(ctx, []Event{ev}, nil)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		return res[0].AppendResult, res[0].Err
 	}
-	return res[0].AppendResult, res[0].Err
+	req := &groupReq{ev: ev, done: make(chan struct{}), promote: make(chan struct{})}
+	l.qmu.Lock()
+	l.queue = append(l.queue, req)
+	leader := !l.committing
+	l.committing = true
+	l.qmu.Unlock()
+	if !leader {
+		select {
+		case <-req.done:
+			return req.res, req.err
+		case <-req.promote: // the previous leader handed over: commit the queue
+		}
+	}
+	l.qmu.Lock()
+	group := l.queue
+	l.queue = nil
+	l.qmu.Unlock()
+	evs := make([]Event, len(group))
+	for i, r := range group {
+		evs[i] = r.ev
+	}
+	// The leader commits on behalf of others: their entries must not fail
+	// because this caller's context is cancelled.
+	res, err := l.AppendBatch(context.WithoutCancel(ctx), evs, nil)
+	for i, r := range group {
+		if err != nil {
+			r.err = err
+		} else {
+			r.res, r.err = res[i].AppendResult, res[i].Err
+		}
+		close(r.done)
+	}
+	// Hand leadership to the first caller that queued meanwhile, so no
+	// caller commits for others forever.
+	l.qmu.Lock()
+	if len(l.queue) > 0 {
+		close(l.queue[0].promote)
+	} else {
+		l.committing = false
+	}
+	l.qmu.Unlock()
+	return req.res, req.err
+}
+
+// groupReq is one caller waiting in a group commit.
+type groupReq struct {
+	ev      Event
+	res     AppendResult
+	err     error
+	done    chan struct{} // closed when res/err are set
+	promote chan struct{} // closed when this caller becomes the leader
 }
 
 // AppendBatch chains every event and commits all accepted entries together

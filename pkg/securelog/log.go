@@ -70,6 +70,10 @@ type Log struct {
 	globalHead uint64
 	lastHash   map[string][]byte // stream → entry hash of its newest entry
 
+	qmu        sync.Mutex // guards the group-commit queue
+	queue      []*groupReq
+	committing bool
+
 	ckMu    sync.Mutex
 	ckCache map[uint64][]byte // segment id → recomputed checkpoint hash
 	maxSeg  uint64            // highest segment id known to exist
