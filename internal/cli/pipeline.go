@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/transport"
+)
+
+// pipelineConfig is the one configuration file every pipeline command
+// reads (--config FILE, TOML). Precedence: defaults < file < environment
+// (SECURELOG_<FLAG>, e.g. SECURELOG_NATS, SECURELOG_MAX_BATCH) < flags.
+// deployments/*.toml are annotated examples.
+type pipelineConfig struct {
+	NATS      natsSection      `toml:"nats"`
+	JetStream jetstreamSection `toml:"jetstream"`
+	Store     storeSection     `toml:"store"`
+	RPC       rpcSection       `toml:"rpc"`
+	Ingester  ingesterSection  `toml:"ingester"`
+	Sealer    sealerSection    `toml:"sealer"`
+	Signer    signerSection    `toml:"signer"`
+	Up        upSection        `toml:"up"`
+}
+
+type natsSection struct {
+	URL   string `toml:"url"`
+	Creds string `toml:"creds"`
+}
+
+type jetstreamSection struct {
+	Replicas   int           `toml:"replicas"`
+	Duplicates time.Duration `toml:"duplicates"`
+	MaxAge     time.Duration `toml:"max_age"`
+	Sync       string        `toml:"sync"`
+}
+
+type storeSection struct {
+	Spec     string `toml:"spec"`
+	HeadFile string `toml:"head_file"`
+	KEKFile  string `toml:"kek_file"`
+}
+
+type rpcSection struct {
+	Listen    string `toml:"listen"`
+	Subject   string `toml:"subject"`
+	Tokens    string `toml:"tokens"`
+	Transport string `toml:"transport"`
+	URL       string `toml:"url"`
+	Token     string `toml:"token"`
+}
+
+type ingesterSection struct {
+	Durable    string        `toml:"durable"`
+	Filter     string        `toml:"filter"`
+	MaxBatch   int           `toml:"max_batch"`
+	BatchWait  time.Duration `toml:"batch_wait"`
+	MaxPayload int           `toml:"max_payload"`
+	AckWait    time.Duration `toml:"ack_wait"`
+}
+
+type sealerSection struct {
+	MaxEntries   int           `toml:"max_entries"`
+	MaxAge       time.Duration `toml:"max_age"`
+	ScanInterval time.Duration `toml:"scan_interval"`
+}
+
+type signerSection struct {
+	Identity     string        `toml:"identity"`
+	Keys         string        `toml:"keys"`
+	Trust        string        `toml:"trust"`
+	HeadFile     string        `toml:"head_file"`
+	ScanInterval time.Duration `toml:"scan_interval"`
+	Witnesses    string        `toml:"witnesses"`
+}
+
+type upSection struct {
+	Data       string `toml:"data"`
+	ListenNATS string `toml:"listen_nats"`
+	HTTP       string `toml:"http"`
+	NoWitness  bool   `toml:"no_witness"`
+}
+
+func defaultPipelineConfig() pipelineConfig {
+	return pipelineConfig{
+		NATS:      natsSection{URL: nats.DefaultURL},
+		JetStream: jetstreamSection{Replicas: 1, Duplicates: pipeline.DefaultDuplicates, MaxAge: pipeline.DefaultInMaxAge, Sync: "always"},
+		RPC:       rpcSection{Transport: "nats"},
+		Ingester: ingesterSection{Durable: pipeline.DefaultDurable, MaxBatch: pipeline.DefaultMaxBatch, BatchWait: pipeline.DefaultBatchWait,
+			MaxPayload: pipeline.DefaultMaxPayload, AckWait: pipeline.DefaultAckWait},
+		Sealer: sealerSection{MaxEntries: pipeline.DefaultMaxEntries, MaxAge: pipeline.DefaultMaxAge, ScanInterval: pipeline.DefaultSealerScan},
+		Signer: signerSection{Identity: pipeline.DefaultIdentity, ScanInterval: pipeline.DefaultSignerScan},
+		Up:     upSection{Data: "securelog-data", ListenNATS: "127.0.0.1:4222", HTTP: "127.0.0.1:8080"},
+	}
+}
+
+// pipelineFlags binds the configuration to a command's flags.
+type pipelineFlags struct {
+	cfg        pipelineConfig
+	configFile string
+}
+
+// add registers the named groups of flags ("nats", "store", ...).
+func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
+	p.cfg = defaultPipelineConfig()
+	f := c.Flags()
+	f.StringVar(&p.configFile, "config", os.Getenv("SECURELOG_CONFIG"), "TOML configuration file (env SECURELOG_CONFIG)")
+	for _, g := range groups {
+		switch g {
+		case "nats":
+			// --nats URL is the global flag (env SECURE_LOG_NATS_URL).
+			f.StringVar(&p.cfg.NATS.Creds, "nats-creds", "", "NATS credentials file")
+		case "jetstream":
+			f.IntVar(&p.cfg.JetStream.Replicas, "replicas", p.cfg.JetStream.Replicas, "replicas of SECURELOG_IN when the ingester creates it")
+			f.DurationVar(&p.cfg.JetStream.Duplicates, "duplicates", p.cfg.JetStream.Duplicates, "de-duplication window of SECURELOG_IN")
+			f.DurationVar(&p.cfg.JetStream.MaxAge, "in-max-age", p.cfg.JetStream.MaxAge, "how long SECURELOG_IN keeps messages")
+		case "rpc-server":
+			f.StringVar(&p.cfg.RPC.Listen, "http", "", "also serve the store RPC, /healthz and /metrics on this HTTP address")
+			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
+			f.StringVar(&p.cfg.RPC.Tokens, "tokens", "", "bearer tokens file for the store RPC")
+		case "rpc-client":
+			// --transport nats|http and --rpc-url are the global flags.
+			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
+			f.StringVar(&p.cfg.RPC.Token, "rpc-token", "", "bearer token for the store RPC")
+		case "ingester":
+			f.StringVar(&p.cfg.Ingester.Durable, "durable", p.cfg.Ingester.Durable, "durable consumer name (one ingester per name)")
+			f.StringVar(&p.cfg.Ingester.Filter, "filter", "", "subject filter of this ingester's partition (default securelog.in.>)")
+			f.IntVar(&p.cfg.Ingester.MaxBatch, "max-batch", p.cfg.Ingester.MaxBatch, "most events per store batch")
+			f.DurationVar(&p.cfg.Ingester.BatchWait, "batch-wait", p.cfg.Ingester.BatchWait, "wait to fill a batch after its first event")
+			f.IntVar(&p.cfg.Ingester.MaxPayload, "max-payload", p.cfg.Ingester.MaxPayload, "largest accepted payload in bytes")
+		case "sealer":
+			f.IntVar(&p.cfg.Sealer.MaxEntries, "max-entries", p.cfg.Sealer.MaxEntries, "close a segment at this many entries")
+			f.DurationVar(&p.cfg.Sealer.MaxAge, "max-age", p.cfg.Sealer.MaxAge, "close a segment whose first entry is this old")
+			f.DurationVar(&p.cfg.Sealer.ScanInterval, "seal-scan", p.cfg.Sealer.ScanInterval, "period of the store scan for open entries")
+		case "signer":
+			f.StringVar(&p.cfg.Signer.Identity, "identity", p.cfg.Signer.Identity, "signing key identity")
+			f.DurationVar(&p.cfg.Signer.ScanInterval, "sign-scan", p.cfg.Signer.ScanInterval, "period of the scan for unsigned segments")
+			f.StringVar(&p.cfg.Signer.Witnesses, "witnesses", "", "witness endpoints, comma separated: http(s)://host/ or nats:SUBJECT")
+		case "up":
+			f.StringVar(&p.cfg.Up.Data, "data", p.cfg.Up.Data, "data directory (store, JetStream, keys, trust file)")
+			f.StringVar(&p.cfg.Up.ListenNATS, "listen-nats", p.cfg.Up.ListenNATS, "NATS client listen address (\"\" = in-process only)")
+			f.StringVar(&p.cfg.Up.HTTP, "http", p.cfg.Up.HTTP, "HTTP address for the store RPC, /healthz and /metrics (\"\" = none)")
+			f.StringVar(&p.cfg.JetStream.Sync, "sync", p.cfg.JetStream.Sync, "JetStream fsync policy: always (every write) or default (every 2 min)")
+			f.BoolVar(&p.cfg.Up.NoWitness, "no-witness", false, "do not run the local witness service")
+		}
+	}
+}
+
+// load applies the file, the environment and the flags, in that order.
+// The global flags (--nats, --transport, --rpc-url, --store, --keys,
+// --trust, --kek, --head-file) override the file too.
+func (p *pipelineFlags) load(c *cobra.Command, a *app) error {
+	defer p.applyGlobals(a)
+	changed := map[string]string{}
+	c.Flags().Visit(func(f *pflag.Flag) { changed[f.Name] = f.Value.String() })
+	cfgFile := p.configFile
+	p.cfg = defaultPipelineConfig()
+	if cfgFile != "" {
+		md, err := toml.DecodeFile(cfgFile, &p.cfg)
+		if err != nil {
+			return usageErr("config %s: %v", cfgFile, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return usageErr("config %s: unknown keys %v", cfgFile, und)
+		}
+	}
+	var err error
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Name == "config" {
+			return
+		}
+		if v, ok := changed[f.Name]; ok {
+			err = f.Value.Set(v)
+			return
+		}
+		env := "SECURELOG_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = usageErr("%s=%q: %v", env, v, e)
+			}
+		}
+	})
+	p.configFile = cfgFile
+	return err
+}
+
+func (p *pipelineFlags) applyGlobals(a *app) {
+	set := func(dst *string, vals ...string) {
+		for _, v := range vals {
+			if v != "" {
+				*dst = v
+				return
+			}
+		}
+	}
+	set(&p.cfg.NATS.URL, a.natsURL, os.Getenv("SECURE_LOG_NATS_URL"))
+	set(&p.cfg.RPC.Transport, a.transport, os.Getenv("SECURE_LOG_TRANSPORT"))
+	set(&p.cfg.RPC.URL, a.rpcURL, os.Getenv("SECURE_LOG_RPC_URL"))
+	set(&p.cfg.Store.Spec, a.storeSpec)
+	set(&p.cfg.Signer.Keys, a.keysDir)
+	set(&p.cfg.Signer.Trust, a.trustFile)
+	set(&p.cfg.Store.KEKFile, a.kekFile)
+	set(&p.cfg.Signer.HeadFile, a.headFile)
+	set(&p.cfg.Store.HeadFile, a.headFile)
+}
+
+// infoLogger logs at info level (debug with -v) to stderr.
+func (a *app) infoLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if a.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// connect dials NATS with the configured URL and credentials.
+func (p *pipelineFlags) connect(name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+	if p.cfg.NATS.Creds != "" {
+		opts = append(opts, nats.UserCredentials(p.cfg.NATS.Creds))
+	}
+	nc, err := nats.Connect(p.cfg.NATS.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS %s: %w", p.cfg.NATS.URL, err)
+	}
+	return nc, nil
+}
+
+// remoteStore opens the store RPC client (NATS over nc, or HTTP).
+func (p *pipelineFlags) remoteStore(ctx context.Context, nc *nats.Conn) (store.Store, error) {
+	var t transport.Transport
+	var err error
+	switch p.cfg.RPC.Transport {
+	case "", "nats":
+		t, err = transport.NewNATS(transport.Config{NATSConn: nc, Subject: p.cfg.RPC.Subject, Token: p.cfg.RPC.Token})
+	case "http":
+		t, err = transport.NewHTTP(transport.Config{URL: p.cfg.RPC.URL, Token: p.cfg.RPC.Token})
+	default:
+		return nil, usageErr("--rpc-transport %q: want nats or http", p.cfg.RPC.Transport)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := remote.New(t)
+	if err := st.Init(ctx, "pipeline"); err != nil {
+		return nil, fmt.Errorf("store RPC: %w", err)
+	}
+	return st, nil
+}
+
+func (p *pipelineFlags) streamConfig() pipeline.StreamConfig {
+	return pipeline.StreamConfig{Replicas: p.cfg.JetStream.Replicas, Duplicates: p.cfg.JetStream.Duplicates, MaxAge: p.cfg.JetStream.MaxAge}
+}
+
+func (p *pipelineFlags) ingesterConfig() pipeline.IngesterConfig {
+	i := p.cfg.Ingester
+	return pipeline.IngesterConfig{Durable: i.Durable, FilterSubject: i.Filter, MaxBatch: i.MaxBatch, BatchWait: i.BatchWait,
+		MaxPayload: i.MaxPayload, AckWait: i.AckWait, Streams: p.streamConfig()}
+}
+
+func (p *pipelineFlags) sealerConfig() pipeline.SealerConfig {
+	s := p.cfg.Sealer
+	return pipeline.SealerConfig{MaxEntries: s.MaxEntries, MaxAge: s.MaxAge, ScanInterval: s.ScanInterval}
+}
