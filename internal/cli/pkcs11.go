@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/keystore/pkcs11"
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/wire"
+	"github.com/securelog/securelog/pkg/witness"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).pkcs11Cmd) }
+
+// EnvKeystore selects the signing keystore of commands that sign:
+// "software" (the default, keys in --keys DIR) or "pkcs11" (keys in the
+// token of SECURELOG_PKCS11_*).
+const EnvKeystore = "SECURELOG_KEYSTORE"
+
+// Keystore kinds accepted by --keystore and SECURELOG_KEYSTORE.
+const (
+	keystoreSoftware = "software"
+	keystorePKCS11   = "pkcs11"
+)
+
+// keystoreKind returns the keystore kind from SECURELOG_KEYSTORE.
+func keystoreKind() (string, error) {
+	switch v := os.Getenv(EnvKeystore); v {
+	case "", keystoreSoftware:
+		return keystoreSoftware, nil
+	case keystorePKCS11:
+		return keystorePKCS11, nil
+	default:
+		return "", usageErr("%s=%q: want %q or %q", EnvKeystore, v, keystoreSoftware, keystorePKCS11)
+	}
+}
+
+// openToken opens the PKCS#11 token described by SECURELOG_PKCS11_MODULE,
+// _TOKEN and _PIN or _PIN_FILE.
+func openToken() (*pkcs11.Keystore, error) {
+	cfg, err := pkcs11.ConfigFromEnv()
+	if err != nil {
+		return nil, &ExitError{Code: 2, Err: err}
+	}
+	ks, err := pkcs11.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open PKCS#11 token %q (module %s): %w", cfg.TokenLabel, cfg.Module, err)
+	}
+	return ks, nil
+}
+
+// signer returns the signing keystore chosen by SECURELOG_KEYSTORE and a
+// function releasing it. openLog can use it in place of a.keystore() for
+// openOpts.signer (see the report of this change).
+func (a *app) signer() (keystore.Signer, func(), error) {
+	kind, err := keystoreKind()
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind == keystorePKCS11 {
+		ks, err := openToken()
+		if err != nil {
+			return nil, nil, err
+		}
+		return ks, func() { _ = ks.Close() }, nil
+	}
+	ks, err := a.keystore()
+	if err != nil {
+		return nil, nil, err
+	}
+	return ks, func() {}, nil
+}
+
+// pkcs11Generate creates a non-extractable key pair labelled identity in
+// the token and returns its trust entry.
+func pkcs11Generate(identity, alg string) (checkpoint.TrustEntry, error) {
+	if _, err := keystore.ParseAlgorithm(alg); err != nil {
+		return checkpoint.TrustEntry{}, usageErr("--alg: %v", err)
+	}
+	ks, err := openToken()
+	if err != nil {
+		return checkpoint.TrustEntry{}, err
+	}
+	defer ks.Close()
+	k, err := ks.Generate(identity, alg)
+	if err != nil {
+		if errors.Is(err, pkcs11.ErrLabelExists) {
+			return checkpoint.TrustEntry{}, fmt.Errorf("%w (token keys are never overwritten; choose another identity)", err)
+		}
+		return checkpoint.TrustEntry{}, err
+	}
+	return checkpoint.TrustEntry{Identity: identity, Algorithm: k.Algorithm(), PublicKey: k.PublicKey()}, nil
+}
+
+// pkcs11TrustEntries reads the public keys of identities from the token.
+func pkcs11TrustEntries(ctx context.Context, identities []string) ([]checkpoint.TrustEntry, error) {
+	if len(identities) == 0 {
+		return nil, usageErr("name the token keys to export with --identity ID (repeatable)")
+	}
+	ks, err := openToken()
+	if err != nil {
+		return nil, err
+	}
+	defer ks.Close()
+	out := make([]checkpoint.TrustEntry, 0, len(identities))
+	for _, id := range identities {
+		k, err := ks.GetKey(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("token key %q: %w", id, err)
+		}
+		out = append(out, checkpoint.TrustEntry{Identity: id, Algorithm: k.Algorithm(), PublicKey: k.PublicKey()})
+	}
+	return out, nil
+}
+
+// openLogWithSigner opens the log as openLog does and returns a Log over
+// the same store that signs with signer. (With a signer hook in openLog
+// this would be a plain openLog call; see the report.)
+func (a *app) openLogWithSigner(ctx context.Context, signer keystore.Signer) (*securelog.Log, func(), error) {
+	base, closeFn, err := a.openLog(ctx, openOpts{})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := securelog.Options{Logger: a.logger, Signer: signer}
+	if !a.noHeadFile {
+		opts.HeadFile = a.headFile
+		if _, path := localPath(a.storeSpec); opts.HeadFile == "" && path != "" {
+			opts.HeadFile = witness.PathForStore(path)
+		}
+	}
+	if a.trustFile != "" {
+		t, err := checkpoint.LoadTrustFile(a.trustFile)
+		if err != nil {
+			closeFn()
+			return nil, nil, err
+		}
+		opts.Trust = t
+	}
+	l := securelog.New(base.Store(), opts)
+	if err := l.OpenInitialized(ctx); err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return l, closeFn, nil
+}
+
+func (a *app) pkcs11Cmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "pkcs11",
+		Short: "Signing keys in a PKCS#11 token (HSM, SoftHSM): generate, export, sign-segment",
+		Long: `Keys live in the token named by SECURELOG_PKCS11_TOKEN of the module
+SECURELOG_PKCS11_MODULE; the user PIN comes from SECURELOG_PKCS11_PIN or the file
+named by SECURELOG_PKCS11_PIN_FILE (never from a flag). Keys are found by label =
+signer identity, generated in the token as non-extractable, sensitive private
+keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
+	}
+	var alg string
+	gen := &cobra.Command{
+		Use:   "generate IDENTITY [--alg ed25519|ecdsa-p256|rsa-pss-sha256]",
+		Short: "Generate a non-extractable key pair labelled IDENTITY in the token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("alg") {
+				env, err := keystore.AlgorithmFromEnv()
+				if err != nil {
+					return usageErr("%s: %v", keystore.EnvAlgorithm, err)
+				}
+				alg = env
+			}
+			e, err := pkcs11Generate(args[0], alg)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(e)
+			}
+			a.printf("generated %s key %q in token %s (non-extractable)\npublic_key %x\n", e.Algorithm, e.Identity, os.Getenv(pkcs11.EnvToken), e.PublicKey)
+			return nil
+		},
+	}
+	gen.Flags().StringVar(&alg, "alg", keystore.Ed25519, "algorithm: ed25519, ecdsa-p256 or rsa-pss-sha256 (default $SECURE_LOG_KEYSTORE_ALG, else ed25519)")
+
+	var ids []string
+	var out string
+	export := &cobra.Command{
+		Use:   "export --identity ID [--identity ID]... [--out trust.json]",
+		Short: "Write the trust file entries (public keys) of token keys",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := pkcs11TrustEntries(cmd.Context(), ids)
+			if err != nil {
+				return err
+			}
+			data, err := checkpoint.MarshalTrust(entries)
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = a.stdout.Write(data)
+				return err
+			}
+			if err := os.WriteFile(out, data, 0o644); err != nil {
+				return fmt.Errorf("write trust file: %w", err)
+			}
+			a.printf("wrote %d public key(s) to %s\n", len(entries), out)
+			return nil
+		},
+	}
+	export.Flags().StringSliceVar(&ids, "identity", nil, "token key label to export (repeatable, or comma separated)")
+	export.Flags().StringVar(&out, "out", "", "output file (default stdout)")
+
+	sign := &cobra.Command{
+		Use:   "sign-segment IDENTITY SEGMENT_ID",
+		Short: "Sign a segment's checkpoint with the token key labelled IDENTITY",
+		Long: `Like 'securelog sign-segment', but the signature is made inside the PKCS#11 token:
+recompute the segment's checkpoint hash, sign it with the token key IDENTITY, store
+the signature and advance the head file.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseSegmentID(args[1])
+			if err != nil {
+				return err
+			}
+			ks, err := openToken()
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			l, closeFn, err := a.openLogWithSigner(cmd.Context(), ks)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			h, sig, err := l.SignSegment(cmd.Context(), args[0], id)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"segment_id": id, "checkpoint_hash": wire.Hex(h), "signature": wire.Hex(sig), "signer_identity": args[0], "keystore": keystorePKCS11})
+			}
+			a.printf("segment %d signed by %s (PKCS#11)\ncheckpoint_hash %x\nsignature %x\n", id, args[0], h, sig)
+			return nil
+		},
+	}
+	c.AddCommand(gen, export, sign)
+	return c
+}
