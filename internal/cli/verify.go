@@ -10,6 +10,7 @@ import (
 	"github.com/securelog/securelog/pkg/bundle"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/wire"
+	"github.com/securelog/securelog/pkg/witness"
 )
 
 func (a *app) verifyCmd() *cobra.Command {
@@ -99,9 +100,9 @@ func (a *app) exportCmd() *cobra.Command {
 		Use:   "export STREAM --out bundle.json",
 		Short: "Write everything an auditor needs to verify a stream offline",
 		Long: `Write a securelog-bundle/v1 JSON document: the stream's entry rows and segment rows
-(each with its [seqno, leaf_index] membership) in the wire contract's shapes, and the
-trust objects of the signers used (from --trust or --keys). Verify it with
-'securelog audit'.`,
+(each with its [seqno, leaf_index] membership) in the wire contract's shapes, the
+trust objects of the signers used (from --trust or --keys), and the witness
+cosignatures recorded in the store's witness log. Verify it with 'securelog audit'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -133,7 +134,17 @@ trust objects of the signers used (from --trust or --keys). Verify it with
 			if err != nil {
 				return fmt.Errorf("create bundle: %w", err)
 			}
-			n, err := bundle.Write(cmd.Context(), f, audit.StoreSource{Store: l.Store()}, args[0], trust, nil)
+			var receipts []witness.Receipt
+			rows, err := l.Store().WitnessList(cmd.Context(), args[0])
+			if err != nil {
+				f.Close()
+				os.Remove(out)
+				return fmt.Errorf("witness cosignatures of %s: %w", args[0], err)
+			}
+			for _, r := range rows {
+				receipts = append(receipts, witness.RowReceipt(r))
+			}
+			n, err := bundle.Write(cmd.Context(), f, audit.StoreSource{Store: l.Store()}, args[0], trust, receipts)
 			if err == nil {
 				err = f.Sync()
 			}
