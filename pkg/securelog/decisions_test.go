@@ -572,7 +572,7 @@ type raceStore struct {
 
 func (r *raceStore) SegmentLastSeqno(ctx context.Context, s string) (uint64, bool, error) {
 	r.calls++
-	if r.calls == 3 && r.closer != nil { // calls: precheck, range, re-check before insert
+	if r.calls == 2 && r.closer != nil { // calls: range, re-check before insert
 		r.closer()
 	}
 	return r.Store.SegmentLastSeqno(ctx, s)

@@ -22,7 +22,8 @@ func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow,
 	if err := l.checkOpen(); err != nil {
 		return wire.SegmentRow{}, err
 	}
-	if _, _, err := l.segmentRange(ctx, stream); err != nil {
+	start, rows, err := l.segmentRange(ctx, stream)
+	if err != nil {
 		return wire.SegmentRow{}, err
 	}
 	p, err := l.pendingSealed(ctx)
@@ -34,13 +35,17 @@ func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow,
 		before = p.names[:r-1]
 	}
 	for _, other := range before {
-		seg, err := l.closeOne(ctx, other, true)
+		ostart, orows, err := l.segmentRange(ctx, other)
+		if err != nil {
+			return wire.SegmentRow{}, fmt.Errorf("close pending sealed segment of stream %q before %q: %w", other, stream, err)
+		}
+		seg, err := l.closeOne(ctx, other, true, ostart, orows)
 		if err != nil {
 			return wire.SegmentRow{}, fmt.Errorf("close pending sealed segment of stream %q before %q: %w", other, stream, err)
 		}
 		l.log.Info("closed pending sealed segment first to keep reserved segment ids", "stream", other, "segment_id", seg.SegmentID, "requested", stream)
 	}
-	return l.closeOne(ctx, stream, p.rank(stream) > 0)
+	return l.closeOne(ctx, stream, p.rank(stream) > 0, start, rows)
 }
 
 // segmentRange returns the stream's entries after its last segment (SPEC
@@ -71,14 +76,11 @@ func (l *Log) segmentRange(ctx context.Context, stream string) (start uint64, ro
 	return start, rows, nil
 }
 
-// closeOne closes one stream's open segment. With sealed, the id the store
+// closeOne closes one stream's open segment, whose entries (from
+// segmentRange) start at computed start. With sealed, the id the store
 // assigns must be the reserved one (max+1); anything else means another
 // writer closed a segment concurrently.
-func (l *Log) closeOne(ctx context.Context, stream string, sealed bool) (wire.SegmentRow, error) {
-	start, rows, err := l.segmentRange(ctx, stream)
-	if err != nil {
-		return wire.SegmentRow{}, err
-	}
+func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start uint64, rows []wire.EntryRow) (wire.SegmentRow, error) {
 	leaves := make([][]byte, len(rows))
 	entries := make([]wire.SegmentEntry, len(rows))
 	for i, r := range rows {
