@@ -40,17 +40,18 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // app holds the global flags and I/O of one invocation.
 type app struct {
-	storeSpec  string
-	keysDir    string
-	kekFile    string
-	trustFile  string
-	headFile   string
-	noHeadFile bool
-	jsonOut    bool
-	verbose    bool
-	transport  string
-	rpcURL     string
-	natsURL    string
+	storeSpec    string
+	keysDir      string
+	kekFile      string
+	trustFile    string
+	headFile     string
+	noHeadFile   bool
+	jsonOut      bool
+	verbose      bool
+	transport    string
+	rpcURL       string
+	natsURL      string
+	keystoreFlag string
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -113,6 +114,7 @@ of public keys that 'securelog keys export' writes.`,
 	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
 	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
+	pf.StringVar(&a.keystoreFlag, "keystore", os.Getenv(EnvKeystore), "signing keystore: software (keys in --keys DIR) or pkcs11 (token from SECURELOG_PKCS11_MODULE/_TOKEN/_PIN_FILE) (env SECURELOG_KEYSTORE)")
 	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURE_LOG_TRANSPORT)")
 	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURE_LOG_RPC_URL)")
 	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL for --transport nats (env SECURE_LOG_NATS_URL)")
@@ -187,7 +189,14 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 			opts.HeadFile = witness.PathForStore(path)
 		}
 	}
-	if o.signer || (o.trust && !o.auditOnly && a.trustFile == "" && a.keysDir != "") {
+	release := func() {}
+	if o.signer {
+		s, rel, err := a.signer()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Signer, release = s, rel
+	} else if o.trust && !o.auditOnly && a.trustFile == "" && a.keysDir != "" {
 		ks, err := a.keystore()
 		if err != nil {
 			return nil, nil, err
@@ -221,14 +230,16 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 	}
 	st, err := store.Open(ctx, a.storeSpec)
 	if err != nil {
+		release()
 		return nil, nil, fmt.Errorf("open store %q: %w", a.storeSpec, err)
 	}
 	l := securelog.New(st, opts)
 	if err := l.OpenInitialized(ctx); err != nil {
 		st.Close()
+		release()
 		return nil, nil, err
 	}
-	return l, func() { st.Close() }, nil
+	return l, func() { st.Close(); release() }, nil
 }
 
 func (a *app) keystore() (*keystore.Software, error) {

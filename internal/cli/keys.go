@@ -18,8 +18,8 @@ func (a *app) keysCmd() *cobra.Command {
 	}
 	var alg string
 	gen := &cobra.Command{
-		Use:   "generate IDENTITY [--alg ed25519|ecdsa-p256|rsa-pss-sha256]",
-		Short: "Generate a random signing key for IDENTITY (file mode 0600)",
+		Use:   "generate IDENTITY [--alg ed25519|ecdsa-p256|rsa-pss-sha256] [--keystore pkcs11]",
+		Short: "Generate a random signing key for IDENTITY (0600 file, or a non-extractable token key)",
 		Long: `Generate a new random key. The default algorithm comes from SECURE_LOG_KEYSTORE_ALG
 (exact spellings: ed25519, ecdsa-p256, rsa-pss-sha256), else ed25519.
 An existing identity is never overwritten.`,
@@ -34,6 +34,19 @@ An existing identity is never overwritten.`,
 			}
 			if _, err := keystore.ParseAlgorithm(alg); err != nil {
 				return usageErr("--alg: %v", err)
+			}
+			if kind, err := a.keystoreKind(); err != nil {
+				return err
+			} else if kind == keystorePKCS11 {
+				e, err := pkcs11Generate(args[0], alg)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(e)
+				}
+				a.printf("generated %s key %q in the PKCS#11 token (non-extractable)\npublic_key %x\n", e.Algorithm, e.Identity, e.PublicKey)
+				return nil
 			}
 			ks, err := a.keystore()
 			if err != nil {
@@ -53,18 +66,27 @@ An existing identity is never overwritten.`,
 	gen.Flags().StringVar(&alg, "alg", keystore.Ed25519, "algorithm: ed25519, ecdsa-p256 or rsa-pss-sha256")
 
 	var out string
+	var identities []string
 	export := &cobra.Command{
 		Use:   "export --out trust.json",
 		Short: "Write the trust file (public keys of every identity) that verifiers read",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := a.keystore()
-			if err != nil {
+			var entries []checkpoint.TrustEntry
+			if kind, err := a.keystoreKind(); err != nil {
 				return err
-			}
-			entries, err := trustEntries(ks)
-			if err != nil {
-				return err
+			} else if kind == keystorePKCS11 {
+				if entries, err = pkcs11TrustEntries(cmd.Context(), identities); err != nil {
+					return err
+				}
+			} else {
+				ks, err := a.keystore()
+				if err != nil {
+					return err
+				}
+				if entries, err = trustEntries(ks); err != nil {
+					return err
+				}
 			}
 			data, err := checkpoint.MarshalTrust(entries)
 			if err != nil {
@@ -82,6 +104,7 @@ An existing identity is never overwritten.`,
 		},
 	}
 	export.Flags().StringVar(&out, "out", "", "output file (default stdout)")
+	export.Flags().StringSliceVar(&identities, "identity", nil, "with --keystore pkcs11: the token keys to export (repeatable)")
 
 	list := &cobra.Command{
 		Use:   "list",

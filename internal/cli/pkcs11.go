@@ -11,9 +11,7 @@ import (
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/keystore/pkcs11"
-	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/wire"
-	"github.com/securelog/securelog/pkg/witness"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).pkcs11Cmd) }
@@ -30,14 +28,14 @@ const (
 )
 
 // keystoreKind returns the keystore kind from SECURELOG_KEYSTORE.
-func keystoreKind() (string, error) {
-	switch v := os.Getenv(EnvKeystore); v {
+func (a *app) keystoreKind() (string, error) {
+	switch v := a.keystoreFlag; v {
 	case "", keystoreSoftware:
 		return keystoreSoftware, nil
 	case keystorePKCS11:
 		return keystorePKCS11, nil
 	default:
-		return "", usageErr("%s=%q: want %q or %q", EnvKeystore, v, keystoreSoftware, keystorePKCS11)
+		return "", usageErr("--keystore / %s %q: want %q or %q", EnvKeystore, v, keystoreSoftware, keystorePKCS11)
 	}
 }
 
@@ -59,7 +57,7 @@ func openToken() (*pkcs11.Keystore, error) {
 // function releasing it. openLog can use it in place of a.keystore() for
 // openOpts.signer (see the report of this change).
 func (a *app) signer() (keystore.Signer, func(), error) {
-	kind, err := keystoreKind()
+	kind, err := a.keystoreKind()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,37 +115,6 @@ func pkcs11TrustEntries(ctx context.Context, identities []string) ([]checkpoint.
 		out = append(out, checkpoint.TrustEntry{Identity: id, Algorithm: k.Algorithm(), PublicKey: k.PublicKey()})
 	}
 	return out, nil
-}
-
-// openLogWithSigner opens the log as openLog does and returns a Log over
-// the same store that signs with signer. (With a signer hook in openLog
-// this would be a plain openLog call; see the report.)
-func (a *app) openLogWithSigner(ctx context.Context, signer keystore.Signer) (*securelog.Log, func(), error) {
-	base, closeFn, err := a.openLog(ctx, openOpts{})
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := securelog.Options{Logger: a.logger, Signer: signer}
-	if !a.noHeadFile {
-		opts.HeadFile = a.headFile
-		if _, path := localPath(a.storeSpec); opts.HeadFile == "" && path != "" {
-			opts.HeadFile = witness.PathForStore(path)
-		}
-	}
-	if a.trustFile != "" {
-		t, err := checkpoint.LoadTrustFile(a.trustFile)
-		if err != nil {
-			closeFn()
-			return nil, nil, err
-		}
-		opts.Trust = t
-	}
-	l := securelog.New(base.Store(), opts)
-	if err := l.OpenInitialized(ctx); err != nil {
-		closeFn()
-		return nil, nil, err
-	}
-	return l, closeFn, nil
 }
 
 func (a *app) pkcs11Cmd() *cobra.Command {
@@ -227,12 +194,8 @@ the signature and advance the head file.`,
 			if err != nil {
 				return err
 			}
-			ks, err := openToken()
-			if err != nil {
-				return err
-			}
-			defer ks.Close()
-			l, closeFn, err := a.openLogWithSigner(cmd.Context(), ks)
+			a.keystoreFlag = keystorePKCS11
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{signer: true})
 			if err != nil {
 				return err
 			}

@@ -88,9 +88,17 @@ func TestPKCS11Commands(t *testing.T) {
 	if out := mustCLI(t, "audit", filepath.Join(dir, "b.json"), "--trust", trustPath); !strings.Contains(out, "3 signatures verified") {
 		t.Errorf("audit: %s", out)
 	}
-	// The signer hook picks the token with SECURELOG_KEYSTORE=pkcs11.
-	t.Setenv(EnvKeystore, "pkcs11")
-	s, closeFn, err := (&app{}).signer()
+	// --keystore pkcs11 makes the ordinary sign-segment sign in the token.
+	mustCLI(t, append(g, "append", "default", "--type", "t", "--producer", "p", "--payload", "x")...)
+	mustCLI(t, append(g, "close-segment", "default")...)
+	if out := mustCLI(t, append(g, "--keystore", "pkcs11", "sign-segment", "hsm-ed", "4")...); !strings.Contains(out, "segment 4 signed by hsm-ed") {
+		t.Errorf("sign-segment --keystore pkcs11: %s", out)
+	}
+	if out := mustCLI(t, append(g, "--trust", trustPath, "verify", "default")...); !strings.Contains(out, "4 signatures") {
+		t.Errorf("verify: %s", out)
+	}
+	// The signer hook picks the token with --keystore pkcs11.
+	s, closeFn, err := (&app{keystoreFlag: "pkcs11"}).signer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +117,10 @@ func TestPKCS11Unconfigured(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, pkcs11.EnvModule) {
 		t.Errorf("exit %d %q", code, errs)
 	}
-	t.Setenv(EnvKeystore, "tpm")
-	if _, _, err := (&app{}).signer(); err == nil || !strings.Contains(err.Error(), "tpm") {
+	if _, _, err := (&app{keystoreFlag: "tpm"}).signer(); err == nil || !strings.Contains(err.Error(), "tpm") {
 		t.Errorf("bad SECURELOG_KEYSTORE: %v", err)
 	}
-	t.Setenv(EnvKeystore, "software")
-	a := &app{keysDir: t.TempDir()}
+	a := &app{keysDir: t.TempDir(), keystoreFlag: "software"}
 	if s, _, err := a.signer(); err != nil {
 		t.Error(err)
 	} else if _, ok := s.(*keystore.Software); !ok {
