@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// loadPipeline parses args for a command with the given flag groups and
+// returns the resulting configuration.
+func loadPipeline(t *testing.T, args []string, groups ...string) (pipelineConfig, error) {
+	t.Helper()
+	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	var p pipelineFlags
+	var loadErr error
+	c := &cobra.Command{Use: "x", RunE: func(cmd *cobra.Command, _ []string) error {
+		loadErr = p.load(cmd, a)
+		return nil
+	}}
+	p.add(c, groups...)
+	c.SetArgs(args)
+	c.SetOut(&bytes.Buffer{})
+	c.SetErr(&bytes.Buffer{})
+	if err := c.Execute(); err != nil {
+		return p.cfg, err
+	}
+	return p.cfg, loadErr
+}
+
+// TestPipelineConfigPrecedence: defaults < file < environment < flags.
+func TestPipelineConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(file, []byte("[ingester]\nmax_batch = 77\nbatch_wait = \"9ms\"\ndurable = \"from-file\"\n[sealer]\nmax_age = \"3s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SECURELOG_BATCH_WAIT", "11ms")
+	t.Setenv("SECURELOG_DURABLE", "from-env")
+	cfg, err := loadPipeline(t, []string{"--config", file, "--durable", "from-flag"}, "ingester", "sealer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingester.MaxBatch != 77 || cfg.Ingester.BatchWait != 11*time.Millisecond || cfg.Ingester.Durable != "from-flag" ||
+		cfg.Sealer.MaxAge != 3*time.Second || cfg.Sealer.MaxEntries != 1000 {
+		t.Fatalf("precedence wrong: %+v %+v", cfg.Ingester, cfg.Sealer)
+	}
+}
+
+func TestPipelineConfigRejectsUnknownKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(file, []byte("[ingester]\nmax_btach = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadPipeline(t, []string{"--config", file}, "ingester"); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+}
+
+// TestDeploymentConfigsLoad: the example files in deployments/config parse.
+func TestDeploymentConfigsLoad(t *testing.T) {
+	files, err := filepath.Glob("../../deployments/config/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs: %v", err)
+	}
+	for _, f := range files {
+		if _, err := loadPipeline(t, []string{"--config", f}, "jetstream", "ingester", "sealer", "signer", "up"); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
