@@ -6,11 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
+	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
+	"github.com/securelog/securelog/pkg/witnessd"
 )
 
 // TestPublishCommitCheckpointAudit: events published through JetStream are
@@ -18,8 +23,10 @@ import (
 // proofs), and the stream passes a full audit through the store RPC over
 // NATS and over HTTP.
 func TestPublishCommitCheckpointAudit(t *testing.T) {
+	var witnessTrust *checkpoint.Trust
 	info := startLocal(t, pipeline.LocalConfig{
 		HTTPListen: "127.0.0.1:0",
+		Extra:      withWitness(t, &witnessTrust),
 		Sealer:     pipeline.SealerConfig{MaxEntries: 100, MaxAge: 200 * time.Millisecond},
 		Signer:     pipeline.SignerConfig{ScanInterval: time.Second},
 	})
@@ -81,6 +88,22 @@ func TestPublishCommitCheckpointAudit(t *testing.T) {
 	}
 	if !ck.Segment.Signed() || ck.Proof.Seqno != app.Seqno {
 		t.Fatalf("checkpoint: %+v", ck)
+	}
+	if err := securelog.VerifyInclusionProof(ck.Proof, ck.Segment.MerkleRoot); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint event may be missed if it was published before the
+	// wait subscribed; when seen, its witness receipt must be cosigned.
+	for _, r := range ck.Receipts {
+		if err := witnessd.VerifyCosignature(witnessTrust, r); err != nil {
+			t.Fatalf("witness receipt: %v", err)
+		}
+	}
+	if got := testutil.ToFloat64(info.Metrics.Witnessed.WithLabelValues("accepted")); got == 0 {
+		t.Fatal("no checkpoint was accepted by the witness")
+	}
+	if got := testutil.ToFloat64(info.Metrics.Witnessed.WithLabelValues("refused")) + testutil.ToFloat64(info.Metrics.Witnessed.WithLabelValues("error")); got != 0 {
+		t.Fatalf("%v witness submissions refused or failed", got)
 	}
 	ck2, err := c.AwaitCheckpoint(ctx, last.Seqno)
 	if err != nil {
