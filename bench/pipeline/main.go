@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -34,6 +35,7 @@ func main() {
 	size := flag.Int("size", 256, "payload bytes")
 	syncMode := flag.String("sync", "always", "JetStream sync: always or default")
 	checkpoints := flag.Int("checkpoint-samples", 20, "events whose time to checkpointed is measured")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline run")
 	flag.Parse()
 	if *syncMode != "always" && *syncMode != "default" {
 		fmt.Fprintln(os.Stderr, "--sync: want always or default")
@@ -44,6 +46,16 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := runPipeline(*events, *producers, *window, *size, *checkpoints, always)
 	if err != nil {
 		fail(err)
@@ -52,6 +64,7 @@ func main() {
 	fmt.Printf("  committed            %9.0f entries/s\n", res.rate)
 	fmt.Printf("  time to committed    p50 %8.2f ms   p99 %8.2f ms\n", ms(pct(res.commit, 50)), ms(pct(res.commit, 99)))
 	fmt.Printf("  time to checkpointed p50 %8.2f ms   p99 %8.2f ms   (%d samples)\n", ms(pct(res.ckpt, 50)), ms(pct(res.ckpt, 99)), len(res.ckpt))
+	fmt.Printf("  ingester batches     %9d (mean %.0f events, mean commit %.2f ms)\n", res.batches, res.avgBatch, ms(res.avgCommit))
 	fmt.Printf("  raw JetStream async  %9.0f msg/s (same server settings)\n", raw)
 	fmt.Printf("  ratio committed/raw  %9.2f\n", res.rate/raw)
 	fmt.Printf("  peak RSS             %9.1f MiB\n", peakRSS())
@@ -136,6 +149,25 @@ func rawPublishRate(n, size int, always bool) (float64, error) {
 type result struct {
 	rate         float64
 	commit, ckpt []time.Duration
+	batches      uint64
+	avgBatch     float64
+	avgCommit    time.Duration
+}
+
+// histStats returns the sample count and sum of a histogram of the
+// pipeline's metrics.
+func histStats(info pipeline.LocalInfo, name string) (uint64, float64) {
+	mfs, err := info.Metrics.Registry().Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	return 0, 0
 }
 
 func runPipeline(n, producers, window, size, samples int, always bool) (result, error) {
@@ -235,6 +267,12 @@ func runPipeline(n, producers, window, size, samples int, always bool) (result, 
 	default:
 	}
 	res := result{rate: float64(len(commits)) / elapsed.Seconds(), commit: commits}
+	if n, sum := histStats(info, "securelog_pipeline_batch_size"); n > 0 {
+		res.batches, res.avgBatch = n, sum/float64(n)
+	}
+	if n, sum := histStats(info, "securelog_pipeline_commit_duration_seconds"); n > 0 {
+		res.avgCommit = time.Duration(sum / float64(n) * float64(time.Second))
+	}
 
 	// Time to checkpointed: fresh events, each awaited through the levels.
 	nc, err := info.Connect("bench-ckpt")

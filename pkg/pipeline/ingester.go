@@ -64,6 +64,7 @@ type Ingester struct {
 	created  string        // creation time of the JetStream stream
 	appendCh chan appendReq
 	ready    atomic.Bool
+	post     chan func() // receipts and acks of committed batches, in order
 }
 
 // NewIngester checks cfg and returns an ingester.
@@ -214,6 +215,18 @@ func (in *Ingester) consume(ctx context.Context) error {
 		return fmt.Errorf("consume %s: %w", in.cfg.Durable, err)
 	}
 	defer it.Stop()
+	// Receipts and acknowledgements go out on their own goroutine, in batch
+	// order, while the next batch is being collected and committed.
+	post := make(chan func(), 8)
+	in.post = post
+	postDone := make(chan struct{})
+	go func() {
+		defer close(postDone)
+		for f := range post {
+			f()
+		}
+	}()
+	defer func() { close(post); <-postDone }()
 	in.log.Info("ingester consuming", "stream", in.cfg.Stream, "durable", in.cfg.Durable, "filter", in.cfg.FilterSubject, "from_seq", pos+1)
 	in.ready.Store(true)
 	for {
@@ -300,7 +313,8 @@ func (in *Ingester) apply(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	in.m.Received.Add(float64(len(items)))
 	if maxSeq == pos {
-		return ackLast(msgs)
+		in.post <- func() { in.ackLast(msgs) }
+		return nil
 	}
 	var seqb [8]byte
 	binary.BigEndian.PutUint64(seqb[:], maxSeq)
@@ -323,16 +337,20 @@ func (in *Ingester) apply(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	in.m.Committed.Add(float64(committed))
 	in.deadLetter(ctx, items)
-	in.publishResults(items, res)
-	return ackLast(msgs)
-}
-
-func ackLast(msgs []jetstream.Msg) error {
-	// AckAll: acknowledging the last message acknowledges the batch.
-	if err := msgs[len(msgs)-1].Ack(); err != nil {
-		return fmt.Errorf("ack: %w", err)
+	in.post <- func() {
+		in.publishResults(items, res)
+		in.ackLast(msgs)
 	}
 	return nil
+}
+
+// ackLast acknowledges a batch (AckAll: the last message acknowledges all
+// before it). A lost acknowledgement only causes a redelivery, which the
+// position check skips.
+func (in *Ingester) ackLast(msgs []jetstream.Msg) {
+	if err := msgs[len(msgs)-1].Ack(); err != nil {
+		in.log.Warn("ack failed; the batch will be redelivered and skipped", "err", err)
+	}
 }
 
 // deadLetter publishes every rejected message to securelog.dlq.<stream>
