@@ -24,7 +24,7 @@ var streams = []string{"default", "auth", "billing"}
 // segments, 5 signed with each algorithm; a few entries stay open.
 func buildLog(t testing.TB, st store.Store, cfg string) (*checkpoint.Trust, map[string]uint64) {
 	ctx := context.Background()
-	ks, err := keystore.OpenSoftware(t.TempDir())
+	ks, err := keystore.OpenSoftware(t.TempDir() + "/keys")
 	if err != nil {
 		t.Fatal(err)
 	}

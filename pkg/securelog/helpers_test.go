@@ -82,7 +82,7 @@ type env struct {
 func newEnv(t *testing.T, b backend, alg string, mod func(*Options)) *env {
 	t.Helper()
 	st, cfg := b.new(t)
-	ks, err := keystore.OpenSoftware(t.TempDir())
+	ks, err := keystore.OpenSoftware(t.TempDir() + "/keys")
 	if err != nil {
 		t.Fatal(err)
 	}
