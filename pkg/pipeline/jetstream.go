@@ -54,15 +54,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
 	for {
-		_, err := js.Stream(ctx, sc.Name)
+		// Bound each attempt: without a meta leader a request stays unanswered.
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.Stream(actx, sc.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = js.CreateStream(actx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil
+			}
+		}
+		cancel()
 		if err == nil {
 			return nil
-		}
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = js.CreateStream(ctx, sc)
-			if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				return nil
-			}
 		}
 		t := time.NewTimer(200 * time.Millisecond)
 		select {
