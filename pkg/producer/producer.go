@@ -146,7 +146,7 @@ type Future struct {
 	accepted chan struct{}
 	done     chan struct{}
 	once     sync.Once
-	aOnce    sync.Once
+	answered bool // JetStream acknowledged or refused it (guarded by Client.mu)
 	jsSeq    uint64
 	dup      bool
 	res      Committed
@@ -354,28 +354,39 @@ func (c *Client) onReceipt(m *nats.Msg) {
 	}
 }
 
-func (c *Client) lookup(m *nats.Msg) []*Future {
+func (c *Client) lookupLocked(m *nats.Msg) []*Future {
 	stream, _ := wire.StreamOf(wire.KindIn, m.Subject)
-	key := futureKey{stream, m.Header.Get(wire.MsgIDHeader)}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pending[key]
+	return c.pending[futureKey{stream, m.Header.Get(wire.MsgIDHeader)}]
 }
 
+// onPubAck gives a JetStream acknowledgement to the oldest future of its
+// msg id still awaiting one (publishes of one id are acknowledged in order).
 func (c *Client) onPubAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
-	for _, f := range c.lookup(m) {
-		f.aOnce.Do(func() {
-			f.jsSeq, f.dup = ack.Sequence, ack.Duplicate
-			close(f.accepted)
-		})
+	if f := c.unacked(m); f != nil {
+		f.jsSeq, f.dup = ack.Sequence, ack.Duplicate
+		close(f.accepted)
 	}
 }
 
 func (c *Client) onPubErr(_ jetstream.JetStream, m *nats.Msg, err error) {
-	for _, f := range c.lookup(m) {
+	if f := c.unacked(m); f != nil {
 		c.forget(f)
 		f.resolve(Committed{}, fmt.Errorf("producer: publish to %s not accepted: %w", m.Subject, err))
 	}
+}
+
+// unacked returns the oldest future of m's msg id without a JetStream
+// answer yet, marking it answered.
+func (c *Client) unacked(m *nats.Msg) *Future {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.lookupLocked(m) {
+		if !f.answered {
+			f.answered = true
+			return f
+		}
+	}
+	return nil
 }
 
 func (c *Client) forget(f *Future) {
