@@ -13,6 +13,7 @@ import (
 	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
+	"github.com/securelog/securelog/pkg/witness"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
 
@@ -144,6 +145,20 @@ func TestPublishCommitCheckpointAudit(t *testing.T) {
 			}
 			if total != n+1 {
 				t.Fatalf("audited %d entries, want %d", total, n+1)
+			}
+			// The signer recorded the witness's cosignatures in the log's
+			// witness log, which is what `securelog export` carries.
+			rows, err := st.WitnessList(ctx, "auth")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) == 0 {
+				t.Fatal("no witness cosignatures recorded in the log's store")
+			}
+			for _, row := range rows {
+				if err := witnessd.VerifyCosignature(witnessTrust, witness.RowReceipt(row)); err != nil {
+					t.Fatalf("recorded cosignature of segment %d: %v", row.SegmentID, err)
+				}
 			}
 		})
 	}

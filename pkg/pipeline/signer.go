@@ -246,6 +246,11 @@ func (s *Signer) submit(ctx context.Context, seg wire.SegmentRow, h []byte) []wi
 			s.mu.Lock()
 			s.witnessed[i][seg.StreamID] = witnessHead{segmentID: seg.SegmentID, hash: h}
 			s.mu.Unlock()
+			// Keep the cosignature in the log's witness log so exports
+			// carry it to auditors (see witness.ReceiptRow).
+			if _, err := s.cfg.Log.Store().WitnessInsert(ctx, witness.ReceiptRow(sub, r)); err != nil {
+				s.log.Error("record witness cosignature", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
+			}
 		}
 		out = append(out, r)
 	}
