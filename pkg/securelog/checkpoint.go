@@ -27,8 +27,35 @@ func (l *Log) cacheCheckpoint(id uint64, f wire.CheckpointFields) []byte {
 	h := checkpoint.Hash(f)
 	l.ckMu.Lock()
 	l.ckCache[id] = h
+	l.ckByHash[string(h)] = ckOwner{stream: f.StreamID, segmentID: id}
 	l.ckMu.Unlock()
 	return h
+}
+
+// ckOwner names the segment a cached checkpoint hash was computed for.
+type ckOwner struct {
+	stream    string
+	segmentID uint64
+}
+
+// cachedPrev returns seg's previous checkpoint hash without listing the
+// stream's segments, when this instance has computed the checkpoint that
+// seg's stored prev_checkpoint_hash names: an earlier segment of the same
+// stream. The value used is then one we recomputed from the store, never
+// the stored bytes on trust (SPEC §8.1). If the store was tampered with so
+// that seg names a non-adjacent predecessor, the checkpoint we compute
+// differs from the one a verifier recomputes, and verification fails.
+func (l *Log) cachedPrev(seg wire.SegmentRow) []byte {
+	if len(seg.PrevCheckpointHash) != wire.HashLen || bytesEqual(seg.PrevCheckpointHash, wire.ZeroHash) {
+		return nil
+	}
+	l.ckMu.Lock()
+	defer l.ckMu.Unlock()
+	o, ok := l.ckByHash[string(seg.PrevCheckpointHash)]
+	if !ok || o.stream != seg.StreamID || o.segmentID >= seg.SegmentID {
+		return nil
+	}
+	return l.ckCache[o.segmentID]
 }
 
 // fieldsFor recomputes seg's checkpoint fields from the store (SPEC §8.1).
@@ -108,6 +135,13 @@ func (l *Log) Checkpoint(ctx context.Context, segID uint64) (wire.SegmentRow, wi
 	seg, err := l.ReadSegment(ctx, segID)
 	if err != nil {
 		return wire.SegmentRow{}, wire.CheckpointFields{}, nil, err
+	}
+	if prev := l.cachedPrev(seg); prev != nil {
+		f, err := l.fieldsFor(ctx, seg, prev)
+		if err != nil {
+			return seg, f, nil, err
+		}
+		return seg, f, l.cacheCheckpoint(segID, f), nil
 	}
 	var outF wire.CheckpointFields
 	var outH []byte
@@ -336,14 +370,18 @@ func (l *Log) CheckRollback(ctx context.Context, stream string) error {
 }
 
 func (l *Log) checkRecord(ctx context.Context, rec witness.HeadRecord) error {
-	segs, err := l.st.SegmentsList(ctx, rec.StreamID)
-	if err != nil {
-		return storageErr(err, "list segments of %q", rec.StreamID)
-	}
+	// The stream's newest segment is the one holding its highest sealed
+	// seqno: two point reads instead of listing every segment.
 	var highest uint64
-	for _, s := range segs {
-		if s.SegmentID > highest {
-			highest = s.SegmentID
+	if last, ok, err := l.st.SegmentLastSeqno(ctx, rec.StreamID); err != nil {
+		return storageErr(err, "segment last seqno of %q", rec.StreamID)
+	} else if ok {
+		id, ok, err := l.st.SegmentForSeqno(ctx, last)
+		if err != nil {
+			return storageErr(err, "segment for seqno %d", last)
+		}
+		if ok {
+			highest = id
 		}
 	}
 	if highest < rec.SegmentID {

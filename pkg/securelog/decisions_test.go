@@ -601,3 +601,37 @@ func TestDecision13_CloseRacesClose(t *testing.T) {
 		t.Fatalf("%d segments: the racing close inserted an overlapping segment", len(segs))
 	}
 }
+
+// A signer signing a stream's segments in order lists the stream's segments
+// only for the first one: later checkpoints link through cached hashes.
+func TestDecision19_SigningDoesNotRelistSegments(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, mem, keystore.Ed25519, func(o *Options) { o.HeadFile = filepath.Join(t.TempDir(), "h.json") })
+	const k = 25
+	var ids []uint64
+	for i := 0; i < k; i++ {
+		appendN(t, e.log, "default", 2)
+		ids = append(ids, must[wire.SegmentRow](t)(e.log.CloseSegment(ctx, "default")).SegmentID)
+	}
+	cs := &countingStore{Store: e.st}
+	signer := New(cs, Options{Signer: e.ks, Trust: e.trust, HeadFile: filepath.Join(t.TempDir(), "signer.json")})
+	_ = signer.OpenInitialized(ctx)
+	for _, id := range ids {
+		if _, _, err := signer.SignSegment(ctx, "attest", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.lists.Load(); n > 2 {
+		t.Fatalf("signing %d segments listed the stream's segments %d times", k, n)
+	}
+	if n, err := New(e.st, Options{Trust: e.trust}).verifyChainFresh(ctx, "default"); err != nil || n != k {
+		t.Fatalf("chain after signing: %d %v", n, err)
+	}
+}
+
+func (l *Log) verifyChainFresh(ctx context.Context, stream string) (uint32, error) {
+	if err := l.OpenInitialized(ctx); err != nil {
+		return 0, err
+	}
+	return l.VerifyCheckpointChain(ctx, stream)
+}

@@ -74,9 +74,10 @@ type Log struct {
 	queue      []*groupReq
 	committing bool
 
-	ckMu    sync.Mutex
-	ckCache map[uint64][]byte // segment id → recomputed checkpoint hash
-	maxSeg  uint64            // highest segment id known to exist
+	ckMu     sync.Mutex
+	ckCache  map[uint64][]byte  // segment id → recomputed checkpoint hash
+	ckByHash map[string]ckOwner // checkpoint hash → the segment it was computed for
+	maxSeg   uint64             // highest segment id known to exist
 
 	keyMu    sync.Mutex
 	keyCache map[string]keystore.Key
@@ -84,7 +85,7 @@ type Log struct {
 
 // New returns a Log over st. Call Open (or OpenInitialized) before use.
 func New(st store.Store, opts Options) *Log {
-	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, ckCache: map[uint64][]byte{}, keyCache: map[string]keystore.Key{}}
+	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, ckCache: map[uint64][]byte{}, ckByHash: map[string]ckOwner{}, keyCache: map[string]keystore.Key{}}
 	l.log = opts.Logger
 	if l.log == nil {
 		l.log = slog.Default()
