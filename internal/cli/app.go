@@ -16,7 +16,6 @@ import (
 
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
-	"github.com/securelog/securelog/pkg/seal"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/witness"
@@ -214,7 +213,7 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 	}
 	if o.kek || o.needKEK {
 		if a.kekFile != "" {
-			k, err := seal.LoadKEK(a.kekFile)
+			k, err := loadKEK(a.kekFile)
 			if err != nil {
 				return nil, nil, err
 			}

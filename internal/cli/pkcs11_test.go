@@ -20,6 +20,9 @@ import (
 func softToken(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("softhsm2-util"); err != nil {
+		if os.Getenv("SECURELOG_REQUIRE_PKCS11") != "" {
+			t.Fatal("SECURELOG_REQUIRE_PKCS11 is set (CI) but softhsm2 is not installed")
+		}
 		t.Skip("softhsm2 is not installed (run .ci/softhsm-setup.sh)")
 	}
 	_, file, _, _ := runtime.Caller(0)
