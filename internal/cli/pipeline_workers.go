@@ -17,7 +17,6 @@ import (
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
-	"github.com/securelog/securelog/pkg/seal"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/witness"
@@ -96,7 +95,7 @@ func (a *app) runIngester(ctx context.Context, p *pipelineFlags) error {
 		}
 	}
 	if p.cfg.Store.KEKFile != "" {
-		if opts.KEK, err = seal.LoadKEK(p.cfg.Store.KEKFile); err != nil {
+		if opts.KEK, err = loadKEK(p.cfg.Store.KEKFile); err != nil {
 			return err
 		}
 	}
