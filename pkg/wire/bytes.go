@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -65,23 +64,65 @@ func appendIntArray(dst []byte, b []byte) []byte {
 	return append(dst, ']')
 }
 
+// parseIntArray parses a JSON array of integers 0–255 (whitespace allowed
+// between tokens) without reflection: byte strings are most of the bytes of
+// every RPC result and export bundle.
 func parseIntArray(data []byte) ([]byte, error) {
-	var ints []json.Number
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&ints); err != nil {
-		return nil, fmt.Errorf("byte string must be a JSON array of integers 0-255: %w", err)
-	}
-	if ints == nil {
-		return nil, fmt.Errorf("byte string must be a JSON array of integers 0-255, got null")
-	}
-	out := make([]byte, len(ints))
-	for i, n := range ints {
-		v, err := strconv.ParseUint(n.String(), 10, 8)
-		if err != nil {
-			return nil, fmt.Errorf("byte string element %d is %s, want an integer 0-255", i, n)
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '[' {
+		if i+4 <= len(data) && string(data[i:i+4]) == "null" {
+			return nil, fmt.Errorf("byte string must be a JSON array of integers 0-255, got null")
 		}
-		out[i] = byte(v)
+		return nil, fmt.Errorf("byte string must be a JSON array of integers 0-255, got %.20q", data[i:])
 	}
-	return out, nil
+	out := make([]byte, 0, len(data)/3)
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		if j := skipSpace(data, i+1); j != len(data) {
+			return nil, fmt.Errorf("byte string: trailing data after array")
+		}
+		return out, nil
+	}
+	for {
+		start := i
+		v := 0
+		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+			v = v*10 + int(data[i]-'0')
+			i++
+			if i-start > 3 {
+				break
+			}
+		}
+		n := i - start
+		if n == 0 || n > 3 || v > 255 || (n > 1 && data[start] == '0') {
+			end := i
+			for end < len(data) && data[end] != ',' && data[end] != ']' {
+				end++
+			}
+			return nil, fmt.Errorf("byte string element %d is %q, want an integer 0-255", len(out), data[start:end])
+		}
+		out = append(out, byte(v))
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return nil, fmt.Errorf("byte string: unterminated array")
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case ']':
+			if j := skipSpace(data, i+1); j != len(data) {
+				return nil, fmt.Errorf("byte string: trailing data after array")
+			}
+			return out, nil
+		default:
+			return nil, fmt.Errorf("byte string: unexpected %q after element %d", data[i], len(out)-1)
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
