@@ -240,8 +240,11 @@ func (a *auditor) closeSegment() error {
 	if !a.opts.SkipSignatures {
 		switch {
 		case len(seg.Signature) == 0:
-			if !(a.opts.AllowUnsignedTail && a.cur-1 > a.lastSigned) {
-				return segFail(seg, "is not signed")
+			if a.cur-1 <= a.lastSigned {
+				return segFail(seg, "is not signed, but a later segment is")
+			}
+			if !a.opts.AllowUnsignedTail {
+				return segFail(seg, "is not signed (it is after the last signed segment: if a signer is still catching up, --allow-unsigned-tail accepts unsigned tail segments)")
 			}
 		case seg.SignerIdentity == nil:
 			return segFail(seg, "has a signature but no signer identity")
