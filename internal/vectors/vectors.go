@@ -286,3 +286,11 @@ func Hex(t testing.TB, s string) []byte {
 	}
 	return b
 }
+
+// Section decodes the top-level section name of vectors.json into out.
+func Section(t testing.TB, name string, out any) {
+	t.Helper()
+	if err := json.Unmarshal(Load(t).Raw(t, name), out); err != nil {
+		t.Fatalf("vectors: section %q: %v", name, err)
+	}
+}

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/securelog/securelog/internal/vectors2"
+	"github.com/securelog/securelog/internal/vectors"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -47,7 +47,7 @@ func TestVectorHash(t *testing.T) {
 	var v struct {
 		Checkpoints []checkpointVector `json:"checkpoints"`
 	}
-	vectors2.Section(t, "segments_and_checkpoints", &v)
+	vectors.Section(t, "segments_and_checkpoints", &v)
 	if len(v.Checkpoints) == 0 {
 		t.Fatal("no checkpoint vectors")
 	}
@@ -57,11 +57,11 @@ func TestVectorHash(t *testing.T) {
 			got := Hash(wire.CheckpointFields{
 				Version: f.Version, StreamID: f.StreamID, SegmentID: f.SegmentID,
 				SeqStart: f.SeqStart, SeqEnd: f.SeqEnd,
-				MerkleRoot:         vectors2.Hex(t, f.MerkleRoot),
-				LastEntryHash:      vectors2.Hex(t, f.LastEntryHash),
-				PrevCheckpointHash: vectors2.Hex(t, f.PrevCheckpointHash),
+				MerkleRoot:         vectors.Hex(t, f.MerkleRoot),
+				LastEntryHash:      vectors.Hex(t, f.LastEntryHash),
+				PrevCheckpointHash: vectors.Hex(t, f.PrevCheckpointHash),
 				BootID:             f.BootID, SessionID: f.SessionID,
-				PolicyHash: vectors2.Hex(t, f.PolicyHash), Timestamp: f.Timestamp,
+				PolicyHash: vectors.Hex(t, f.PolicyHash), Timestamp: f.Timestamp,
 			})
 			if hex.EncodeToString(got) != c.HashHex {
 				t.Fatalf("hash %x, want %s", got, c.HashHex)
@@ -79,7 +79,7 @@ func TestVectorSignatures(t *testing.T) {
 		} `json:"ed25519_fixed_seed"`
 		Msg string `json:"message_hex"`
 	}
-	vectors2.Section(t, "signatures", &sigs)
+	vectors.Section(t, "signatures", &sigs)
 	var ks struct {
 		Ed struct {
 			Pub string `json:"public_key_hex"`
@@ -91,17 +91,17 @@ func TestVectorSignatures(t *testing.T) {
 			Msg string `json:"signed_message_hex"`
 		} `json:"ecdsa_p256_label_attest"`
 	}
-	vectors2.Section(t, "keystore_software", &ks)
-	msg := vectors2.Hex(t, sigs.Msg)
+	vectors.Section(t, "keystore_software", &ks)
+	msg := vectors.Hex(t, sigs.Msg)
 	cases := []struct {
 		name, alg string
 		pub, sig  []byte
 	}{
-		{"ed25519_fixed_seed", keystore.Ed25519, vectors2.Hex(t, sigs.Fixed.Pub), vectors2.Hex(t, sigs.Fixed.Sig)},
-		{"ed25519_label_attest", keystore.Ed25519, vectors2.Hex(t, ks.Ed.Pub), vectors2.Hex(t, ks.Ed.Sig)},
-		{"ecdsa_p256_label_attest", keystore.ECDSAP256, vectors2.Hex(t, ks.EC.Pub), vectors2.Hex(t, ks.EC.Sig)},
+		{"ed25519_fixed_seed", keystore.Ed25519, vectors.Hex(t, sigs.Fixed.Pub), vectors.Hex(t, sigs.Fixed.Sig)},
+		{"ed25519_label_attest", keystore.Ed25519, vectors.Hex(t, ks.Ed.Pub), vectors.Hex(t, ks.Ed.Sig)},
+		{"ecdsa_p256_label_attest", keystore.ECDSAP256, vectors.Hex(t, ks.EC.Pub), vectors.Hex(t, ks.EC.Sig)},
 	}
-	if !bytes.Equal(vectors2.Hex(t, ks.EC.Msg), msg) {
+	if !bytes.Equal(vectors.Hex(t, ks.EC.Msg), msg) {
 		t.Fatal("ecdsa vector signs a different message")
 	}
 	for _, c := range cases {

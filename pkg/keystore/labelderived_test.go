@@ -12,7 +12,7 @@ import (
 	"math/big"
 	"testing"
 
-	"github.com/securelog/securelog/internal/vectors2"
+	"github.com/securelog/securelog/internal/vectors"
 )
 
 type ksVectors struct {
@@ -47,8 +47,8 @@ func loadVectors(t *testing.T) (ksVectors, sigVectors) {
 	t.Helper()
 	var ks ksVectors
 	var sv sigVectors
-	vectors2.Section(t, "keystore_software", &ks)
-	vectors2.Section(t, "signatures", &sv)
+	vectors.Section(t, "keystore_software", &ks)
+	vectors.Section(t, "signatures", &sv)
 	return ks, sv
 }
 
@@ -80,7 +80,7 @@ func TestVectorEd25519Label(t *testing.T) {
 		t.Fatalf("algorithm %s", k.Algorithm())
 	}
 	hexEq(t, "public key", k.PublicKey(), v.Pub)
-	sig, err := k.Sign(vectors2.Hex(t, sv.Msg))
+	sig, err := k.Sign(vectors.Hex(t, sv.Msg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +89,13 @@ func TestVectorEd25519Label(t *testing.T) {
 
 func TestVectorEd25519FixedSeed(t *testing.T) {
 	_, sv := loadVectors(t)
-	priv := ed25519.NewKeyFromSeed(vectors2.Hex(t, sv.Fixed.Seed))
+	priv := ed25519.NewKeyFromSeed(vectors.Hex(t, sv.Fixed.Seed))
 	alg, pub, err := EncodePublicKey(priv.Public())
 	if err != nil || alg != Ed25519 {
 		t.Fatalf("%s %v", alg, err)
 	}
 	hexEq(t, "public key", pub, sv.Fixed.Pub)
-	sig, err := Sign(Ed25519, priv, vectors2.Hex(t, sv.Msg))
+	sig, err := Sign(Ed25519, priv, vectors.Hex(t, sv.Msg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestVectorECDSALabel(t *testing.T) {
 	if v.Msg != sv.Msg {
 		t.Fatal("ecdsa vector message differs from the checkpoint hash")
 	}
-	sig, err := k.Sign(vectors2.Hex(t, v.Msg))
+	sig, err := k.Sign(vectors.Hex(t, v.Msg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securelog/securelog/internal/vectors2"
+	"github.com/securelog/securelog/internal/vectors"
 )
 
 type aeadVectors struct {
@@ -60,13 +60,13 @@ type aeadVectors struct {
 func loadAEAD(t *testing.T) aeadVectors {
 	t.Helper()
 	var v aeadVectors
-	vectors2.Section(t, "aead", &v)
+	vectors.Section(t, "aead", &v)
 	return v
 }
 
 func h(t *testing.T, s string) []byte {
 	t.Helper()
-	return vectors2.Hex(t, s)
+	return vectors.Hex(t, s)
 }
 
 func TestVectorStreamKeys(t *testing.T) {
