@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -254,5 +253,3 @@ func (a *app) printJSON(v any) error {
 }
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
-
-func joinLines(lines ...string) string { return strings.Join(lines, "\n") }

@@ -12,7 +12,6 @@ import (
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-var pebbleBackend = backends[1]
 
 var benchPayload = make([]byte, 256)
 
@@ -192,5 +191,3 @@ func BenchmarkSignSegment(b *testing.B) {
 		})
 	}
 }
-
-var _ = pebbleBackend

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -559,8 +558,6 @@ func TestDecision22_RFC3339Everywhere(t *testing.T) {
 		}
 	}
 }
-
-var _ = errors.New
 
 // raceStore makes the first SegmentLastSeqno call of a close see the state
 // before another writer's close, and the re-check see the state after.

@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -204,6 +203,3 @@ func check32(b []byte, what string) error {
 	}
 	return nil
 }
-
-// errf is fmt.Errorf, kept short for wrapping.
-var errf = fmt.Errorf
