@@ -330,26 +330,37 @@ func (c *Client) subscribe(stream string) error {
 }
 
 func (c *Client) onReceipt(m *nats.Msg) {
-	var r wire.CommitReceipt
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	stream, items, err := parseReceipt(m.Data)
+	if err != nil {
 		c.log.Warn("producer: malformed commit receipt", "subject", m.Subject, "err", err)
 		return
 	}
-	for _, it := range r.Items {
-		if it.MsgID == "" {
+	type match struct {
+		fs []*Future
+		it *receiptItem
+	}
+	var matched []match
+	c.mu.Lock()
+	for i := range items {
+		it := &items[i]
+		if it.msgID == "" {
 			continue
 		}
-		key := futureKey{r.Stream, it.MsgID}
-		c.mu.Lock()
-		fs := c.pending[key]
-		delete(c.pending, key)
-		c.mu.Unlock()
-		for _, f := range fs {
-			if it.Error != "" {
-				f.resolve(Committed{}, &RejectedError{Stream: r.Stream, MsgID: it.MsgID, Reason: it.Error})
+		key := futureKey{stream, it.msgID}
+		if fs := c.pending[key]; fs != nil {
+			delete(c.pending, key)
+			matched = append(matched, match{fs, it})
+		}
+	}
+	c.mu.Unlock()
+	for _, mt := range matched {
+		it := mt.it
+		for _, f := range mt.fs {
+			if it.errMsg != "" {
+				f.resolve(Committed{}, &RejectedError{Stream: stream, MsgID: it.msgID, Reason: it.errMsg})
 				continue
 			}
-			f.resolve(Committed{Stream: r.Stream, MsgID: it.MsgID, JSSeq: it.JSSeq, Seqno: it.Seqno, EntryHash: it.EntryHash}, nil)
+			f.resolve(Committed{Stream: stream, MsgID: it.msgID, JSSeq: it.jsSeq, Seqno: it.seqno, EntryHash: it.entryHash()}, nil)
 		}
 	}
 }

@@ -1,0 +1,225 @@
+package producer
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// receiptItem is one item of a commit receipt. The entry hash may still be
+// hex text (hashHex): every client of a stream receives every receipt of
+// the stream, so a hash is decoded only for the items this client awaits.
+type receiptItem struct {
+	msgID        string
+	jsSeq, seqno uint64
+	hash         []byte // decoded (slow path)
+	hashHex      []byte // hex text, validated (fast path)
+	errMsg       string
+}
+
+// entryHash returns the item's decoded entry hash (nil if it had none).
+func (it *receiptItem) entryHash() wire.Hex {
+	if it.hashHex != nil {
+		h, _ := hex.DecodeString(string(it.hashHex)) // validated by the parser
+		return h
+	}
+	return it.hash
+}
+
+// parseReceipt decodes a wire.CommitReceipt. The ingester's receipts take a
+// fast path; anything it does not handle exactly like encoding/json (escapes,
+// non-ASCII, unknown or differently cased keys, nulls, non-integer numbers)
+// goes through encoding/json, so the two never disagree.
+func parseReceipt(data []byte) (string, []receiptItem, error) {
+	if stream, items, ok := fastReceipt(data); ok {
+		return stream, items, nil
+	}
+	var r wire.CommitReceipt
+	if err := json.Unmarshal(data, &r); err != nil {
+		return "", nil, err
+	}
+	items := make([]receiptItem, len(r.Items))
+	for i, it := range r.Items {
+		items[i] = receiptItem{msgID: it.MsgID, jsSeq: it.JSSeq, seqno: it.Seqno, hash: it.EntryHash, errMsg: it.Error}
+	}
+	return r.Stream, items, nil
+}
+
+// receiptScanner is a strict scanner for the subset of JSON the fast path
+// accepts. Any surprise sets ok to false.
+type receiptScanner struct {
+	b  []byte
+	i  int
+	ok bool
+}
+
+func (s *receiptScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// eat consumes c (after whitespace) and reports whether it was there.
+func (s *receiptScanner) eat(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes.
+func (s *receiptScanner) str() []byte {
+	if !s.eat('"') {
+		s.ok = false
+		return nil
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1]
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			s.ok = false
+			return nil
+		}
+		s.i++
+	}
+	s.ok = false
+	return nil
+}
+
+// uint reads a non-negative JSON integer that fits a uint64.
+func (s *receiptScanner) uint() uint64 {
+	s.ws()
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	d := s.b[start:s.i]
+	if len(d) == 0 || (len(d) > 1 && d[0] == '0') {
+		s.ok = false
+		return 0
+	}
+	if s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '.', 'e', 'E':
+			s.ok = false
+			return 0
+		}
+	}
+	v, err := strconv.ParseUint(string(d), 10, 64)
+	if err != nil {
+		s.ok = false
+	}
+	return v
+}
+
+// object calls field for each key of an object until the end or a failure.
+func (s *receiptScanner) object(field func(key []byte)) {
+	if !s.eat('{') {
+		s.ok = false
+		return
+	}
+	if s.eat('}') {
+		return
+	}
+	for s.ok {
+		key := s.str()
+		if !s.ok || !s.eat(':') {
+			s.ok = false
+			return
+		}
+		field(key)
+		if !s.ok {
+			return
+		}
+		if s.eat('}') {
+			return
+		}
+		if !s.eat(',') {
+			s.ok = false
+			return
+		}
+	}
+}
+
+func isHex(b []byte) bool {
+	if len(b)%2 != 0 {
+		return false
+	}
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func fastReceipt(data []byte) (string, []receiptItem, bool) {
+	s := &receiptScanner{b: data, ok: true}
+	var stream string
+	var items []receiptItem
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "stream":
+			stream = string(s.str())
+		case "items":
+			items = items[:0]
+			if !s.eat('[') {
+				s.ok = false
+				return
+			}
+			if s.eat(']') {
+				return
+			}
+			for s.ok {
+				var it receiptItem
+				s.object(func(key []byte) {
+					switch string(key) {
+					case "msg_id":
+						it.msgID = string(s.str())
+					case "js_seq":
+						it.jsSeq = s.uint()
+					case "seqno":
+						it.seqno = s.uint()
+					case "entry_hash":
+						h := s.str()
+						if s.ok && !isHex(h) {
+							s.ok = false
+						}
+						it.hashHex = h[:len(h):len(h)]
+					case "error":
+						it.errMsg = string(s.str())
+					default:
+						s.ok = false
+					}
+				})
+				items = append(items, it)
+				if s.eat(']') {
+					return
+				}
+				if !s.eat(',') {
+					s.ok = false
+				}
+			}
+		default:
+			s.ok = false
+		}
+	})
+	s.ws()
+	if !s.ok || s.i != len(s.b) {
+		return "", nil, false
+	}
+	return stream, items, true
+}
