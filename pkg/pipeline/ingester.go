@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -214,9 +215,8 @@ func (in *Ingester) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", in.cfg.Durable, err)
 	}
-	defer it.Stop()
-	// Receipts and acknowledgements go out on their own goroutine, in batch
-	// order, while the next batch is being collected and committed.
+	// Receipts go out on their own goroutine, in batch order, while the
+	// next batch is being collected and committed.
 	post := make(chan func(), 8)
 	in.post = post
 	postDone := make(chan struct{})
@@ -227,10 +227,21 @@ func (in *Ingester) consume(ctx context.Context) error {
 		}
 	}()
 	defer func() { close(post); <-postDone }()
+	// The feeder keeps taking and parsing messages (and so keeps pull
+	// requests going) while a batch commits; commits stay sequential, in
+	// stream order. The consumer's MaxAckPending bounds what it buffers.
+	fb := &feedBuf{signal: make(chan struct{}, 1)}
+	stop := make(chan struct{})
+	feederDone := make(chan struct{})
+	go func() {
+		defer close(feederDone)
+		in.feed(ctx, it, fb, stop)
+	}()
+	defer func() { close(stop); it.Stop(); <-feederDone }()
 	in.log.Info("ingester consuming", "stream", in.cfg.Stream, "durable", in.cfg.Durable, "filter", in.cfg.FilterSubject, "from_seq", pos+1)
 	in.ready.Store(true)
 	for {
-		batch, err := in.collect(ctx, it)
+		batch, err := in.collect(ctx, fb)
 		if err != nil {
 			return err
 		}
@@ -240,30 +251,113 @@ func (in *Ingester) consume(ctx context.Context) error {
 	}
 }
 
-// collect blocks for one message, then gathers more for up to BatchWait or
-// MaxBatch messages.
-func (in *Ingester) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
-	m, err := it.Next(jetstream.NextContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("next message: %w", err)
+// feedBuf holds the parsed messages the feeder took and collect has not
+// yet: appended one by one, taken a batch at a time.
+type feedBuf struct {
+	mu     sync.Mutex
+	items  []inItem
+	first  time.Time // when items[0] was taken
+	err    error     // the error that stopped the feeder
+	signal chan struct{}
+}
+
+func (fb *feedBuf) poke() {
+	select {
+	case fb.signal <- struct{}{}:
+	default:
 	}
-	batch := []jetstream.Msg{m}
-	deadline := time.Now().Add(in.cfg.BatchWait)
-	for len(batch) < in.cfg.MaxBatch {
-		rem := time.Until(deadline)
-		if rem <= 0 {
-			break
-		}
-		m, err := it.Next(jetstream.NextMaxWait(rem))
+}
+
+// feed parses the consumer's messages into fb, in order, until the iterator
+// fails (the error is passed on) or stop is closed. Parsing here overlaps
+// it with the commit of the previous batch.
+func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, fb *feedBuf, stop <-chan struct{}) {
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		var item inItem
 		if err != nil {
-			if errors.Is(err, nats.ErrTimeout) {
-				break
-			}
-			return nil, fmt.Errorf("next message: %w", err)
+			err = fmt.Errorf("next message: %w", err)
+		} else {
+			item, err = in.parse(m)
 		}
-		batch = append(batch, m)
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		fb.mu.Lock()
+		wake := true
+		if err != nil {
+			fb.err = err
+		} else {
+			if len(fb.items) == 0 {
+				fb.first = time.Now()
+			}
+			fb.items = append(fb.items, item)
+			// collect waits for the first message, then for a full batch
+			// or its timer: no need to wake it for every message.
+			wake = len(fb.items) == 1 || len(fb.items) == in.cfg.MaxBatch
+		}
+		fb.mu.Unlock()
+		if wake {
+			fb.poke()
+		}
+		if err != nil {
+			return
+		}
 	}
-	return batch, nil
+}
+
+// collect waits for one message, then for MaxBatch messages or BatchWait
+// after the first one was taken, whichever comes first. Messages that
+// arrived while the previous batch committed are taken at once. Each batch
+// is a fresh slice: the previous one is still referenced by its receipts.
+func (in *Ingester) collect(ctx context.Context, fb *feedBuf) ([]inItem, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		fb.mu.Lock()
+		if fb.err != nil {
+			err := fb.err
+			fb.mu.Unlock()
+			return nil, err
+		}
+		n, first := len(fb.items), fb.first
+		if n > 0 && (n >= in.cfg.MaxBatch || time.Since(first) >= in.cfg.BatchWait) {
+			var batch []inItem
+			if n <= in.cfg.MaxBatch {
+				batch = fb.items
+				fb.items = make([]inItem, 0, max(64, n))
+			} else {
+				// A backlog: the rest was taken before now, so it goes out
+				// at once in the next batch.
+				batch = append(make([]inItem, 0, in.cfg.MaxBatch), fb.items[:in.cfg.MaxBatch]...)
+				rest := copy(fb.items, fb.items[in.cfg.MaxBatch:])
+				clear(fb.items[rest:])
+				fb.items = fb.items[:rest]
+			}
+			fb.mu.Unlock()
+			return batch, nil
+		}
+		fb.mu.Unlock()
+		var expired <-chan time.Time
+		if n > 0 {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(first.Add(in.cfg.BatchWait)))
+			}
+			expired = timer.C
+		}
+		select {
+		case <-fb.signal:
+		case <-expired:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("next message: %w", ctx.Err())
+		}
+	}
 }
 
 // inItem is one message of a batch.
@@ -272,48 +366,60 @@ type inItem struct {
 	seq    uint64
 	stream string // "" if the subject is not securelog.in.<token>
 	msgID  string
-	ev     int // index into the batch's events, -1 if rejected before append
+	event  securelog.Event // the parsed event when err == nil
+	ev     int             // index into the batch's events, -1 if rejected before append
 	err    error
 }
 
-// apply commits one batch: validation, one AppendBatch with the position,
-// dead letters, receipts, then the acknowledgement.
-func (in *Ingester) apply(ctx context.Context, msgs []jetstream.Msg) error {
+// parse reads a message's stream sequence, subject and event. An invalid
+// event is reported in the item (it is dead-lettered); only unreadable
+// JetStream metadata is an error.
+func (in *Ingester) parse(m jetstream.Msg) (inItem, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return inItem{}, fmt.Errorf("message metadata: %w", err)
+	}
+	it := inItem{msg: m, seq: md.Sequence.Stream, msgID: m.Headers().Get(wire.MsgIDHeader), ev: -1}
+	stream, ok := wire.StreamOf(wire.KindIn, m.Subject())
+	if !ok {
+		it.err = wire.Invalidf("subject %q is not securelog.in.<stream> with a one-token stream name", m.Subject())
+		return it, nil
+	}
+	it.stream = stream
+	ev, err := wire.ParseEventMsg(m.Data(), in.cfg.MaxPayload)
+	if err != nil {
+		it.err = err
+		return it, nil
+	}
+	it.event = securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
+		Producer: ev.Producer, Payload: ev.Payload, Encoding: ev.Encoding}
+	return it, nil
+}
+
+// apply commits one batch: one AppendBatch with the position, dead
+// letters, the acknowledgement, then (asynchronously) the receipts.
+// Messages at or below the applied position are redeliveries: skipped.
+func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
+	last := batch[len(batch)-1].msg
 	pos := in.pos.Load()
 	maxSeq := pos
-	items := make([]inItem, 0, len(msgs))
-	events := make([]securelog.Event, 0, len(msgs))
-	for _, m := range msgs {
-		md, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("message metadata: %w", err)
-		}
-		seq := md.Sequence.Stream
-		if seq <= maxSeq {
+	items := batch[:0] // filtered in place: writes never pass reads
+	events := make([]securelog.Event, 0, len(batch))
+	for _, it := range batch {
+		if it.seq <= maxSeq {
 			in.m.Duplicates.Inc()
 			continue
 		}
-		maxSeq = seq
-		it := inItem{msg: m, seq: seq, msgID: m.Headers().Get(wire.MsgIDHeader), ev: -1}
-		stream, ok := wire.StreamOf(wire.KindIn, m.Subject())
-		var ev wire.ParsedEvent
-		switch {
-		case !ok:
-			it.err = wire.Invalidf("subject %q is not securelog.in.<stream> with a one-token stream name", m.Subject())
-		default:
-			it.stream = stream
-			ev, it.err = wire.ParseEventMsg(m.Data(), in.cfg.MaxPayload)
-		}
+		maxSeq = it.seq
 		if it.err == nil {
 			it.ev = len(events)
-			events = append(events, securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
-				Producer: ev.Producer, Payload: ev.Payload, Encoding: ev.Encoding})
+			events = append(events, it.event)
 		}
 		items = append(items, it)
 	}
 	in.m.Received.Add(float64(len(items)))
 	if maxSeq == pos {
-		in.post <- func() { in.ackLast(msgs) }
+		in.ackLast(last)
 		return nil
 	}
 	var seqb [8]byte
@@ -337,18 +443,18 @@ func (in *Ingester) apply(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	in.m.Committed.Add(float64(committed))
 	in.deadLetter(ctx, items)
-	in.post <- func() {
-		in.publishResults(items, res)
-		in.ackLast(msgs)
-	}
+	// The batch and its position are durable: acknowledge at once so the
+	// consumer's ack window frees up; receipts follow off this path.
+	in.ackLast(last)
+	in.post <- func() { in.publishResults(items, res) }
 	return nil
 }
 
-// ackLast acknowledges a batch (AckAll: the last message acknowledges all
-// before it). A lost acknowledgement only causes a redelivery, which the
-// position check skips.
-func (in *Ingester) ackLast(msgs []jetstream.Msg) {
-	if err := msgs[len(msgs)-1].Ack(); err != nil {
+// ackLast acknowledges a batch by its last message (the consumer is
+// AckAll: it acknowledges all before it). A lost acknowledgement only
+// causes a redelivery, which the position check skips.
+func (in *Ingester) ackLast(last jetstream.Msg) {
+	if err := last.Ack(); err != nil {
 		in.log.Warn("ack failed; the batch will be redelivered and skipped", "err", err)
 	}
 }
