@@ -532,7 +532,10 @@ func (in *Ingester) publishResults(items []inItem, res []securelog.BatchResult) 
 		r.Items = append(r.Items, ci)
 	}
 	for _, s := range order {
-		publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindCommitted, s), receipts[s])
+		subject := wire.SubjectFor(wire.KindCommitted, s)
+		if err := in.cfg.Conn.Publish(subject, marshalReceipt(receipts[s])); err != nil {
+			in.log.Warn("publish", "subject", subject, "err", err)
+		}
 		if a := appended[s]; a != nil {
 			publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindAppended, s), a)
 		}

@@ -284,7 +284,7 @@ func eventJSON(ev Event) ([]byte, error) {
 	}
 	m := wire.NewEventMsg(ev.Type, ev.Severity, ev.Producer, ev.Payload)
 	m.PayloadEncoding = ev.Encoding
-	return json.Marshal(m)
+	return marshalEvent(&m), nil
 }
 
 func (c *Client) message(stream string, ev Event) (*nats.Msg, futureKey, error) {
