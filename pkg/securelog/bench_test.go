@@ -12,7 +12,6 @@ import (
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-
 var benchPayload = make([]byte, 256)
 
 // BenchmarkAppendPebble: one synced append per entry, from 1 and 8
