@@ -5,6 +5,7 @@
 // same settings, with the ratio of the two.
 //
 //	go run ./bench/pipeline [--events 50000] [--producers 4] [--sync always|default]
+//	    [--cpuprofile cpu.out] [--memprofile allocs.out]
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -36,6 +38,7 @@ func main() {
 	syncMode := flag.String("sync", "always", "JetStream sync: always or default")
 	checkpoints := flag.Int("checkpoint-samples", 20, "events whose time to checkpointed is measured")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline run")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the pipeline run")
 	flag.Parse()
 	if *syncMode != "always" && *syncMode != "default" {
 		fmt.Fprintln(os.Stderr, "--sync: want always or default")
@@ -56,9 +59,22 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
 	res, err := runPipeline(*events, *producers, *window, *size, *checkpoints, always)
 	if err != nil {
 		fail(err)
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			fail(err)
+		}
+		f.Close()
 	}
 	fmt.Printf("pipeline (sync %s, %d events x %d B, %d producers, window %d)\n", *syncMode, *events, *size, *producers, *window)
 	fmt.Printf("  committed            %9.0f entries/s\n", res.rate)

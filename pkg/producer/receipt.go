@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
@@ -169,7 +170,8 @@ func isHex(b []byte) bool {
 func fastReceipt(data []byte) (string, []receiptItem, bool) {
 	s := &receiptScanner{b: data, ok: true}
 	var stream string
-	var items []receiptItem
+	// One '{' per item plus the receipt's own: room for all without regrowth.
+	items := make([]receiptItem, 0, bytes.Count(data, []byte{'{'}))
 	s.object(func(key []byte) {
 		switch string(key) {
 		case "stream":

@@ -157,8 +157,13 @@ func (d *decoder) finish(kind string) error {
 }
 
 func encodeEntry(r wire.EntryRow) []byte {
-	e := encoder{b: make([]byte, 0, 64+len(r.Payload)+len(r.PrevEntryHash)+len(r.EntryHash)+len(r.StreamID)+
-		len(r.SessionID)+len(r.BootID)+len(r.Timestamp)+len(r.EventType)+len(r.Producer)+len(r.PayloadEncoding))}
+	return appendEntry(make([]byte, 0, 64+len(r.Payload)+len(r.PrevEntryHash)+len(r.EntryHash)+len(r.StreamID)+
+		len(r.SessionID)+len(r.BootID)+len(r.Timestamp)+len(r.EventType)+len(r.Producer)+len(r.PayloadEncoding)), r)
+}
+
+// appendEntry appends the encoding of r to dst.
+func appendEntry(dst []byte, r wire.EntryRow) []byte {
+	e := encoder{b: dst}
 	e.b = append(e.b, codecVersion)
 	e.uvarint(r.Seqno)
 	e.str(r.StreamID)
@@ -175,14 +180,25 @@ func encodeEntry(r wire.EntryRow) []byte {
 	return e.b
 }
 
+// decodeEntry decodes an entry row. Its three byte fields share one copy
+// (each capped, so appending to one never touches another).
 func decodeEntry(b []byte) (wire.EntryRow, error) {
 	d := newDecoder("entry", b)
 	r := wire.EntryRow{
 		Seqno: d.uvarint(), StreamID: d.str(), SessionID: d.str(), BootID: d.str(), Timestamp: d.str(),
 		EventType: d.str(), Severity: wire.Severity(d.uvarint()), Producer: d.str(), PayloadEncoding: d.str(),
-		Payload: d.bytes(), PrevEntryHash: d.bytes(), EntryHash: d.bytes(),
 	}
-	return r, d.finish("entry")
+	payload, prev, hash := d.raw(), d.raw(), d.raw()
+	if err := d.finish("entry"); err != nil {
+		return r, err
+	}
+	buf := make([]byte, 0, len(payload)+len(prev)+len(hash))
+	buf = append(buf, payload...)
+	buf = append(buf, prev...)
+	buf = append(buf, hash...)
+	i, j := len(payload), len(payload)+len(prev)
+	r.Payload, r.PrevEntryHash, r.EntryHash = buf[:i:i], buf[i:j:j], buf[j:]
+	return r, nil
 }
 
 func encodeSegment(r wire.SegmentRow) []byte {

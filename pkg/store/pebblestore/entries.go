@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -68,11 +69,24 @@ func (s *Store) unreserve(seqnos []uint64) {
 	}
 }
 
-func setEntry(b *pebble.Batch, row wire.EntryRow) error {
-	if err := b.Set(key(prefixEntry, be64(row.Seqno)), []byte(row.StreamID), nil); err != nil {
+// entryWriter sets entry records in a batch, reusing its key and value
+// buffers (pebble copies both into the batch).
+type entryWriter struct{ k, v []byte }
+
+func (w *entryWriter) set(b *pebble.Batch, row wire.EntryRow) error {
+	w.k = binary.BigEndian.AppendUint64(append(w.k[:0], prefixEntry...), row.Seqno)
+	w.v = append(w.v[:0], row.StreamID...)
+	if err := b.Set(w.k, w.v, nil); err != nil {
 		return err
 	}
-	return b.Set(key(prefixStreamEntry, escStream(row.StreamID), be64(row.Seqno)), encodeEntry(row), nil)
+	w.k = binary.BigEndian.AppendUint64(appendEscStream(append(w.k[:0], prefixStreamEntry...), row.StreamID), row.Seqno)
+	w.v = appendEntry(w.v[:0], row)
+	return b.Set(w.k, w.v, nil)
+}
+
+func setEntry(b *pebble.Batch, row wire.EntryRow) error {
+	var w entryWriter
+	return w.set(b, row)
 }
 
 // Insert stores the row durably.
@@ -121,8 +135,9 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 	}
 	b := db.NewBatch()
 	defer b.Close()
+	var w entryWriter
 	for _, r := range batch.Entries {
-		if err := setEntry(b, r); err != nil {
+		if err := w.set(b, r); err != nil {
 			return err
 		}
 	}
@@ -197,10 +212,12 @@ func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wi
 		return nil, err
 	}
 	defer s.release()
-	out := []wire.EntryRow{}
 	if from > to {
-		return out, nil
+		return []wire.EntryRow{}, nil
 	}
+	// Seqnos are global: to-from+1 bounds the stream's rows (a segment's
+	// range is usually all of them).
+	out := make([]wire.EntryRow, 0, min(to-from+1, 1024))
 	p := key(prefixStreamEntry, escStream(stream))
 	hi := upperBound(p)
 	if to < math.MaxUint64 {

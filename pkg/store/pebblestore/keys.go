@@ -58,15 +58,17 @@ func key(prefix string, parts ...[]byte) []byte {
 }
 
 // escStream is the escaped, terminated stream name.
-func escStream(name string) []byte {
-	out := make([]byte, 0, len(name)+2)
+func escStream(name string) []byte { return appendEscStream(make([]byte, 0, len(name)+2), name) }
+
+// appendEscStream appends the escaped, terminated stream name to dst.
+func appendEscStream(dst []byte, name string) []byte {
 	for i := 0; i < len(name); i++ {
-		out = append(out, name[i])
+		dst = append(dst, name[i])
 		if name[i] == 0 {
-			out = append(out, 0xFF)
+			dst = append(dst, 0xFF)
 		}
 	}
-	return append(out, 0, 1)
+	return append(dst, 0, 1)
 }
 
 // unescStream reads an escaped stream name from the start of b and returns
