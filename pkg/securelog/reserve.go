@@ -65,14 +65,14 @@ func (l *Log) pendingSealed(ctx context.Context) (*pendingSet, error) {
 		if !ok || head <= last {
 			continue
 		}
-		rows, err := l.st.Range(ctx, s.Name, last+1, head)
+		first, err := l.firstOpenSeqno(ctx, s.Name, last+1, head)
 		if err != nil {
-			return nil, storageErr(err, "range of %q", s.Name)
+			return nil, err
 		}
-		if len(rows) == 0 {
+		if first == 0 {
 			continue
 		}
-		cands = append(cands, cand{s.Name, rows[0].Seqno})
+		cands = append(cands, cand{s.Name, first})
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].first < cands[j].first })
 	p := &pendingSet{}
@@ -145,4 +145,27 @@ func (l *Log) maxSegmentID(ctx context.Context) (uint64, error) {
 	}
 	l.maxSeg = lo
 	return lo, nil
+}
+
+// firstOpenSeqno returns the stream's lowest seqno in [from, head], or 0,
+// reading growing windows so a large open segment is not read whole.
+func (l *Log) firstOpenSeqno(ctx context.Context, stream string, from, head uint64) (uint64, error) {
+	for w := uint64(64); from <= head; w *= 4 {
+		to := head
+		if head-from >= w {
+			to = from + w - 1
+		}
+		rows, err := l.st.Range(ctx, stream, from, to)
+		if err != nil {
+			return 0, storageErr(err, "range of %q", stream)
+		}
+		if len(rows) > 0 {
+			return rows[0].Seqno, nil
+		}
+		if to == head {
+			break
+		}
+		from = to + 1
+	}
+	return 0, nil
 }
