@@ -39,7 +39,9 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	if s.nc != nil {
-		sub, err := s.ServeNATS(ctx, s.nc, rc.Subject)
+		// Submissions run on a context that outlives ctx: the drain below
+		// still answers the ones already received, against a live store.
+		sub, err := s.ServeNATS(context.WithoutCancel(ctx), s.nc, rc.Subject)
 		if err != nil {
 			return err
 		}
