@@ -164,6 +164,8 @@ func (f *Future) Result() (Committed, error) { return f.res, f.err }
 
 // Accepted waits until JetStream acknowledged the event and returns its
 // stream sequence (and whether it was a duplicate of an earlier publish).
+// When the commit receipt overtook the JetStream acknowledgement, the
+// sequence is the receipt's (duplicate then reads false).
 func (f *Future) Accepted(ctx context.Context) (uint64, bool, error) {
 	select {
 	case <-f.accepted:
@@ -173,7 +175,10 @@ func (f *Future) Accepted(ctx context.Context) (uint64, bool, error) {
 		case <-f.accepted:
 			return f.jsSeq, f.dup, nil
 		default:
-			return 0, false, f.err
+			if f.err != nil {
+				return 0, false, f.err
+			}
+			return f.res.JSSeq, false, nil
 		}
 	case <-ctx.Done():
 		return 0, false, ctx.Err()
