@@ -2,15 +2,12 @@ package bundle
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/securelog/securelog/pkg/audit"
 	"github.com/securelog/securelog/pkg/checkpoint"
-	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/seal"
 	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witness"
@@ -226,26 +223,5 @@ func verifyReceipts(r *Reader, wt *checkpoint.Trust, rep *AuditReport) error {
 // must be in wt with an Ed25519 key, and cosignature_hex must be that key's
 // signature over the 32-byte checkpoint hash of checkpoint_hash_hex.
 func VerifyCosignature(wt *checkpoint.Trust, rc witness.Receipt) error {
-	if rc.WitnessIdentity == "" {
-		return errors.New("witness_identity is empty")
-	}
-	e, ok := wt.Lookup(rc.WitnessIdentity)
-	if !ok {
-		return fmt.Errorf("witness_identity %q is not in the witness trust file", rc.WitnessIdentity)
-	}
-	if e.Algorithm != keystore.Ed25519 {
-		return fmt.Errorf("witness %q has a %s key in the witness trust file; witnesses cosign with ed25519", rc.WitnessIdentity, e.Algorithm)
-	}
-	h, err := hex.DecodeString(rc.CheckpointHashHex)
-	if err != nil || len(h) != wire.HashLen {
-		return fmt.Errorf("checkpoint_hash_hex %q is not 32 bytes of hex", rc.CheckpointHashHex)
-	}
-	sig, err := hex.DecodeString(rc.CosignatureHex)
-	if err != nil {
-		return fmt.Errorf("cosignature_hex %q is not hex: %v", rc.CosignatureHex, err)
-	}
-	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(ed25519.PublicKey(e.PublicKey), h, sig) {
-		return fmt.Errorf("cosignature by witness %q does not verify over checkpoint %s", rc.WitnessIdentity, rc.CheckpointHashHex)
-	}
-	return nil
+	return witness.VerifyCosignature(wt, rc)
 }

@@ -1,8 +1,6 @@
 package witnessd
 
 import (
-	"encoding/hex"
-	"errors"
 	"fmt"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
@@ -33,27 +31,5 @@ func Cosign(key keystore.Key, checkpointHash []byte) ([]byte, error) {
 // its witness identity, and carry a cosignature that verifies over the
 // 32-byte checkpoint hash with that identity's key.
 func VerifyCosignature(trust *checkpoint.Trust, receipt witness.Receipt) error {
-	if trust == nil {
-		return errors.New("verify cosignature: no witness trust file")
-	}
-	if !receipt.Accepted {
-		return fmt.Errorf("verify cosignature: receipt for segment %d of stream %q was not accepted (status %q)",
-			receipt.SegmentID, receipt.StreamID, receipt.Status)
-	}
-	if receipt.WitnessIdentity == "" || receipt.CosignatureHex == "" {
-		return fmt.Errorf("verify cosignature: receipt for segment %d of stream %q has no witness identity or cosignature",
-			receipt.SegmentID, receipt.StreamID)
-	}
-	hash, err := decodeHash(receipt.CheckpointHashHex)
-	if err != nil {
-		return fmt.Errorf("verify cosignature: checkpoint_hash_hex: %w", err)
-	}
-	sig, err := hex.DecodeString(receipt.CosignatureHex)
-	if err != nil {
-		return fmt.Errorf("verify cosignature: cosignature_hex %q is not hex: %w", receipt.CosignatureHex, err)
-	}
-	if err := trust.Verify(receipt.WitnessIdentity, hash, sig); err != nil {
-		return fmt.Errorf("verify cosignature of witness %q on checkpoint %s: %w", receipt.WitnessIdentity, receipt.CheckpointHashHex, err)
-	}
-	return nil
+	return witness.VerifyCosignature(trust, receipt)
 }
