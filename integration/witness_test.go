@@ -70,9 +70,9 @@ func witStart(t *testing.T, logStore store.Store) *witEnv {
 	nc := rpctest.Connect(t, ns)
 	e := &witEnv{ks: ks, trust: trust, nc: nc, hook: make(chan witnessd.Alert, 16), published: make(chan witnessd.Alert, 16)}
 	sub, err := nc.Subscribe(witnessd.AlertSubjectPrefix+">", func(m *nats.Msg) {
-		var a witnessd.Alert
-		if err := json.Unmarshal(m.Data, &a); err == nil {
-			e.published <- a
+		var msg wire.AlertMsg
+		if err := json.Unmarshal(m.Data, &msg); err == nil {
+			e.published <- witnessd.Alert{Stream: msg.Stream, SegmentID: msg.SegmentID, Kind: msg.Kind, Detail: msg.Message}
 		}
 	})
 	if err != nil {

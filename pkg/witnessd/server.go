@@ -26,7 +26,7 @@ const DefaultCheckInterval = 10 * time.Second
 
 // AlertSubjectPrefix prefixes the NATS subject alerts are published on:
 // "securelog.alert.<stream>" (see AlertSubject).
-const AlertSubjectPrefix = "securelog.alert."
+const AlertSubjectPrefix = wire.KindAlert
 
 // Alert kinds.
 const (
@@ -271,7 +271,11 @@ func (s *Server) raise(a Alert) {
 	s.log.Error("witness alert", "stream", a.Stream, "segment_id", a.SegmentID, "kind", a.Kind, "detail", a.Detail)
 	s.alerts.WithLabelValues(a.Kind).Inc()
 	if s.nc != nil {
-		if data, err := json.Marshal(a); err == nil {
+		// The pipeline's alert envelope, so every publisher on
+		// securelog.alert.<stream> speaks one shape.
+		msg := wire.AlertMsg{Stream: a.Stream, Kind: a.Kind, SegmentID: a.SegmentID, Message: a.Detail,
+			Source: "witness", Time: wire.FormatTime(s.now())}
+		if data, err := json.Marshal(msg); err == nil {
 			if err := s.nc.Publish(AlertSubject(a.Stream), data); err != nil {
 				s.log.Warn("witness: publish alert failed", "subject", AlertSubject(a.Stream), "error", err)
 			}

@@ -190,9 +190,9 @@ func TestNATS(t *testing.T) {
 	nc := rpctest.Connect(t, ns)
 	alertsSeen := make(chan Alert, 4)
 	sub, err := nc.Subscribe(AlertSubjectPrefix+">", func(m *nats.Msg) {
-		var a Alert
-		if json.Unmarshal(m.Data, &a) == nil && m.Subject == AlertSubject(a.Stream) {
-			alertsSeen <- a
+		var msg wire.AlertMsg
+		if json.Unmarshal(m.Data, &msg) == nil && m.Subject == AlertSubject(msg.Stream) && msg.Source == "witness" && msg.Time != "" {
+			alertsSeen <- Alert{Stream: msg.Stream, SegmentID: msg.SegmentID, Kind: msg.Kind, Detail: msg.Message}
 		}
 	})
 	if err != nil {
