@@ -57,6 +57,9 @@ type Signer struct {
 	mu sync.Mutex
 	// witnessed[i][stream] is the last checkpoint witness i accepted.
 	witnessed []map[string]witnessHead
+	// lastSigned[stream] is the newest segment this signer signed (or saw
+	// signed) with all earlier ones signed.
+	lastSigned map[string]witnessHead
 }
 
 type witnessHead struct {
@@ -106,11 +109,20 @@ func (s *Signer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case m := <-ch:
-			// Coalesce: one pass per stream for everything queued.
+			// Coalesce everything queued. A sealed segment that directly
+			// extends the last one this signer signed in its stream is
+			// signed by id (point reads only); anything else falls back to
+			// one listing pass per stream.
+			var next []wire.SegmentInfo
 			streams := map[string]bool{}
 			for {
 				if st, ok := wire.StreamOf(wire.KindSealed, m.Subject); ok {
-					streams[st] = true
+					var info wire.SegmentInfo
+					if json.Unmarshal(m.Data, &info) == nil && info.Stream == st && info.SegmentID != 0 {
+						next = append(next, info)
+					} else {
+						streams[st] = true
+					}
 				}
 				select {
 				case m = <-ch:
@@ -118,6 +130,11 @@ func (s *Signer) Run(ctx context.Context) error {
 				default:
 				}
 				break
+			}
+			for _, info := range next {
+				if streams[info.Stream] || !s.signNext(ctx, info) {
+					streams[info.Stream] = true
+				}
 			}
 			for st := range streams {
 				s.SignStream(ctx, st)
@@ -164,7 +181,47 @@ func (s *Signer) SignStream(ctx context.Context, stream string) int {
 		}
 		n++
 	}
+	if len(segs) > 0 && n == 0 {
+		// Nothing to sign: remember the newest (signed) segment so the next
+		// sealed event can take the direct path.
+		if _, _, h, err := s.cfg.Log.Checkpoint(ctx, segs[len(segs)-1].SegmentID); err == nil {
+			s.setLastSigned(stream, segs[len(segs)-1].SegmentID, h)
+		}
+	}
 	return n
+}
+
+// signNext signs the announced segment if it is the direct successor of
+// the last segment this signer signed in its stream (its stored
+// prev_checkpoint_hash names that checkpoint); it reports whether it did.
+// Skipping a listing is safe: a segment between the two would have been
+// announced and signed first, and the log recomputes the checkpoint anyway.
+func (s *Signer) signNext(ctx context.Context, info wire.SegmentInfo) bool {
+	s.mu.Lock()
+	last, ok := s.lastSigned[info.Stream]
+	s.mu.Unlock()
+	if !ok || info.SegmentID <= last.segmentID || !bytes.Equal(info.PrevCheckpointHash, last.hash) {
+		return false
+	}
+	seg, err := s.cfg.Log.ReadSegment(ctx, info.SegmentID)
+	if err != nil || seg.StreamID != info.Stream {
+		return false
+	}
+	if seg.Signed() {
+		return true
+	}
+	return s.signOne(ctx, seg) == nil
+}
+
+func (s *Signer) setLastSigned(stream string, id uint64, h []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastSigned == nil {
+		s.lastSigned = map[string]witnessHead{}
+	}
+	if cur, ok := s.lastSigned[stream]; !ok || id > cur.segmentID {
+		s.lastSigned[stream] = witnessHead{segmentID: id, hash: h}
+	}
 }
 
 func (s *Signer) signOne(ctx context.Context, seg wire.SegmentRow) error {
@@ -181,6 +238,7 @@ func (s *Signer) signOne(ctx context.Context, seg wire.SegmentRow) error {
 	}
 	s.m.Signed.Inc()
 	s.m.SignTime.Observe(time.Since(start).Seconds())
+	s.setLastSigned(seg.StreamID, seg.SegmentID, h)
 	seg.Signature, seg.SignerIdentity = sig, &s.cfg.Identity
 	receipts := s.submit(ctx, seg, h)
 	cm := wire.CheckpointMsg{Stream: seg.StreamID, SegmentID: seg.SegmentID, SeqStart: seg.SeqStart, SeqEnd: seg.SeqEnd,
