@@ -39,3 +39,19 @@ func TestAcceptedAfterReceiptOvertookAck(t *testing.T) {
 		t.Fatalf("Accepted() of a failed future: %v", err)
 	}
 }
+
+func TestForgetReleasesPending(t *testing.T) {
+	c := &Client{pending: map[futureKey][]*Future{}}
+	k := futureKey{stream: "s", msgID: "m"}
+	f1 := &Future{c: c, key: k, accepted: make(chan struct{}), done: make(chan struct{})}
+	f2 := &Future{c: c, key: k, accepted: make(chan struct{}), done: make(chan struct{})}
+	c.pending[k] = []*Future{f1, f2}
+	f1.Forget()
+	if c.InFlight() != 1 || c.pending[k][0] != f2 {
+		t.Fatalf("after forgetting one: %d in flight", c.InFlight())
+	}
+	f2.Forget()
+	if c.InFlight() != 0 || len(c.pending) != 0 {
+		t.Fatalf("after forgetting both: %d in flight, %d keys", c.InFlight(), len(c.pending))
+	}
+}

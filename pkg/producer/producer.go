@@ -156,8 +156,15 @@ type Future struct {
 // MsgID returns the event's de-duplication id.
 func (f *Future) MsgID() string { return f.key.msgID }
 
-// Done is closed once the event is committed or failed.
+// Done is closed once the event is committed or failed. A caller that
+// stops waiting on Done without a result must call Forget, or the client
+// keeps the future until a receipt arrives (Wait forgets by itself when its
+// context ends).
 func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Forget stops tracking the future: a later receipt is ignored and the
+// client's memory for it is released.
+func (f *Future) Forget() { f.c.forget(f) }
 
 // Result returns the outcome; call it after Done is closed.
 func (f *Future) Result() (Committed, error) { return f.res, f.err }
