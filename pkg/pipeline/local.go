@@ -289,6 +289,13 @@ func RunLocal(ctx context.Context, cfg LocalConfig, started func(LocalInfo)) (er
 	run("ingester", ingester.Run)
 	// Wait until the ingester's consumer exists before anyone publishes.
 	for !ingester.Ready() {
+		select {
+		case err := <-errc: // the ingester failed before it was ready
+			stopWorkers()
+			wg.Wait()
+			return err
+		default:
+		}
 		if !sleepCtx(ctx, 10*time.Millisecond) {
 			stopWorkers()
 			wg.Wait()
