@@ -21,8 +21,6 @@ import (
 // exists only in the memory of a process that unwrapped it with the token.
 const wrappedKEKPrefix = "securelog-wrapped-kek/v1"
 
-func init() { extraCommands = append(extraCommands, (*app).kekTokenCmd) }
-
 // loadKEK reads --kek: a token-wrapped KEK file is unwrapped in the token;
 // anything else is a plain KEK file (32 raw bytes or 64 hex characters).
 func loadKEK(path string) ([]byte, error) {
@@ -56,7 +54,7 @@ func loadKEK(path string) ([]byte, error) {
 func (a *app) kekTokenCmd() *cobra.Command {
 	var out, label string
 	c := &cobra.Command{
-		Use:   "kek-token --out FILE [--wrapping-key LABEL]",
+		Use:   "token --out FILE [--wrapping-key LABEL]",
 		Short: "Create a payload sealing KEK inside the PKCS#11 token, stored only wrapped",
 		Long: `Generate a new 32-byte KEK inside the PKCS#11 token (SECURELOG_PKCS11_MODULE,
 _TOKEN, _PIN or _PIN_FILE) and write it to FILE wrapped with the token's

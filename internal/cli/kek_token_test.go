@@ -13,8 +13,8 @@ func TestKEKInToken(t *testing.T) {
 	softToken(t)
 	dir := t.TempDir()
 	kf := filepath.Join(dir, "kek.wrapped")
-	mustCLI(t, "kek-token", "--out", kf)
-	if code, _, errs := runCLI(t, "kek-token", "--out", kf); code == 0 || !strings.Contains(errs, "exists") {
+	mustCLI(t, "kek", "token", "--out", kf)
+	if code, _, errs := runCLI(t, "kek", "token", "--out", kf); code == 0 || !strings.Contains(errs, "exists") {
 		t.Fatalf("overwrite: exit %d %q", code, errs)
 	}
 	data, err := os.ReadFile(kf)

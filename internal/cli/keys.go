@@ -163,6 +163,6 @@ func (a *app) kekCmd() *cobra.Command {
 		},
 	}
 	gen.Flags().StringVar(&out, "out", "", "KEK file to create")
-	c.AddCommand(gen)
+	c.AddCommand(gen, a.kekTokenCmd())
 	return c
 }
