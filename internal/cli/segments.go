@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -182,6 +183,12 @@ func (a *app) proveCmd() *cobra.Command {
 			}
 			defer closeFn()
 			p, err := l.BuildInclusionProof(cmd.Context(), seqno)
+			var nf *wire.EntryNotFoundError
+			if errors.As(err, &nf) && nf.Seqno == seqno {
+				if row, rerr := l.Read(cmd.Context(), seqno); rerr == nil {
+					return fmt.Errorf("seqno %d (stream %s) is not in a closed segment yet: run close-segment %s first (%w)", seqno, row.StreamID, row.StreamID, err)
+				}
+			}
 			if err != nil {
 				return err
 			}
