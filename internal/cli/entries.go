@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -96,7 +97,7 @@ The payload comes from --payload, --payload-file, or stdin when neither is given
 
 func (a *app) printAppend(seqno uint64, h []byte) error {
 	if a.jsonOut {
-		return a.printJSON(map[string]any{"seqno": seqno, "entry_hash": hex.EncodeToString(h)})
+		return a.printJSON(securelog.AppendResult{Seqno: seqno, EntryHash: h}) // {"seqno":N,"entry_hash":"<hex>"}
 	}
 	a.printf("seqno %d\nentry_hash %x\n", seqno, h)
 	return nil
