@@ -21,7 +21,8 @@ func (a *app) serveRPCCmd() *cobra.Command {
 		Long: `Open one store and serve the SPEC §16 JSON-RPC contract to remote stores
 (securelog --store remote:x --transport http|nats ...). Without --store the
 store is SECURE_LOG_STORE_CONFIG (a BACKEND:CONFIG value, or a bare path meaning
-an SQLite file, as the reference does; default secure-log.db).
+an SQLite file, as the reference does). Unlike the reference there is no default
+store: one of the two must be given.
 
 Authentication: --tokens FILE holds [{"token":"...","role":"reader|writer"}];
 mutating methods need a writer token (Authorization: Bearer ...). Without
@@ -32,9 +33,11 @@ tokens the server is open: keep it on loopback.`,
 				return usageErr("nothing to serve: pass --listen ADDR and/or --nats URL")
 			}
 			if spec == "" {
+				// The reference falls back to "secure-log.db"; we never open a
+				// store nobody named (DESIGN: no silent default).
 				spec = os.Getenv("SECURE_LOG_STORE_CONFIG")
 				if spec == "" {
-					spec = "secure-log.db"
+					return usageErr("no store to serve: pass --store BACKEND:CONFIG or set SECURE_LOG_STORE_CONFIG (e.g. sqlite:secure-log.db)")
 				}
 				if _, _, err := store.ParseSpec(spec); err != nil || !isBackend(spec) {
 					spec = "sqlite:" + spec
