@@ -142,7 +142,12 @@ func (a *app) printUp(info pipeline.LocalInfo, sync string) {
 	fmt.Fprintf(&b, "  securelog publish default --type user.login --severity info --producer me --payload 'hello'\n")
 	if info.NATSURL != "" {
 		fmt.Fprintf(&b, "  nats -s %s pub securelog.in.default '{\"type\":\"user.login\",\"severity\":\"info\",\"producer\":\"me\",\"payload\":\"hello\"}'\n", info.NATSURL)
+	}
+	switch {
+	case info.HTTPAddr != "":
 		fmt.Fprintf(&b, "verify:\n  securelog --store remote:x --transport http --rpc-url http://%s/ --trust %s verify default\n", info.HTTPAddr, info.TrustFile)
+	case info.NATSURL != "":
+		fmt.Fprintf(&b, "verify:\n  securelog --store remote:x --transport nats --nats %s --trust %s verify default\n", info.NATSURL, info.TrustFile)
 	}
 	fmt.Fprint(a.stdout, b.String())
 }

@@ -64,7 +64,7 @@ type Options struct {
 	Dir string
 	// Logger receives the logs' warnings (default: discarded).
 	Logger *slog.Logger
-	// OnCell, if set, is called after each stack × keystore run.
+	// OnRun, if set, is called after each stack × keystore run.
 	OnRun func(stack, keystore string, cells []Cell)
 }
 
