@@ -58,6 +58,7 @@ type IngesterConfig struct {
 type Ingester struct {
 	cfg      IngesterConfig
 	bt       store.Batcher
+	index    *commitIndex // JetStream sequence → seqno, committed with the entries
 	js       jetstream.JetStream
 	log      *slog.Logger
 	m        *Metrics
@@ -109,7 +110,7 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
 	return &Ingester{cfg: cfg, bt: bt, js: js, log: cfg.Logger.With("worker", "ingester"), m: cfg.Metrics,
-		appendCh: make(chan appendReq, 4*cfg.MaxBatch)}, nil
+		appendCh: make(chan appendReq, 4*cfg.MaxBatch), index: newCommitIndex(bt, cfg.Stream)}, nil
 }
 
 // Position returns the last JetStream stream sequence applied to the store.
@@ -425,11 +426,19 @@ func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
 	var seqb [8]byte
 	binary.BigEndian.PutUint64(seqb[:], maxSeq)
 	meta := map[string][]byte{PositionKey(in.cfg.Stream): seqb[:], CreatedKey(in.cfg.Stream): []byte(in.created)}
+	if err := in.index.preload(ctx, items); err != nil {
+		return err
+	}
 	start := time.Now()
-	res, err := in.cfg.Log.AppendBatch(ctx, events, meta)
+	res, err := in.cfg.Log.AppendBatchFunc(ctx, events, func(r []securelog.BatchResult) map[string][]byte {
+		in.index.prepare(items, r, meta) // the commit index commits with the entries
+		return meta
+	})
 	if err != nil {
+		in.index.discard()
 		return fmt.Errorf("commit batch of %d events (stream sequences %d..%d): %w", len(events), pos+1, maxSeq, err)
 	}
+	in.index.install()
 	in.pos.Store(maxSeq)
 	in.m.CommitTime.Observe(time.Since(start).Seconds())
 	in.m.BatchSize.Observe(float64(len(events)))

@@ -36,6 +36,14 @@ func (in *Ingester) startHandlers(ctx context.Context) (func(), error) {
 		_ = appSub.Unsubscribe()
 		return nil, fmt.Errorf("ingester: subscribe closes: %w", err)
 	}
+	lookupSub, err := in.cfg.Conn.QueueSubscribe(wire.CommitLookupSubject, ingesterQueue, func(m *nats.Msg) {
+		in.onLookup(base, m)
+	})
+	if err != nil {
+		_ = appSub.Unsubscribe()
+		_ = closeSub.Unsubscribe()
+		return nil, fmt.Errorf("ingester: subscribe commit lookups: %w", err)
+	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -43,7 +51,7 @@ func (in *Ingester) startHandlers(ctx context.Context) (func(), error) {
 		in.appender(base, stop)
 	}()
 	return func() {
-		for _, s := range []*nats.Subscription{appSub, closeSub} {
+		for _, s := range []*nats.Subscription{appSub, closeSub, lookupSub} {
 			closed := s.StatusChanged(nats.SubscriptionClosed)
 			if err := s.Drain(); err == nil {
 				select {
@@ -177,4 +185,35 @@ func (in *Ingester) onClose(ctx context.Context, m *nats.Msg) {
 	respondJSON(m, wire.CloseReply{Segment: &info})
 	publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindSealed, stream), info)
 	in.log.Debug("segment sealed", "stream", stream, "segment_id", seg.SegmentID, "seq_start", seg.SeqStart, "seq_end", seg.SeqEnd)
+}
+
+// onLookup answers a commit lookup from the durable commit index: the
+// outcome of one JetStream message of the ingester's stream, for producers
+// that missed its commit receipt.
+func (in *Ingester) onLookup(ctx context.Context, m *nats.Msg) {
+	var q wire.CommitLookup
+	if err := json.Unmarshal(m.Data, &q); err != nil || q.JSSeq == 0 {
+		respondJSON(m, wire.CommitLookupReply{Error: `want {"js_seq":N} with N > 0`})
+		return
+	}
+	// Position first: the index is installed before the position moves.
+	if q.JSSeq > in.pos.Load() {
+		respondJSON(m, wire.CommitLookupReply{Status: wire.LookupPending, JSSeq: q.JSSeq})
+		return
+	}
+	seqno, ok, err := in.index.lookup(ctx, q.JSSeq)
+	if err != nil {
+		respondJSON(m, wire.CommitLookupReply{Error: err.Error(), JSSeq: q.JSSeq})
+		return
+	}
+	if !ok {
+		respondJSON(m, wire.CommitLookupReply{Status: wire.LookupNotCommitted, JSSeq: q.JSSeq})
+		return
+	}
+	row, found, err := in.cfg.Log.Store().Get(ctx, seqno)
+	if err != nil || !found {
+		respondJSON(m, wire.CommitLookupReply{Error: fmt.Sprintf("commit index names seqno %d, which cannot be read: %v", seqno, err), JSSeq: q.JSSeq})
+		return
+	}
+	respondJSON(m, wire.CommitLookupReply{Status: wire.LookupCommitted, JSSeq: q.JSSeq, Stream: row.StreamID, Seqno: seqno, EntryHash: row.EntryHash})
 }

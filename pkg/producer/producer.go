@@ -42,6 +42,9 @@ const (
 	DefaultStallWait = 30 * time.Second
 	// DefaultPollInterval is AwaitCheckpoint's fallback poll of the store.
 	DefaultPollInterval = time.Second
+	// DefaultLookupAfter is how long Wait trusts the receipt to come before
+	// it looks the commit up.
+	DefaultLookupAfter = 10 * time.Second
 )
 
 // Options configures a Client.
@@ -54,8 +57,15 @@ type Options struct {
 	MaxPending int
 	// StallWait bounds the wait for room in the window (DefaultStallWait).
 	StallWait time.Duration
-	// PollInterval is AwaitCheckpoint's fallback poll (DefaultPollInterval).
+	// PollInterval is AwaitCheckpoint's fallback poll (DefaultPollInterval),
+	// and the period of Wait's commit lookups once LookupAfter has passed.
 	PollInterval time.Duration
+	// LookupAfter is how long Wait waits for a commit receipt before it
+	// asks the ingester's commit index (DefaultLookupAfter; < 0 never).
+	// Receipts are plain NATS messages: one can be missed (a reconnect, a
+	// duplicate publish of an already committed event, an ingester crash
+	// between commit and receipt); the lookup is durable.
+	LookupAfter time.Duration
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -124,6 +134,9 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.LookupAfter == 0 {
+		opts.LookupAfter = DefaultLookupAfter
 	}
 	c := &Client{nc: nc, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}, rpc: opts.Store}
 	if c.log == nil {
@@ -199,13 +212,80 @@ func (f *Future) Accepted(ctx context.Context) (uint64, bool, error) {
 // committed before this client subscribed receives no receipt; bound Wait
 // with a deadline.
 func (f *Future) Wait(ctx context.Context) (Committed, error) {
-	select {
-	case <-f.done:
-		return f.res, f.err
-	case <-ctx.Done():
-		f.c.forget(f)
-		return Committed{}, fmt.Errorf("waiting for commit of %s: %w", f.key.msgID, ctx.Err())
+	var lookup <-chan time.Time
+	var poll *time.Ticker
+	if d := f.c.opts.LookupAfter; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		lookup = t.C
 	}
+	defer func() {
+		if poll != nil {
+			poll.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-f.done:
+			return f.res, f.err
+		case <-ctx.Done():
+			f.c.forget(f)
+			return Committed{}, fmt.Errorf("waiting for commit of %s: %w", f.key.msgID, ctx.Err())
+		case <-lookup:
+			// No receipt yet: ask the ingester's durable commit index.
+			if f.lookup(ctx) {
+				return f.res, f.err
+			}
+			if poll == nil {
+				poll = time.NewTicker(f.c.opts.PollInterval)
+				lookup = poll.C
+			}
+		}
+	}
+}
+
+// lookup resolves the future from the commit index if its outcome is known.
+func (f *Future) lookup(ctx context.Context) bool {
+	select {
+	case <-f.accepted:
+	default:
+		return false // not even accepted by JetStream yet
+	}
+	r, err := f.c.LookupCommit(ctx, f.jsSeq)
+	if err != nil {
+		f.c.log.Debug("producer: commit lookup failed", "msg_id", f.key.msgID, "js_seq", f.jsSeq, "err", err)
+		return false
+	}
+	switch r.Status {
+	case wire.LookupCommitted:
+		f.c.forget(f)
+		f.resolve(Committed{Stream: r.Stream, MsgID: f.key.msgID, JSSeq: r.JSSeq, Seqno: r.Seqno, EntryHash: r.EntryHash}, nil)
+		return true
+	case wire.LookupNotCommitted:
+		f.c.forget(f)
+		f.resolve(Committed{}, &RejectedError{Stream: f.key.stream, MsgID: f.key.msgID,
+			Reason: fmt.Sprintf("stream sequence %d was not committed (rejected to securelog.dlq.%s)", f.jsSeq, f.key.stream)})
+		return true
+	}
+	return false
+}
+
+// LookupCommit asks the ingester what JetStream message jsSeq of
+// SECURELOG_IN became (wire.CommitLookupSubject).
+func (c *Client) LookupCommit(ctx context.Context, jsSeq uint64) (wire.CommitLookupReply, error) {
+	req, _ := json.Marshal(wire.CommitLookup{JSSeq: jsSeq})
+	m, err := c.nc.RequestWithContext(ctx, wire.CommitLookupSubject, req)
+	if err != nil {
+		return wire.CommitLookupReply{}, fmt.Errorf("commit lookup of stream sequence %d: %w", jsSeq, err)
+	}
+	var r wire.CommitLookupReply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return r, fmt.Errorf("commit lookup of stream sequence %d: %w", jsSeq, err)
+	}
+	if r.Error != "" {
+		return r, fmt.Errorf("commit lookup of stream sequence %d: %s", jsSeq, r.Error)
+	}
+	return r, nil
 }
 
 func (f *Future) resolve(res Committed, err error) {

@@ -134,6 +134,14 @@ type groupReq struct {
 // BatchResult and do not stop the others; a storage failure fails the whole
 // batch and nothing is reported as written.
 func (l *Log) AppendBatch(ctx context.Context, events []Event, meta map[string][]byte) ([]BatchResult, error) {
+	return l.AppendBatchFunc(ctx, events, func([]BatchResult) map[string][]byte { return meta })
+}
+
+// AppendBatchFunc is AppendBatch with metadata computed from the batch's
+// results (seqnos, entry hashes, per-event rejections) before the commit,
+// so that records about the entries commit atomically with them. meta
+// must not retain the results slice.
+func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) ([]BatchResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.checkOpen(); err != nil {
@@ -163,7 +171,7 @@ func (l *Log) AppendBatch(ctx context.Context, events []Event, meta map[string][
 		rows = append(rows, row)
 		results[i].AppendResult = AppendResult{Seqno: row.Seqno, EntryHash: row.EntryHash}
 	}
-	if err := l.commit(ctx, rows, meta); err != nil {
+	if err := l.commit(ctx, rows, meta(results)); err != nil {
 		l.invalidate()
 		return nil, err
 	}
