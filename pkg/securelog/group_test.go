@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -59,5 +60,34 @@ func TestGroupCommitIsolatesErrors(t *testing.T) {
 	cancel()
 	if _, err := e.log.Append(cctx, "open", "ev", wire.Info, "p", nil); err != nil {
 		t.Logf("cancelled append: %v", err)
+	}
+}
+
+// AppendBatchFunc hands the batch's results to the meta function before the
+// commit, and its records commit with the entries.
+func TestAppendBatchFuncMetaSeesResults(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, backends[1], keystore.Ed25519, nil)
+	appendN(t, e.log, "gone", 1)
+	_ = e.log.DeprecateStream(ctx, "gone")
+	evs := []Event{
+		{Stream: "s", EventType: "t", Severity: wire.Info, Producer: "p"},
+		{Stream: "gone", EventType: "t", Severity: wire.Info, Producer: "p"},
+		{Stream: "s", EventType: "t", Severity: wire.Info, Producer: "p"},
+	}
+	var seen []BatchResult
+	res, err := e.log.AppendBatchFunc(ctx, evs, func(r []BatchResult) map[string][]byte {
+		seen = append([]BatchResult(nil), r...)
+		return map[string][]byte{"k": {byte(r[2].Seqno)}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 || seen[0].Seqno != 2 || seen[1].Err == nil || seen[2].Seqno != 3 || res[2].Seqno != 3 {
+		t.Fatalf("meta saw %+v; results %+v", seen, res)
+	}
+	v, ok, err := e.st.(store.Batcher).GetMeta(ctx, "k")
+	if err != nil || !ok || len(v) != 1 || v[0] != 3 {
+		t.Fatalf("meta record: %v %v %v", v, ok, err)
 	}
 }
