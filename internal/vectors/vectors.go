@@ -1,27 +1,19 @@
-// Package vectors loads the SPEC v1 test vectors (../shared/spec/vectors.json
-// relative to the repository root) for tests. Every accessor takes a
-// testing.TB and fails the test (never skips) when the file is missing or a
+// Package vectors gives tests typed access to the format v1 test vectors
+// (internal/vectors/vectordata/vectors.json, compiled into the test binary, so
+// the tests need nothing outside the repository). Every accessor takes a
+// testing.TB and fails the test (never skips) when a section is missing or a
 // value does not parse, so a vector test cannot pass vacuously.
 package vectors
 
 import (
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/securelog/securelog/internal/vectors/vectordata"
 	"github.com/securelog/securelog/pkg/wire"
 )
-
-// RelPath is the location of vectors.json relative to the repository root
-// (the directory holding go.mod).
-const RelPath = "../shared/spec/vectors.json"
-
-// EnvPath names an environment variable that, when set, overrides the
-// location of vectors.json.
-const EnvPath = "SECURELOG_VECTORS"
 
 // File is the parsed vectors.json. Sections that no typed field covers are
 // available through Raw.
@@ -220,58 +212,26 @@ var (
 	loadOnce sync.Once
 	loaded   *File
 	loadErr  error
-	loadPath string
 )
 
-// Path returns the absolute path of vectors.json: $SECURELOG_VECTORS if set,
-// else RelPath resolved against the repository root found by walking up from
-// the working directory to the first directory containing go.mod.
-func Path(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv(EnvPath); p != "" {
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("vectors: working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Clean(filepath.Join(dir, RelPath))
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("vectors: no go.mod found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// Load parses vectors.json once per test binary and returns it. A missing or
-// malformed file fails the test.
+// Load parses the embedded vectors.json once per test binary and returns it.
+// A malformed file fails the test.
 func Load(t testing.TB) *File {
 	t.Helper()
-	p := Path(t)
 	loadOnce.Do(func() {
-		loadPath = p
-		data, err := os.ReadFile(p)
-		if err != nil {
-			loadErr = err
-			return
-		}
 		var f File
-		if err := json.Unmarshal(data, &f); err != nil {
+		if err := json.Unmarshal(vectordata.JSON, &f); err != nil {
 			loadErr = err
 			return
 		}
-		if err := json.Unmarshal(data, &f.raw); err != nil {
+		if err := json.Unmarshal(vectordata.JSON, &f.raw); err != nil {
 			loadErr = err
 			return
 		}
 		loaded = &f
 	})
 	if loadErr != nil {
-		t.Fatalf("vectors: load %s: %v", loadPath, loadErr)
+		t.Fatalf("vectors: parse vectors.json: %v", loadErr)
 	}
 	return loaded
 }

@@ -4,35 +4,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/securelog/securelog/internal/vectors/vectordata"
 )
 
-// wireExamples loads vectors.json's wire_examples, found by walking up from
-// the test's directory to the one holding go.mod.
+// wireExamples returns vectors.json's wire_examples (embedded by
+// internal/vectors/vectordata, which has no dependencies, so this in-package
+// test can import it).
 func wireExamples(t *testing.T) map[string]string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "spec", "vectors.json"))
-	if err != nil {
-		t.Fatalf("read vectors: %v", err)
-	}
+	b := vectordata.JSON
 	var v struct {
 		WireExamples map[string]string `json:"wire_examples"`
 	}
