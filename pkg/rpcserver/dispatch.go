@@ -10,7 +10,7 @@ import (
 )
 
 // Dispatch runs one RPC against st: it decodes params with exact arity
-// (error "decode params: …"), calls the store operation and encodes its
+// (a *wire.ParamsError "decode params: …"), calls the store operation and encodes its
 // result (SPEC §16.3). An unknown method is the error `unknown method "<m>"`
 // (a *wire.UnknownMethodError); store errors are returned unchanged. init is
 // a handshake: its params are checked, its config ignored, and it answers

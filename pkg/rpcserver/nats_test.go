@@ -46,8 +46,8 @@ func TestNATSSameDispatcher(t *testing.T) {
 		{"get", `{"method":"secure-log-get","params":[1]}`, "200", insertRow},
 		{"head []", `{"method":"secure-log-global-head","params":[]}`, "200", "1"},
 		{"malformed", `nope`, "400", "malformed request envelope: "},
-		{"unknown", `{"method":"x"}`, "500", `unknown method "x"`},
-		{"arity", `{"method":"secure-log-get","params":[1,2]}`, "500", "decode params: secure-log-get: want 1 argument(s), got 2"},
+		{"unknown", `{"method":"x"}`, "400", `unknown method "x"`},
+		{"arity", `{"method":"secure-log-get","params":[1,2]}`, "400", "decode params: secure-log-get: want 1 argument(s), got 2"},
 		{"oversized", `{"method":"secure-log-get","params":[` + strings.Repeat(" ", 5000) + `1]}`, "413", "request body too large"},
 	}
 	for _, tt := range tests {

@@ -7,9 +7,11 @@
 //     served without authentication.
 //   - Malformed envelope or unreadable body → 400 "malformed request
 //     envelope: …"; body over the limit (default 8 MiB) → 413; unknown
-//     method → 500 `unknown method "<m>"`; params that do not decode → 500
-//     "decode params: …"; store error → 500 with its text; success → 200
-//     with the result JSON.
+//     method → 400 `unknown method "<m>"`; params that do not decode (wrong
+//     arity or types, integers out of range or with a fraction) → 400
+//     "decode params: …" (the reference answers both with 500; a caller's
+//     mistake is not a server failure); store error → 500 with its text;
+//     success → 200 with the result JSON.
 //   - init is a handshake answered null; the store is opened once by the
 //     caller and shared by all requests, which are served concurrently.
 //   - Authentication is on when a tokens file is configured: a JSON array
@@ -226,7 +228,7 @@ func (s *Server) process(ctx context.Context, role Role, body []byte) (reply, st
 	}
 	res, err := Dispatch(ctx, s.st, env.Method, env.Params)
 	if err != nil {
-		return reply{status: http.StatusInternalServerError, body: []byte(err.Error())}, label
+		return reply{status: dispatchStatus(err), body: []byte(err.Error())}, label
 	}
 	return reply{status: http.StatusOK, body: res}, label
 }
@@ -268,6 +270,18 @@ func (s *Server) serve(ctx context.Context, transport, authHeader string, body [
 		s.log.Log(ctx, lvl, "rpc request", attrs...)
 	}
 	return r
+}
+
+// dispatchStatus maps a Dispatch error to its status: the caller's mistakes
+// (unknown method, params that do not decode) are 400; everything else is
+// a store failure, 500 as in the reference (SPEC §16.5).
+func dispatchStatus(err error) int {
+	var um *wire.UnknownMethodError
+	var pe *wire.ParamsError
+	if errors.As(err, &um) || errors.As(err, &pe) {
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
 }
 
 func isMethod(m string) bool {

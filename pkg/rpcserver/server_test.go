@@ -162,12 +162,24 @@ func TestErrorsLeaveStoreUnchanged(t *testing.T) {
 		{"empty body", ``, 400, "malformed request envelope: "},
 		{"no method", `{"params":[1]}`, 400, `malformed request envelope: missing "method"`},
 		{"method not a string", `{"method":1,"params":[]}`, 400, "malformed request envelope: "},
-		{"unknown method", `{"method":"drop-table","params":[]}`, 500, `unknown method "drop-table"`},
-		{"too few params", `{"method":"secure-log-insert","params":[]}`, 500, "decode params: secure-log-insert: want 1 argument(s), got 0"},
-		{"too many params", `{"method":"secure-log-range","params":["default",1,2,3]}`, 500, "decode params: secure-log-range: want 3 argument(s), got 4"},
-		{"params null", `{"method":"secure-log-insert","params":null}`, 500, "decode params: secure-log-insert: want a JSON array of 1 argument(s), got null"},
-		{"bad row", `{"method":"secure-log-insert","params":[{"seqno":1,"severity":"loud"}]}`, 500, "decode params: secure-log-insert: argument 1: "},
-		{"zero-arg with args", `{"method":"secure-log-stream-list","params":[1]}`, 500, "decode params: secure-log-stream-list: takes no arguments"},
+		// Client mistakes are 400 (issue 9 item 6); 500 stays for store failures.
+		{"unknown method", `{"method":"drop-table","params":[]}`, 400, `unknown method "drop-table"`},
+		{"too few params", `{"method":"secure-log-insert","params":[]}`, 400, "decode params: secure-log-insert: want 1 argument(s), got 0"},
+		{"too many params", `{"method":"secure-log-range","params":["default",1,2,3]}`, 400, "decode params: secure-log-range: want 3 argument(s), got 4"},
+		{"params null", `{"method":"secure-log-insert","params":null}`, 400, "decode params: secure-log-insert: want a JSON array of 1 argument(s), got null"},
+		{"bad row", `{"method":"secure-log-insert","params":[{"seqno":1,"severity":"loud"}]}`, 400, "decode params: secure-log-insert: argument 1: "},
+		{"zero-arg with args", `{"method":"secure-log-stream-list","params":[1]}`, 400, "decode params: secure-log-stream-list: takes no arguments"},
+		{"params not an array", `{"method":"secure-log-get","params":{"seqno":1}}`, 400, "decode params: secure-log-get: "},
+		{"string for integer", `{"method":"secure-log-get","params":["1"]}`, 400, "decode params: secure-log-get: argument 1: "},
+		{"integer for string", `{"method":"secure-log-head","params":[7]}`, 400, "decode params: secure-log-head: argument 1: "},
+		{"negative integer", `{"method":"secure-log-get","params":[-1]}`, 400, "decode params: secure-log-get: argument 1: "},
+		{"2^64", `{"method":"secure-log-get","params":[18446744073709551616]}`, 400, "decode params: secure-log-get: argument 1: "},
+		{"fraction", `{"method":"secure-log-get","params":[1.5]}`, 400, "decode params: secure-log-get: argument 1: "},
+		{"exponent fraction", `{"method":"secure-log-range","params":["default",1,1e-3]}`, 400, "decode params: secure-log-range: argument 3: "},
+		{"2^32 for u32", `{"method":"witness-log-gc","params":[null,4294967296,null]}`, 400, "decode params: witness-log-gc: argument 2: "},
+		{"negative in row", `{"method":"secure-log-insert","params":[{"seqno":-1}]}`, 400, "decode params: secure-log-insert: argument 1: "},
+		{"bytes out of range", `{"method":"secure-log-segment-set-signature","params":[1,[256],"k"]}`, 400, "decode params: secure-log-segment-set-signature: argument 2: "},
+		{"bool for bytes", `{"method":"secure-log-segment-set-signature","params":[1,true,"k"]}`, 400, "decode params: secure-log-segment-set-signature: argument 2: "},
 		{"oversized", big, 413, "request body too large: limit is 1024 bytes"},
 	}
 	for _, tt := range tests {
@@ -197,7 +209,7 @@ func TestHealthzMetricsAndAnyPath(t *testing.T) {
 	}
 	for _, want := range []string{
 		`securelog_rpc_requests_total{code="200",method="secure-log-insert",transport="http"} 1`,
-		`securelog_rpc_requests_total{code="500",method="unknown",transport="http"} 1`,
+		`securelog_rpc_requests_total{code="400",method="unknown",transport="http"} 1`,
 		`securelog_rpc_request_duration_seconds_count{method="secure-log-insert",transport="http"} 1`,
 	} {
 		if !strings.Contains(body, want) {

@@ -360,12 +360,24 @@ type UnknownMethodError struct{ Method string }
 
 func (e *UnknownMethodError) Error() string { return fmt.Sprintf("unknown method %q", e.Method) }
 
+// ParamsError is returned by DecodeParams for params that do not decode:
+// wrong arity, wrong JSON types, integers out of range (-1, 2^64) or with a
+// fraction (1.5). It is the caller's mistake, so servers answer it with 400.
+// Its text is "decode params: <method>: <detail>" (SPEC §16.5).
+type ParamsError struct {
+	Method string
+	Err    error
+}
+
+func (e *ParamsError) Error() string { return fmt.Sprintf("decode params: %s: %v", e.Method, e.Err) }
+func (e *ParamsError) Unwrap() error { return e.Err }
+
 // DecodeParams decodes the params of method into its typed Params (a
 // pointer, e.g. *RangeParams). Arity is exact: params must be a JSON array
 // with one element per argument; a null element is accepted only for
 // optional arguments. Zero-argument methods accept null and [] (DECISIONS 16)
-// and reject anything else. Errors read "decode params: <detail>"; an
-// unknown method is an *UnknownMethodError.
+// and reject anything else. A decode failure is a *ParamsError ("decode
+// params: <method>: <detail>"); an unknown method is an *UnknownMethodError.
 func DecodeParams(method string, params json.RawMessage) (Params, error) {
 	mk, ok := newParams[method]
 	if !ok {
@@ -373,7 +385,7 @@ func DecodeParams(method string, params json.RawMessage) (Params, error) {
 	}
 	p := mk()
 	if err := decodeArgs(params, p.targets()); err != nil {
-		return nil, fmt.Errorf("decode params: %s: %w", method, err)
+		return nil, &ParamsError{Method: method, Err: err}
 	}
 	return p, nil
 }
