@@ -325,17 +325,8 @@ func (l *Log) advanceHead(seg wire.SegmentRow, h []byte) error {
 	if l.opts.HeadFile == "" {
 		return nil
 	}
-	l.ckMu.Lock() // also serialises head-file writers of this instance
-	defer l.ckMu.Unlock()
-	hf, err := witness.LoadHeadFile(l.opts.HeadFile)
-	if err != nil {
-		return wire.Storagef(err, "")
-	}
-	if !hf.Advance(witness.HeadRecord{StreamID: seg.StreamID, SegmentID: seg.SegmentID, SeqEnd: seg.SeqEnd,
-		CheckpointHashHex: hexs(h), UpdatedAt: l.timestamp()}) {
-		return nil
-	}
-	if err := witness.SaveHeadFile(l.opts.HeadFile, hf); err != nil {
+	if _, err := witness.AdvanceHeadFile(l.opts.HeadFile, witness.HeadRecord{StreamID: seg.StreamID, SegmentID: seg.SegmentID,
+		SeqEnd: seg.SeqEnd, CheckpointHashHex: hexs(h), UpdatedAt: l.timestamp()}); err != nil {
 		return wire.Storagef(err, "")
 	}
 	return nil
