@@ -18,11 +18,11 @@ func (a *app) serveRPCCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve-rpc --listen ADDR [--store BACKEND:CONFIG] [--nats URL] [--tokens FILE]",
 		Short: "Serve a store over the JSON-RPC wire contract (HTTP and/or NATS)",
-		Long: `Open one store and serve the SPEC §16 JSON-RPC contract to remote stores
-(securelog --store remote:x --transport http|nats ...). Without --store the
-store is SECURE_LOG_STORE_CONFIG (a BACKEND:CONFIG value, or a bare path meaning
-an SQLite file, as the reference does). Unlike the reference there is no default
-store: one of the two must be given.
+		Long: `Open one store and serve the JSON-RPC contract of docs/format.md §16 to
+remote stores (securelog --store remote:x --transport http|nats ...). Without
+--store the store is SECURE_LOG_STORE_CONFIG (a BACKEND:CONFIG value, or a bare
+path meaning an SQLite file). There is no default store: one of the two must be
+given.
 
 Authentication: --tokens FILE holds [{"token":"...","role":"reader|writer"}];
 mutating methods need a writer token (Authorization: Bearer ...). Without

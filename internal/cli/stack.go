@@ -17,8 +17,8 @@ func (a *app) verifyStackCmd() *cobra.Command {
 	var binary, dir string
 	c := &cobra.Command{
 		Use:   "verify-stack [--skip-pkcs11] [--stack NAME]... [--alg ALG]... [--json]",
-		Short: "Run the SPEC §20 end-to-end scenario on every storage stack and keystore",
-		Long: `Run the reference scenario of SPEC §20 and its extra checks on each stack:
+		Short: "Run the end-to-end scenario of docs/format.md §20 on every storage stack and keystore",
+		Long: `Run the scenario of docs/format.md §20 and its extra checks on each stack:
 pebble, sqlite, file (JSON lines), remote-http (this binary's 'serve-rpc' started
 as a subprocess on a free loopback port, backed by an SQLite file) and
 remote-nats (an embedded NATS server and RPC server over a pebble store). Each

@@ -41,7 +41,7 @@ func (a *app) witnessCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "witness --data DIR --trust trust.json [--listen ADDR] [--nats URL] [--log-rpc URL|nats[:SUBJECT]] [--check-interval 10s]",
 		Short: "Run an independent witness that checks, records and cosigns the log's checkpoints",
-		Long: `Run a witness (DECISIONS 12). Logs submit their newest signed checkpoint with
+		Long: `Run a witness (docs/format.md §11, docs/decisions.md item 12). Logs submit their newest signed checkpoint with
 POST /v1/witness/submit (or NATS request/reply on securelog.witness.submit). The
 witness recomputes the checkpoint hash from the submitted fields, verifies the
 signature with --trust (the log's public keys), and accepts only a checkpoint that
