@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/securelog/securelog/pkg/httpserver"
+	"github.com/securelog/securelog/pkg/httpserver/httpservertest"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/rpcserver/rpctest"
 	"github.com/securelog/securelog/pkg/wire"
@@ -195,5 +197,28 @@ func TestRunWarnsWithoutAuthOnNonLoopback(t *testing.T) {
 		if got := strings.Contains(logs.String(), "authentication is OFF"); got != tt.warn {
 			t.Errorf("listen %s tokens %q: warning logged = %v, want %v\n%s", tt.listen, tt.tokens, got, tt.warn, logs.String())
 		}
+	}
+}
+
+// TestRunCutsSlowClients: clients dribbling their request body or headers
+// are disconnected once the read timeouts expire (issue 9 item 5: they
+// used to stay connected for as long as they kept sending).
+func TestRunCutsSlowClients(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- rpcserver.Run(ctx, memStore(t), rpcserver.Config{
+			Listen:   "127.0.0.1:0",
+			OnListen: func(a string) { addrc <- a },
+			HTTP:     httpserver.Config{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond},
+		}, nil)
+	}()
+	addr := <-addrc
+	httpservertest.DribbleBodies(t, addr, "/", 40, 10*time.Second)
+	httpservertest.DribbleHeaders(t, addr, 40, 10*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/securelog/securelog/pkg/httpserver"
 	"github.com/securelog/securelog/pkg/store"
 )
 
@@ -37,7 +37,7 @@ func Run(ctx context.Context, st store.Store, cfg Config, log *slog.Logger) erro
 		return fmt.Errorf("rpcserver: %w", err)
 	}
 	errc := make(chan error, 1)
-	var srv *http.Server
+	var srv *httpserver.Server
 	if cfg.Listen != "" {
 		if srv, err = s.listenHTTP(cfg, errc); err != nil {
 			return err
@@ -60,7 +60,7 @@ func Run(ctx context.Context, st store.Store, cfg Config, log *slog.Logger) erro
 				nc.Close()
 			}
 			if srv != nil {
-				_ = srv.Close()
+				_ = srv.Shutdown(context.Background())
 			}
 			return fmt.Errorf("rpcserver: nats %s: %w", cfg.NATSURL, err)
 		}
@@ -88,33 +88,31 @@ func Run(ctx context.Context, st store.Store, cfg Config, log *slog.Logger) erro
 	return err
 }
 
-// listenHTTP starts the HTTP(S) server; serve errors go to errc.
-func (s *Server) listenHTTP(cfg Config, errc chan<- error) (*http.Server, error) {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+// listenHTTP starts the HTTP(S) server with cfg.HTTP's limits (package
+// httpserver); serve errors go to errc.
+func (s *Server) listenHTTP(cfg Config, errc chan<- error) (*httpserver.Server, error) {
+	hc := cfg.HTTP
+	hc.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("rpcserver: TLS key pair: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		hc.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := httpserver.Listen(cfg.Listen, hc)
 	if err != nil {
-		return nil, fmt.Errorf("rpcserver: listen %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("rpcserver: %w", err)
 	}
 	addr := ln.Addr().String()
 	if !s.AuthEnabled() && !isLoopback(ln.Addr()) {
 		s.log.Warn("rpc server: authentication is OFF on a non-loopback address; any caller has full store access (set a tokens file)", "addr", addr)
 	}
-	s.log.Info("rpc server listening", "addr", addr, "tls", srv.TLSConfig != nil, "auth", s.AuthEnabled())
+	s.log.Info("rpc server listening", "addr", addr, "tls", hc.TLSConfig != nil, "auth", s.AuthEnabled())
+	srv := httpserver.Serve(ln, s.Handler(), hc)
 	go func() {
-		var err error
-		if srv.TLSConfig != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		<-srv.Done()
+		if err := srv.Err(); err != nil {
 			select {
 			case errc <- fmt.Errorf("rpcserver: serve HTTP: %w", err):
 			default:

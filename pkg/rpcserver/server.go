@@ -42,6 +42,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/securelog/securelog/pkg/httpserver"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -70,6 +71,9 @@ type Config struct {
 	NATSOptions []nats.Option
 	// OnListen, if set, is called with the HTTP listener's address once it listens.
 	OnListen func(addr string)
+	// HTTP holds the HTTP listener's limits (timeouts, header cap,
+	// connection cap); zero fields take the httpserver defaults.
+	HTTP httpserver.Config
 }
 
 // Role is the access level of a token.

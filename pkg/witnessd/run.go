@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/httpserver"
 )
 
 // ShutdownTimeout bounds the graceful shutdown of Run.
@@ -25,6 +25,9 @@ type RunConfig struct {
 	// OnListen, if set, is called with the HTTP listener's address, once
 	// the listener is open and NATS (if any) is subscribed.
 	OnListen func(addr string)
+	// HTTP holds the HTTP listener's limits (timeouts, header cap,
+	// connection cap); zero fields take the httpserver defaults.
+	HTTP httpserver.Config
 }
 
 // Run serves the witness on HTTP and/or NATS and runs the cross-check loop
@@ -52,21 +55,22 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 		}
 		s.log.Info("witness serving NATS", "subject", sub.Subject, "identity", s.identity)
 	}
-	var hs *http.Server
+	var hs *httpserver.Server
 	if rc.Listen != "" {
-		ln, err := net.Listen("tcp", rc.Listen)
+		ln, err := httpserver.Listen(rc.Listen, rc.HTTP)
 		if err != nil {
-			return fmt.Errorf("witnessd: listen %s: %w", rc.Listen, err)
+			return fmt.Errorf("witnessd: %w", err)
 		}
-		hs = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		if rc.OnListen != nil {
 			rc.OnListen(ln.Addr().String())
 		}
 		s.log.Info("witness listening", "addr", ln.Addr().String(), "identity", s.identity)
+		hs = httpserver.Serve(ln, s.Handler(), rc.HTTP)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			<-hs.Done()
+			if err := hs.Err(); err != nil {
 				select {
 				case errc <- fmt.Errorf("witnessd: http: %w", err):
 				default:

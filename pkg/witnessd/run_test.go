@@ -3,6 +3,10 @@ package witnessd
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/securelog/securelog/pkg/httpserver"
+	"github.com/securelog/securelog/pkg/httpserver/httpservertest"
 
 	"github.com/securelog/securelog/pkg/rpcserver/rpctest"
 	"github.com/securelog/securelog/pkg/store"
@@ -66,6 +70,30 @@ func TestRunAnswersDrainedNATSSubmissions(t *testing.T) {
 		t.Fatalf("submission received before shutdown: accepted=%v err=%v", r.accepted, r.err)
 	}
 	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunCutsSlowClients: submitters dribbling their body or headers are
+// disconnected once the read timeouts expire (issue 9 item 5).
+func TestRunCutsSlowClients(t *testing.T) {
+	fx := newFixture(t)
+	s := newWitness(t, fx.trust, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, RunConfig{
+			Listen:   "127.0.0.1:0",
+			OnListen: func(a string) { addrc <- a },
+			HTTP:     httpserver.Config{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond},
+		})
+	}()
+	addr := <-addrc
+	httpservertest.DribbleBodies(t, addr, SubmitPath, 40, 10*time.Second)
+	httpservertest.DribbleHeaders(t, addr, 40, 10*time.Second)
+	cancel()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }
