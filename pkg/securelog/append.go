@@ -141,7 +141,7 @@ func (l *Log) AppendBatch(ctx context.Context, events []Event, meta map[string][
 // results (seqnos, entry hashes, per-event rejections) before the commit,
 // so that records about the entries commit atomically with them. meta
 // must not retain the results slice.
-func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) ([]BatchResult, error) {
+func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) (_ []BatchResult, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.checkOpen(); err != nil {
@@ -171,7 +171,17 @@ func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]B
 		rows = append(rows, row)
 		results[i].AppendResult = AppendResult{Seqno: row.Seqno, EntryHash: row.EntryHash}
 	}
-	if err := l.commit(ctx, rows, meta(results)); err != nil {
+	m := meta(results)
+	if h := l.opts.CommitHook; h != nil && len(rows) > 0 {
+		extra, perr := h.PrepareCommit(ctx, rows)
+		if perr != nil {
+			l.invalidate()
+			return nil, storageErr(perr, "prepare commit of seqnos %d..%d", rows[0].Seqno, rows[len(rows)-1].Seqno)
+		}
+		m = mergeMeta(m, extra)
+		defer func() { h.FinishCommit(err) }() // err: this function's result
+	}
+	if err = l.commit(ctx, rows, m); err != nil {
 		l.invalidate()
 		return nil, err
 	}
@@ -180,6 +190,22 @@ func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]B
 		l.lastHash[r.StreamID] = r.EntryHash
 	}
 	return results, nil
+}
+
+// mergeMeta returns a with b's records added (a new map: a may be the
+// caller's).
+func mergeMeta(a, b map[string][]byte) map[string][]byte {
+	if len(b) == 0 {
+		return a
+	}
+	m := make(map[string][]byte, len(a)+len(b))
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
 }
 
 func (l *Log) commit(ctx context.Context, rows []wire.EntryRow, meta map[string][]byte) error {

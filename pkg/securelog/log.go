@@ -50,6 +50,23 @@ type Options struct {
 	Logger *slog.Logger
 	// OnAlert is called when a rollback or divergence is detected.
 	OnAlert func(stream string, err error)
+	// CommitHook, if set, sees every batch of new entries before it
+	// commits and adds records that commit atomically with them (the
+	// transparency tree of package tlog). It needs a store.Batcher.
+	CommitHook CommitHook
+}
+
+// CommitHook extends state derived from the entries in the same atomic,
+// synced store batch as the entries. The Log calls it under its write lock,
+// once per batch, in seqno order.
+type CommitHook interface {
+	// PrepareCommit returns the meta records to commit with rows (the
+	// batch's new entries: ascending, contiguous seqnos following the
+	// previous batch's). An error fails the batch; nothing is written.
+	PrepareCommit(ctx context.Context, rows []wire.EntryRow) (map[string][]byte, error)
+	// FinishCommit reports the outcome of the prepared batch: nil when it
+	// is durable.
+	FinishCommit(err error)
 }
 
 // Log is one instance of the audit log over a store.
