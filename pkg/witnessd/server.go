@@ -99,6 +99,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives decisions and alerts (slog.Default()).
 	Logger *slog.Logger
+	// Tlog, if set, also serves C2SP tlog-witness (tlogwitness.go).
+	Tlog *TlogConfig
 }
 
 // lockShards is the number of stream locks; streams hash onto them.
@@ -120,6 +122,7 @@ type Server struct {
 	log      *slog.Logger
 
 	locks [lockShards]sync.Mutex
+	tlog  *tlogWitness // nil: no tlog-witness endpoint
 
 	alertMu   sync.Mutex
 	lastAlert map[string]Alert // stream → alert of the last failed cross-check
@@ -170,6 +173,9 @@ func New(cfg Config) (*Server, error) {
 		Name: "securelog_witness_cross_checks_total", Help: "Per-stream cross-checks against the log by result (ok, alert, error).",
 	}, []string{"result"})
 	s.reg.MustRegister(s.submissions, s.alerts, s.checks)
+	if err := s.initTlog(cfg); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
