@@ -559,20 +559,21 @@ func TestDecision22_RFC3339Everywhere(t *testing.T) {
 	}
 }
 
-// raceStore makes the first SegmentLastSeqno call of a close see the state
-// before another writer's close, and the re-check see the state after.
+// raceStore lets another writer close the stream's segment after a close
+// computed its range and before it inserts: only the store's atomic check
+// can then refuse the overlapping segment.
 type raceStore struct {
 	store.Store
 	calls  int
 	closer func()
 }
 
-func (r *raceStore) SegmentLastSeqno(ctx context.Context, s string) (uint64, bool, error) {
+func (r *raceStore) SegmentInsert(ctx context.Context, row wire.SegmentRow, e []wire.SegmentEntry) (uint64, error) {
 	r.calls++
-	if r.calls == 2 && r.closer != nil { // calls: range, re-check before insert
+	if r.calls == 1 && r.closer != nil {
 		r.closer()
 	}
-	return r.Store.SegmentLastSeqno(ctx, s)
+	return r.Store.SegmentInsert(ctx, row, e)
 }
 
 func TestDecision13_CloseRacesClose(t *testing.T) {

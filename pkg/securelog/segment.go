@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/securelog/securelog/pkg/merkle"
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -108,19 +109,13 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start ui
 		MerkleRoot: merkle.Root(leaves), LastEntryHash: last.EntryHash,
 		PrevCheckpointHash: prev, ClosedAt: l.timestamp(),
 	}
-	// DECISIONS 13: if another writer closed this stream's segment while we
-	// computed ours, say so instead of inserting an overlapping segment.
-	if last, ok, err := l.st.SegmentLastSeqno(ctx, stream); err != nil {
-		return wire.SegmentRow{}, storageErr(err, "segment last seqno of %q", stream)
-	} else if ok && last >= start {
-		segs, _ := l.st.SegmentsList(ctx, stream)
-		var other uint64
-		if len(segs) > 0 {
-			other = segs[len(segs)-1].SegmentID
-		}
-		return wire.SegmentRow{}, &wire.SegmentAlreadyClosedError{SegmentID: other}
-	}
 	id, err := l.st.SegmentInsert(ctx, seg, entries)
+	var overlap *store.SegmentOverlapError
+	if errors.As(err, &overlap) {
+		// DECISIONS 13: another writer closed this stream's segment while we
+		// computed ours; the store refused the overlapping segment atomically.
+		return wire.SegmentRow{}, l.alreadyClosed(ctx, stream, overlap)
+	}
 	if err != nil {
 		return wire.SegmentRow{}, storageErr(err, "insert segment of stream %q", stream)
 	}
@@ -135,6 +130,17 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start ui
 	}
 	l.cacheCheckpoint(id, l.checkpointFields(seg, prev, last))
 	return seg, nil
+}
+
+// alreadyClosed reports a close that lost a race: the id of the stream's
+// newest segment (the one that won), with the store's refusal as detail.
+func (l *Log) alreadyClosed(ctx context.Context, stream string, cause error) error {
+	var other uint64
+	if segs, err := l.st.SegmentsList(ctx, stream); err == nil && len(segs) > 0 {
+		other = segs[len(segs)-1].SegmentID
+	}
+	l.log.Warn("segment close lost a race with another writer", "stream", stream, "segment_id", other, "error", cause)
+	return &wire.SegmentAlreadyClosedError{SegmentID: other}
 }
 
 // ListSegments returns the stream's segments by ascending id (SPEC §14.8).

@@ -3,10 +3,8 @@ package filestore
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -195,29 +193,20 @@ func (s *Store) WitnessStreamIDs(context.Context) ([]string, error) {
 	return out, err
 }
 
-// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18 (see
-// store.Store), appending one DeleteWitness line per deleted row in a
-// single synced write.
+// WitnessGC deletes witness rows by store.WitnessGCPolicy, appending one
+// DeleteWitness line per deleted row in a single synced write.
 func (s *Store) WitnessGC(_ context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
-	keep := 0
-	if keepLatest != nil {
-		keep = int(*keepLatest)
-	}
-	var cutoff time.Time
-	if olderThan != nil {
-		t, err := wire.ParseTime(*olderThan)
-		if err != nil {
-			return 0, fmt.Errorf("file store: witness gc: older_than %q is not RFC 3339: %w", *olderThan, err)
-		}
-		cutoff = t
+	policy, err := store.NewWitnessGCPolicy(keepLatest, olderThan)
+	if err != nil {
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		return 0, store.ErrNotInitialized
 	}
-	if keep == 0 && olderThan == nil {
-		return 0, nil // SPEC §15.5 step 2: nothing kept and no cutoff
+	if policy.DeletesNothing() {
+		return 0, nil
 	}
 	streams := []string{}
 	if stream != nil {
@@ -231,19 +220,11 @@ func (s *Store) WitnessGC(_ context.Context, stream *string, keepLatest *uint32,
 	var ops []op
 	for _, st := range streams {
 		ids := s.m.witStream[st]
-		for _, id := range ids[:max(0, len(ids)-keep)] { // all but the newest keep
-			if olderThan != nil {
-				r := s.m.witnesses[id]
-				t, err := wire.ParseTime(r.ReceivedAt)
-				if err != nil {
-					slog.Warn("file store: witness gc keeps a row whose received_at is not RFC 3339",
-						"id", id, "stream_id", st, "received_at", r.ReceivedAt)
-					continue
-				}
-				if !t.Before(cutoff) {
-					continue
-				}
-			}
+		rows := make([]wire.WitnessRow, len(ids))
+		for i, id := range ids {
+			rows[i] = s.m.witnesses[id]
+		}
+		for _, id := range policy.Victims(rows) {
 			ops = append(ops, op{kind: kindDeleteWitness, witnessID: id})
 		}
 	}

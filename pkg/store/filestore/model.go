@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -45,29 +47,40 @@ func (m *model) check(o op) error {
 	switch o.kind {
 	case kindInsertEntry:
 		if o.entry.Seqno == 0 {
-			return fmt.Errorf("secure_log_insert requires row.seqno to be Some")
+			return store.ErrMissingSeqno
 		}
 		if _, dup := m.entries[o.entry.Seqno]; dup {
-			return fmt.Errorf("UNIQUE constraint failed: secure_log.seqno (%d)", o.entry.Seqno)
+			return &store.DuplicateSeqnoError{Seqno: o.entry.Seqno}
 		}
 	case kindInsertSegment:
-		seen := make(map[uint64]bool, len(o.members))
-		for _, e := range o.members {
-			if seen[e.Seqno] {
-				return fmt.Errorf("file store: segment membership lists seqno %d twice", e.Seqno)
-			}
-			seen[e.Seqno] = true
-		}
+		return store.CheckSegment(o.segment, o.members, m.tail(o.segment.StreamID))
 	case kindSetSegmentSignature:
 		if _, ok := m.segments[o.segment.SegmentID]; !ok {
-			return fmt.Errorf("segment not found: %d", o.segment.SegmentID)
+			return &store.SegmentNotFoundError{SegmentID: o.segment.SegmentID}
 		}
 	case kindStreamSetTier, kindStreamDeprecate:
 		if _, ok := m.streamIdx[o.stream.Name]; !ok {
-			return fmt.Errorf("stream not found: %s", o.stream.Name)
+			return &store.StreamNotFoundError{Name: o.stream.Name}
 		}
 	}
 	return nil
+}
+
+// tail returns the stream's last sealed seqno and first unsealed entry.
+func (m *model) tail(stream string) store.StreamTail {
+	var t store.StreamTail
+	for _, id := range m.segStream[stream] {
+		t.LastSealed, t.HasSealed = max(t.LastSealed, m.segments[id].SeqEnd), true
+	}
+	seqnos := m.entryStream[stream]
+	i := 0
+	if t.HasSealed {
+		i = sort.Search(len(seqnos), func(i int) bool { return seqnos[i] > t.LastSealed })
+	}
+	if i < len(seqnos) {
+		t.FirstUnsealed, t.HasUnsealed = seqnos[i], true
+	}
+	return t
 }
 
 // apply applies an op with the replay semantics of SPEC §17.3. Errors are

@@ -88,7 +88,7 @@ func (s *Store) Init(_ context.Context, config string) error {
 	s.streamsPos = map[string]int{}
 	s.meta = map[string][]byte{}
 	desc := defaultDescription
-	s.putStream(wire.StreamRow{Name: "default", Tier: "public", Description: &desc, CreatedAt: formatTime(time.Now())})
+	s.putStream(wire.StreamRow{Name: "default", Tier: "public", Description: &desc, CreatedAt: wire.FormatTime(time.Now())})
 	s.inited = true
 	return nil
 }
@@ -132,11 +132,9 @@ func (s *Store) lock() error {
 	return nil
 }
 
-func duplicateErr(seqno uint64) error {
-	return fmt.Errorf("UNIQUE constraint failed: secure_log.seqno (%d)", seqno)
-}
+func duplicateErr(seqno uint64) error { return &store.DuplicateSeqnoError{Seqno: seqno} }
 
-var errNoSeqno = fmt.Errorf("secure_log_insert requires row.seqno to be Some")
+var errNoSeqno = store.ErrMissingSeqno
 
 // Insert stores a copy of the row.
 func (s *Store) Insert(_ context.Context, row wire.EntryRow) (uint64, error) {
@@ -276,21 +274,4 @@ func (s *Store) Last(_ context.Context, stream string) (wire.EntryRow, bool, err
 		return wire.EntryRow{}, false, nil
 	}
 	return s.entries[list[len(list)-1]].Clone(), true, nil
-}
-
-// formatTime writes t in the SPEC §5.4 writer format
-// (YYYY-MM-DDTHH:MM:SS[.F]+00:00, F of 3, 6 or 9 digits).
-func formatTime(t time.Time) string {
-	t = t.UTC()
-	frac := ""
-	switch ns := t.Nanosecond(); {
-	case ns == 0:
-	case ns%1_000_000 == 0:
-		frac = fmt.Sprintf(".%03d", ns/1_000_000)
-	case ns%1_000 == 0:
-		frac = fmt.Sprintf(".%06d", ns/1_000)
-	default:
-		frac = fmt.Sprintf(".%09d", ns)
-	}
-	return t.Format("2006-01-02T15:04:05") + frac + "+00:00"
 }

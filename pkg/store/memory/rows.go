@@ -2,20 +2,24 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"time"
+	"sort"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-// SegmentInsert assigns the next global id and stores the row and its
-// membership records.
+// SegmentInsert checks the segment against its stream (store.CheckSegment),
+// assigns the next global id and stores the row and its membership records,
+// all under the write lock.
 func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
 	if err := s.lock(); err != nil {
 		return 0, err
 	}
 	defer s.mu.Unlock()
+	if err := store.CheckSegment(row, entries, s.tail(row.StreamID)); err != nil {
+		return 0, err
+	}
 	s.lastSegID++
 	id := s.lastSegID
 	row = row.Clone()
@@ -40,6 +44,24 @@ func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []
 	s.segments[id] = seg
 	s.segStreams[row.StreamID] = append(s.segStreams[row.StreamID], id)
 	return id, nil
+}
+
+// tail returns the stream's last sealed seqno and first unsealed entry; the
+// caller holds the lock.
+func (s *Store) tail(stream string) store.StreamTail {
+	var t store.StreamTail
+	for _, id := range s.segStreams[stream] {
+		t.LastSealed, t.HasSealed = max(t.LastSealed, s.segments[id].row.SeqEnd), true
+	}
+	list := s.byStream[stream]
+	i := 0
+	if t.HasSealed {
+		i = sort.Search(len(list), func(i int) bool { return list[i] > t.LastSealed })
+	}
+	if i < len(list) {
+		t.FirstUnsealed, t.HasUnsealed = list[i], true
+	}
+	return t
 }
 
 // SegmentGet returns a copy of the segment.
@@ -115,7 +137,7 @@ func (s *Store) SegmentSetSignature(_ context.Context, id uint64, sig []byte, si
 	defer s.mu.Unlock()
 	seg, ok := s.segments[id]
 	if !ok {
-		return fmt.Errorf("segment not found: %d", id)
+		return &store.SegmentNotFoundError{SegmentID: id}
 	}
 	seg.row.Signature = append([]byte{}, sig...)
 	seg.row.SignerIdentity = &signer
@@ -176,17 +198,11 @@ func (s *Store) WitnessStreamIDs(context.Context) ([]string, error) {
 	return out, nil
 }
 
-// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18: times are
-// compared parsed (RFC 3339), a row whose received_at does not parse is
-// never older than the cutoff, and keep_latest 0 keeps none. An older_than
-// that does not parse is an error and deletes nothing.
+// WitnessGC deletes witness rows by store.WitnessGCPolicy.
 func (s *Store) WitnessGC(_ context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
-	var cutoff time.Time
-	if olderThan != nil {
-		var err error
-		if cutoff, err = time.Parse(time.RFC3339Nano, *olderThan); err != nil {
-			return 0, fmt.Errorf("witness gc: older_than %q is not an RFC 3339 time: %w", *olderThan, err)
-		}
+	policy, err := store.NewWitnessGCPolicy(keepLatest, olderThan)
+	if err != nil {
+		return 0, err
 	}
 	if err := s.lock(); err != nil {
 		return 0, err
@@ -203,24 +219,21 @@ func (s *Store) WitnessGC(_ context.Context, stream *string, keepLatest *uint32,
 	var deleted uint32
 	for _, st := range streams {
 		ids := s.witStreams[st]
-		keep := 0
-		if keepLatest != nil {
-			keep = min(int(*keepLatest), len(ids))
+		rows := make([]wire.WitnessRow, len(ids))
+		for i, id := range ids {
+			rows[i] = s.witnesses[id]
 		}
-		if keep == 0 && olderThan == nil {
+		victims := policy.Victims(rows)
+		if len(victims) == 0 {
 			continue
 		}
-		candidates := ids[:len(ids)-keep] // rows outside the newest keep
-		var kept []int64
-		for _, id := range candidates {
-			if olderThan != nil && !olderThanCutoff(s.witnesses[id].ReceivedAt, cutoff) {
-				kept = append(kept, id)
-				continue
-			}
+		gone := make(map[int64]bool, len(victims))
+		for _, id := range victims {
 			delete(s.witnesses, id)
+			gone[id] = true
 			deleted++
 		}
-		kept = append(kept, ids[len(ids)-keep:]...)
+		kept := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return gone[id] })
 		if len(kept) == 0 {
 			delete(s.witStreams, st)
 		} else {
@@ -228,11 +241,6 @@ func (s *Store) WitnessGC(_ context.Context, stream *string, keepLatest *uint32,
 		}
 	}
 	return deleted, nil
-}
-
-func olderThanCutoff(receivedAt string, cutoff time.Time) bool {
-	t, err := time.Parse(time.RFC3339Nano, receivedAt)
-	return err == nil && t.Before(cutoff)
 }
 
 // StreamUpsert inserts the row, or replaces every field of the existing row
@@ -298,7 +306,7 @@ func (s *Store) updateStream(name string, f func(*wire.StreamRow)) error {
 	defer s.mu.Unlock()
 	i, ok := s.streamsPos[name]
 	if !ok {
-		return fmt.Errorf("stream not found: %s", name)
+		return &store.StreamNotFoundError{Name: name}
 	}
 	f(&s.streams[i])
 	return nil

@@ -3,7 +3,6 @@ package pebblestore
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 
@@ -13,11 +12,9 @@ import (
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-var errNoSeqno = errors.New("secure_log_insert requires row.seqno to be Some")
+var errNoSeqno = store.ErrMissingSeqno
 
-func duplicateErr(seqno uint64) error {
-	return fmt.Errorf("UNIQUE constraint failed: secure_log.seqno (%d)", seqno)
-}
+func duplicateErr(seqno uint64) error { return &store.DuplicateSeqnoError{Seqno: seqno} }
 
 // reserve checks that none of the seqnos is stored or being committed and
 // marks them pending. On success the caller must call unreserve. A seqno

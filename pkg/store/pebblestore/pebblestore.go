@@ -163,7 +163,7 @@ func (s *Store) setup(db *pebble.DB) error {
 		return err
 	} else if !found {
 		desc := defaultDescription
-		row := wire.StreamRow{Name: "default", Tier: "public", Description: &desc, CreatedAt: formatTime(time.Now())}
+		row := wire.StreamRow{Name: "default", Tier: "public", Description: &desc, CreatedAt: wire.FormatTime(time.Now())}
 		if err := s.putNewStream(b, row); err != nil {
 			return err
 		}
@@ -284,21 +284,4 @@ func (g slogLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	g.l.Error(msg, "component", "pebble", "fatal", true)
 	panic("pebble: " + msg)
-}
-
-// formatTime writes t in the SPEC §5.4 writer format
-// (YYYY-MM-DDTHH:MM:SS[.F]+00:00, F of 3, 6 or 9 digits).
-func formatTime(t time.Time) string {
-	t = t.UTC()
-	frac := ""
-	switch ns := t.Nanosecond(); {
-	case ns == 0:
-	case ns%1_000_000 == 0:
-		frac = fmt.Sprintf(".%03d", ns/1_000_000)
-	case ns%1_000 == 0:
-		frac = fmt.Sprintf(".%06d", ns/1_000)
-	default:
-		frac = fmt.Sprintf(".%09d", ns)
-	}
-	return t.Format("2006-01-02T15:04:05") + frac + "+00:00"
 }

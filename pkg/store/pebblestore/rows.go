@@ -4,16 +4,18 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-// SegmentInsert assigns the next global id and stores the row, its indexes,
-// its membership records and the id counter in one synced batch.
+// SegmentInsert checks the segment against its stream (store.CheckSegment)
+// under the write lock, assigns the next global id and stores the row, its
+// indexes, its membership records and the id counter in one synced batch.
+// The lock is held until the batch is committed, so no other insert can
+// slip between the check and the commit (pebble allows one process).
 func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
 	db, err := s.acquire(ctx)
 	if err != nil {
@@ -22,6 +24,13 @@ func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 	defer s.release()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	tail, err := streamTail(db, row.StreamID)
+	if err != nil {
+		return 0, err
+	}
+	if err := store.CheckSegment(row, entries, tail); err != nil {
+		return 0, err
+	}
 	id := s.lastSeg + 1
 	row.SegmentID = id
 	b := db.NewBatch()
@@ -46,6 +55,29 @@ func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 	}
 	s.lastSeg = id
 	return id, nil
+}
+
+// streamTail reads the stream's last sealed seqno and first unsealed entry.
+func streamTail(db pebble.Reader, stream string) (store.StreamTail, error) {
+	var t store.StreamTail
+	err := streamSegments(db, stream, func(_, end uint64) error {
+		t.LastSealed, t.HasSealed = max(t.LastSealed, end), true
+		return nil
+	})
+	if err != nil || (t.HasSealed && t.LastSealed == math.MaxUint64) {
+		return t, err
+	}
+	p := key(prefixStreamEntry, escStream(stream))
+	from := p
+	if t.HasSealed {
+		from = key(string(p), be64(t.LastSealed+1))
+	}
+	err = scan(db, from, upperBound(p), false, func(k, _ []byte) (bool, error) {
+		n, err := u64(k[len(p):])
+		t.FirstUnsealed, t.HasUnsealed = n, err == nil
+		return false, err
+	})
+	return t, err
 }
 
 func (s *Store) segment(db pebble.Reader, id uint64) (wire.SegmentRow, bool, error) {
@@ -185,7 +217,7 @@ func (s *Store) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, 
 		return err
 	}
 	if !found {
-		return fmt.Errorf("segment not found: %d", id)
+		return &store.SegmentNotFoundError{SegmentID: id}
 	}
 	row.Signature, row.SignerIdentity = append([]byte{}, sig...), &signer
 	b := db.NewBatch()
@@ -306,23 +338,21 @@ func witnessStreams(db pebble.Reader) ([]string, error) {
 	return out, nil
 }
 
-// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18: times are
-// compared parsed (RFC 3339), a row whose received_at does not parse is
-// never older than the cutoff, and keep_latest 0 keeps none. An older_than
-// that does not parse is an error and deletes nothing. One synced batch.
+// WitnessGC deletes witness rows by store.WitnessGCPolicy in one synced
+// batch.
 func (s *Store) WitnessGC(ctx context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
-	var cutoff time.Time
-	if olderThan != nil {
-		var err error
-		if cutoff, err = time.Parse(time.RFC3339Nano, *olderThan); err != nil {
-			return 0, fmt.Errorf("witness gc: older_than %q is not an RFC 3339 time: %w", *olderThan, err)
-		}
+	policy, err := store.NewWitnessGCPolicy(keepLatest, olderThan)
+	if err != nil {
+		return 0, err
 	}
 	db, err := s.acquire(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer s.release()
+	if policy.DeletesNothing() {
+		return 0, nil
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var streams []string
@@ -334,38 +364,19 @@ func (s *Store) WitnessGC(ctx context.Context, stream *string, keepLatest *uint3
 	b := db.NewBatch()
 	defer b.Close()
 	var deleted uint32
-	var delErr error
 	for _, st := range streams {
-		keep := 0
-		if keepLatest != nil {
-			keep = int(*keepLatest)
+		var rows []wire.WitnessRow
+		if err := witnessRows(db, st, false, func(_ []byte, row wire.WitnessRow) bool {
+			rows = append(rows, row)
+			return true
+		}); err != nil {
+			return 0, err
 		}
-		if keep == 0 && olderThan == nil {
-			continue
-		}
-		seen := 0 // newest first: the first keep rows are kept
-		err := witnessRows(db, st, true, func(k []byte, row wire.WitnessRow) bool {
-			seen++
-			if seen <= keep {
-				return true
-			}
-			if olderThan != nil {
-				t, perr := time.Parse(time.RFC3339Nano, row.ReceivedAt)
-				if perr != nil || !t.Before(cutoff) {
-					return true
-				}
-			}
-			if delErr = b.Delete(slices.Clone(k), nil); delErr != nil {
-				return false
+		for _, id := range policy.Victims(rows) {
+			if err := b.Delete(key(prefixWitness, escStream(st), be64(uint64(id))), nil); err != nil {
+				return 0, err
 			}
 			deleted++
-			return true
-		})
-		if err == nil {
-			err = delErr
-		}
-		if err != nil {
-			return 0, err
 		}
 	}
 	if deleted == 0 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -150,7 +151,7 @@ func (s *Store) updateStream(ctx context.Context, name string, f func(*wire.Stre
 		return err
 	}
 	if !found {
-		return fmt.Errorf("stream not found: %s", name)
+		return &store.StreamNotFoundError{Name: name}
 	}
 	row, err := s.streamAt(db, order, name)
 	if err != nil {

@@ -9,7 +9,9 @@
 // every other backend. Results that do not decode fail with
 // "decode result of <method>: <detail>"; transport errors (including the
 // server's error text, e.g. "transport-http: server returned 500: stream
-// not found: x") are returned unchanged.
+// not found: x") keep their text; a server error that names a store error
+// type (duplicate seqno, segment/stream not found, segment overlap) also
+// unwraps to that type (store.ParseError), so errors.As works remotely.
 //
 // Importing the package registers backend "remote" for store.Open:
 // "remote:HANDSHAKE" (any non-empty handshake value). The transport comes
@@ -119,12 +121,24 @@ func (s *Store) call(ctx context.Context, p wire.Params) (json.RawMessage, error
 	return s.callLocked(ctx, p)
 }
 
+// typed maps a server's error reply back to the store error type its text
+// names (store.ParseError), keeping the text exactly; other errors (local,
+// transport) are returned unchanged.
+func typed(err error) error {
+	var se *transport.StatusError
+	if errors.As(err, &se) {
+		return store.ParseError(err)
+	}
+	return err
+}
+
 func (s *Store) callLocked(ctx context.Context, p wire.Params) (json.RawMessage, error) {
 	params, err := wire.EncodeParams(p)
 	if err != nil {
 		return nil, err
 	}
-	return s.t.Call(ctx, p.Method(), params)
+	res, err := s.t.Call(ctx, p.Method(), params)
+	return res, typed(err)
 }
 
 func value[T any](s *Store, ctx context.Context, p wire.Params) (T, error) {

@@ -35,3 +35,18 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("store.Open returned %T, want *sqlitestore.Store", s)
 	}
 }
+
+// TestCloseRaceProcesses closes segments from several processes on one
+// database file; the segments must still partition every stream.
+func TestCloseRaceProcesses(t *testing.T) {
+	storetest.RunProcessRace(t, storetest.ProcessRace{
+		New: func() store.Store { return New() }, Config: filepath.Join(t.TempDir(), "race.db"),
+		ChildTest: "TestCloseRaceChild", Procs: 3, Workers: 2, Appends: 20,
+	})
+}
+
+// TestCloseRaceChild is a child process of TestCloseRaceProcesses (it does
+// nothing when run on its own).
+func TestCloseRaceChild(t *testing.T) {
+	storetest.RunRaceChild(t, func() store.Store { return New() })
+}

@@ -63,7 +63,7 @@ func (s *Store) GetMeta(ctx context.Context, key string) ([]byte, bool, error) {
 
 func insertEntry(ctx context.Context, tx *sql.Tx, row wire.EntryRow) error {
 	if row.Seqno == 0 {
-		return errors.New("secure_log_insert requires row.seqno to be Some")
+		return store.ErrMissingSeqno
 	}
 	seqno, err := toInt64("seqno", row.Seqno)
 	if err != nil {
@@ -76,7 +76,7 @@ func insertEntry(ctx context.Context, tx *sql.Tx, row wire.EntryRow) error {
 		seqno, row.StreamID, row.SessionID, row.BootID, row.Timestamp, row.EventType, row.Severity.String(),
 		row.Producer, row.PayloadEncoding, nonNil(row.Payload), nonNil(row.PrevEntryHash), nonNil(row.EntryHash))
 	if isUniqueViolation(err) {
-		return fmt.Errorf("UNIQUE constraint failed: secure_log.seqno (%d)", row.Seqno)
+		return &store.DuplicateSeqnoError{Seqno: row.Seqno}
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite store: insert seqno %d: %w", row.Seqno, err)

@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
 const segmentColumns = `segment_id, stream_id, seq_start, seq_end, merkle_root, last_entry_hash,
 	prev_checkpoint_hash, closed_at, signature, signer_identity`
 
-// SegmentInsert assigns a new segment id and stores the row and its
-// membership records in one transaction.
+// SegmentInsert checks the segment against its stream (store.CheckSegment),
+// assigns a new segment id and stores the row and its membership records,
+// all in one transaction. On a file database the transaction holds SQLite's
+// write lock from its start (BEGIN IMMEDIATE), so the check and the insert
+// are atomic across processes.
 func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
 	seqStart, err := toInt64("seq_start", row.SeqStart)
 	if err != nil {
@@ -25,6 +29,13 @@ func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 	}
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		tail, err := streamTail(ctx, tx, row.StreamID)
+		if err != nil {
+			return err
+		}
+		if err := store.CheckSegment(row, entries, tail); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO secure_log_segments (stream_id, seq_start, seq_end, merkle_root,
 			last_entry_hash, prev_checkpoint_hash, closed_at, signature, signer_identity) VALUES (?,?,?,?,?,?,?,?,?)`,
 			row.StreamID, seqStart, seqEnd, nonNil(row.MerkleRoot), nonNil(row.LastEntryHash),
@@ -59,6 +70,34 @@ func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 		return 0, err
 	}
 	return fromInt64("segment_id", id)
+}
+
+// streamTail reads the stream's last sealed seqno and first unsealed entry
+// inside the transaction.
+func streamTail(ctx context.Context, tx *sql.Tx, stream string) (store.StreamTail, error) {
+	var t store.StreamTail
+	var last, first sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(seq_end) FROM secure_log_segments WHERE stream_id = ?`, stream).Scan(&last); err != nil {
+		return t, fmt.Errorf("sqlite store: last sealed seqno of %s: %w", stream, err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(seqno) FROM secure_log WHERE stream_id = ? AND seqno > ?`,
+		stream, last.Int64).Scan(&first); err != nil {
+		return t, fmt.Errorf("sqlite store: first unsealed seqno of %s: %w", stream, err)
+	}
+	var err error
+	if last.Valid {
+		if t.LastSealed, err = fromInt64("seq_end", last.Int64); err != nil {
+			return t, err
+		}
+		t.HasSealed = true
+	}
+	if first.Valid {
+		if t.FirstUnsealed, err = fromInt64("seqno", first.Int64); err != nil {
+			return t, err
+		}
+		t.HasUnsealed = true
+	}
+	return t, nil
 }
 
 // SegmentGet returns a segment by id.
@@ -137,7 +176,7 @@ func (s *Store) SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool
 func (s *Store) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error {
 	key, ok := clampKey(id)
 	if !ok {
-		return fmt.Errorf("segment not found: %d", id)
+		return &store.SegmentNotFoundError{SegmentID: id}
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE secure_log_segments SET signature = ?, signer_identity = ? WHERE segment_id = ?`,
@@ -148,7 +187,7 @@ func (s *Store) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, 
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("sqlite store: set signature of segment %d: %w", id, err)
 		} else if n == 0 {
-			return fmt.Errorf("segment not found: %d", id)
+			return &store.SegmentNotFoundError{SegmentID: id}
 		}
 		return nil
 	})

@@ -239,7 +239,7 @@ func TestSignatureNullVersusEmpty(t *testing.T) {
 	ctx := context.Background()
 	signer := "k"
 	for i, sig := range [][]byte{nil, {}, {1, 2}} {
-		row := wire.SegmentRow{StreamID: "a", SeqStart: 1, SeqEnd: 1, MerkleRoot: []byte{}, Signature: sig}
+		row := wire.SegmentRow{StreamID: "a", SeqStart: uint64(i + 1), SeqEnd: uint64(i + 1), MerkleRoot: []byte{}, Signature: sig}
 		if sig != nil {
 			row.SignerIdentity = &signer
 		}

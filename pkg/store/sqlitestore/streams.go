@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -61,7 +62,7 @@ func (s *Store) updateStream(ctx context.Context, name, what, query, value strin
 			return fmt.Errorf("sqlite store: %s stream %q: %w", what, name, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("stream not found: %s", name)
+			return &store.StreamNotFoundError{Name: name}
 		}
 		return nil
 	})

@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"math"
-	"strings"
-	"time"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -89,39 +87,31 @@ func (s *Store) WitnessStreamIDs(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18: per
-// stream, the keepLatest newest rows are kept (0 or nil keeps none); if none
-// are kept and olderThan is nil nothing is deleted; otherwise every row
-// received before olderThan (compared as parsed times; a row whose time does
-// not parse is never older), or every row if olderThan is nil, is deleted
-// unless kept. An olderThan that is not RFC 3339 is an error.
+// WitnessGC deletes witness rows by store.WitnessGCPolicy, in one
+// transaction.
 func (s *Store) WitnessGC(ctx context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error) {
-	keep := 0
-	if keepLatest != nil {
-		keep = int(*keepLatest)
+	policy, err := store.NewWitnessGCPolicy(keepLatest, olderThan)
+	if err != nil {
+		return 0, err
 	}
-	if keep == 0 && olderThan == nil {
-		return 0, nil // SPEC §15.5 step 2: nothing kept and no cutoff
-	}
-	var cutoff time.Time
-	if olderThan != nil {
-		t, err := wire.ParseTime(*olderThan)
-		if err != nil {
-			return 0, fmt.Errorf("sqlite store: witness gc: older_than %q is not RFC 3339: %w", *olderThan, err)
-		}
-		cutoff = t
+	if policy.DeletesNothing() {
+		return 0, nil
 	}
 	var deleted uint32
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		query := `SELECT id, stream_id, received_at FROM witness_log ORDER BY stream_id, id DESC`
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		query := `SELECT id, stream_id, received_at FROM witness_log ORDER BY stream_id, id`
 		var args []any
 		if stream != nil {
-			query = `SELECT id, stream_id, received_at FROM witness_log WHERE stream_id = ? ORDER BY stream_id, id DESC`
+			query = `SELECT id, stream_id, received_at FROM witness_log WHERE stream_id = ? ORDER BY id`
 			args = append(args, *stream)
 		}
-		doomed, err := gcVictims(ctx, tx, query, args, keep, olderThan != nil, cutoff)
+		byStream, err := gcRows(ctx, tx, query, args)
 		if err != nil {
 			return err
+		}
+		var doomed []int64
+		for _, rows := range byStream {
+			doomed = append(doomed, policy.Victims(rows)...)
 		}
 		for _, id := range doomed {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM witness_log WHERE id = ?`, id); err != nil {
@@ -137,51 +127,29 @@ func (s *Store) WitnessGC(ctx context.Context, stream *string, keepLatest *uint3
 	return deleted, nil
 }
 
-// gcVictims selects the ids to delete from rows ordered by stream, then id
-// descending (newest first).
-func gcVictims(ctx context.Context, tx *sql.Tx, query string, args []any, keep int, useCutoff bool, cutoff time.Time) ([]int64, error) {
+// gcRows reads the (id, stream, received_at) of witness rows ordered by
+// stream, then id, grouped per stream.
+func gcRows(ctx context.Context, tx *sql.Tx, query string, args []any) ([][]wire.WitnessRow, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: witness gc: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
-	var (
-		doomed  []int64
-		current string
-		rank    int
-	)
+	var out [][]wire.WitnessRow
 	for rows.Next() {
-		var (
-			id             int64
-			streamID, recv string
-		)
-		if err := rows.Scan(&id, &streamID, &recv); err != nil {
+		var r wire.WitnessRow
+		if err := rows.Scan(&r.ID, &r.StreamID, &r.ReceivedAt); err != nil {
 			return nil, fmt.Errorf("sqlite store: witness gc: %w", err)
 		}
-		if rank == 0 || streamID != current {
-			current, rank = streamID, 0
+		if n := len(out); n == 0 || out[n-1][0].StreamID != r.StreamID {
+			out = append(out, nil)
 		}
-		rank++
-		if rank <= keep {
-			continue
-		}
-		if useCutoff {
-			t, err := wire.ParseTime(recv)
-			if err != nil {
-				slog.Warn("sqlite store: witness gc keeps a row whose received_at is not RFC 3339",
-					"id", id, "stream_id", streamID, "received_at", strings.Clone(recv))
-				continue
-			}
-			if !t.Before(cutoff) {
-				continue
-			}
-		}
-		doomed = append(doomed, id)
+		out[len(out)-1] = append(out[len(out)-1], r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite store: witness gc: %w", err)
 	}
-	return doomed, nil
+	return out, nil
 }
 
 func (s *Store) queryWitness(ctx context.Context, what, query string, args ...any) ([]wire.WitnessRow, error) {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -118,7 +119,9 @@ func (h *harness) testEntries(t *testing.T) {
 	t.Run("InsertRequiresSeqno", func(t *testing.T) {
 		s := h.open(t)
 		_, err := s.Insert(ctx(t), entry(0, "a"))
-		checkErrContains(t, "Insert(seqno 0)", err, "secure_log_insert requires row.seqno to be Some")
+		if !errors.Is(err, store.ErrMissingSeqno) {
+			t.Fatalf("Insert(seqno 0): error %v, want store.ErrMissingSeqno", err)
+		}
 		g, ok, err := s.GlobalHead(ctx(t))
 		checkOptU64(t, "GlobalHead after rejected insert", g, ok, err, 0, false)
 		checkRange(t, s, "a", 0, math.MaxUint64, nil)
@@ -131,7 +134,7 @@ func (h *harness) testEntries(t *testing.T) {
 		dup := entry(5, "b")
 		dup.Payload = []byte("other")
 		_, err := s.Insert(ctx(t), dup)
-		checkErrContains(t, "Insert(duplicate seqno 5)", err, "UNIQUE constraint failed: secure_log.seqno")
+		checkDuplicate(t, "Insert(duplicate seqno 5)", err, 5)
 		checkGet(t, s, 5, &first)
 		checkRange(t, s, "b", 0, math.MaxUint64, nil)
 		hd, ok, err := s.Head(ctx(t), "b")

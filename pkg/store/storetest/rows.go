@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -274,14 +275,22 @@ func checkOptU64(t *testing.T, what string, got uint64, ok bool, err error, want
 	}
 }
 
-// checkErrContains fails unless err is non-nil and contains text.
-func checkErrContains(t *testing.T, what string, err error, text string) {
+// wantErr fails unless errors.As finds an error of type E in err, and
+// returns it.
+func wantErr[E error](t *testing.T, what string, err error) E {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: no error, want one containing %q", what, text)
+	var e E
+	if !errors.As(err, &e) {
+		t.Fatalf("%s: error %v (%T), want a %T", what, err, err, e)
 	}
-	if !strings.Contains(err.Error(), text) {
-		t.Fatalf("%s: error %q does not contain %q", what, err, text)
+	return e
+}
+
+// checkDuplicate fails unless err is a *store.DuplicateSeqnoError for seqno.
+func checkDuplicate(t *testing.T, what string, err error, seqno uint64) {
+	t.Helper()
+	if e := wantErr[*store.DuplicateSeqnoError](t, what, err); e.Seqno != seqno {
+		t.Fatalf("%s: duplicate seqno %d reported, want %d", what, e.Seqno, seqno)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -36,8 +37,8 @@ func (h *harness) testSegments(t *testing.T) {
 		s := h.open(t)
 		mustSegment(t, s, segment("a", 1, 10), nil, 1)
 		mustSegment(t, s, segment("b", 11, 12), nil, 2)
-		mustSegment(t, s, segment("a", 20, 30), nil, 3)
-		mustSegment(t, s, segment("a", 13, 15), nil, 4) // lower seq_end, higher id
+		mustSegment(t, s, segment("a", 13, 15), nil, 3)
+		mustSegment(t, s, segment("a", 20, 30), nil, 4)
 		mustSegment(t, s, segment("ab", 40, 41), nil, 5)
 		list, err := s.SegmentsList(ctx(t), "a")
 		if err != nil {
@@ -53,7 +54,7 @@ func (h *harness) testSegments(t *testing.T) {
 		if !slices.Equal(ids, []uint64{1, 3, 4}) {
 			t.Fatalf("SegmentsList(a) ids = %v, want [1 3 4]", ids)
 		}
-		want := segment("a", 20, 30)
+		want := segment("a", 13, 15)
 		want.SegmentID = 3
 		if d := diffSegment(want, list[1]); d != "" {
 			t.Fatalf("SegmentsList(a)[1]: %s", d)
@@ -97,6 +98,46 @@ func (h *harness) testSegments(t *testing.T) {
 		}
 	})
 
+	t.Run("PartitionEnforced", func(t *testing.T) {
+		s := h.open(t)
+		// Stream a holds 1, 2, 4, 5, 7; stream b holds 3 and 6.
+		for _, n := range []uint64{1, 2, 4, 5, 7} {
+			mustInsert(t, s, entry(n, "a"))
+		}
+		mustInsert(t, s, entry(3, "b"), entry(6, "b"))
+		mustSegment(t, s, segment("a", 1, 2), members(1, 2), 1)
+		refused := []struct {
+			name    string
+			row     wire.SegmentRow
+			members []wire.SegmentEntry
+		}{
+			{"overlap", segment("a", 2, 4), members(2, 4)},
+			{"same range again", segment("a", 1, 2), members(1, 2)},
+			{"gap over unsealed 4", segment("a", 5, 7), members(5, 7)},
+			{"reversed", segment("a", 5, 4), nil},
+			{"zero start", segment("b", 0, 3), members(3)},
+			{"member outside range", segment("a", 4, 5), members(4, 5, 7)},
+			{"member twice", segment("a", 4, 5), members(4, 4)},
+		}
+		for _, c := range refused {
+			_, err := s.SegmentInsert(ctx(t), c.row, c.members)
+			e := wantErr[*store.SegmentOverlapError](t, "SegmentInsert "+c.name, err)
+			if e.Stream != c.row.StreamID || e.SeqStart != c.row.SeqStart || e.SeqEnd != c.row.SeqEnd {
+				t.Fatalf("SegmentInsert %s: error names %q %d..%d", c.name, e.Stream, e.SeqStart, e.SeqEnd)
+			}
+		}
+		// Nothing was stored by the refused inserts; the right ones follow.
+		mustSegment(t, s, segment("a", 4, 5), members(4, 5), 2)
+		mustSegment(t, s, segment("b", 3, 6), members(3, 6), 3)
+		mustSegment(t, s, segment("a", 7, 7), members(7), 4)
+		if ids, err := s.SegmentEntrySeqnos(ctx(t), 5); err != nil || len(ids) != 0 {
+			t.Fatalf("SegmentEntrySeqnos(5) = %v, %v; a refused insert left members", ids, err)
+		}
+		if err := partitionErrorOf(ctx(t), s, []string{"a", "b"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("SetSignature", func(t *testing.T) {
 		s := h.open(t)
 		mustSegment(t, s, segment("a", 1, 2), members(1, 2), 1)
@@ -131,7 +172,9 @@ func (h *harness) testSegments(t *testing.T) {
 			t.Fatalf("segment 2 got a signature from segment 1's update")
 		}
 		err = s.SegmentSetSignature(ctx(t), 77, []byte{1}, "k")
-		checkErrContains(t, "SegmentSetSignature(77)", err, "segment not found: 77")
+		if e := wantErr[*store.SegmentNotFoundError](t, "SegmentSetSignature(77)", err); e.SegmentID != 77 {
+			t.Fatalf("SegmentSetSignature(77): error names segment %d", e.SegmentID)
+		}
 		if _, ok, _ := s.SegmentGet(ctx(t), 77); ok {
 			t.Fatal("SegmentSetSignature of a missing segment created it")
 		}

@@ -61,6 +61,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Copies", h.testCopies)
 	t.Run("Batcher", h.testBatcher)
 	t.Run("Concurrency", h.testConcurrency)
+	t.Run("CloseRace", h.testCloseRace)
 	t.Run("Durability", h.testDurability)
 }
 

@@ -103,9 +103,13 @@ func (h *harness) testStreams(t *testing.T) {
 		checkStreams(t, s, []wire.StreamRow{d, z})
 
 		err := s.StreamSetTier(ctx(t), "nope", "public")
-		checkErrContains(t, "StreamSetTier(nope)", err, "stream not found: nope")
+		if e := wantErr[*store.StreamNotFoundError](t, "StreamSetTier(nope)", err); e.Name != "nope" {
+			t.Fatalf("StreamSetTier(nope): error names stream %q", e.Name)
+		}
 		err = s.StreamDeprecate(ctx(t), "nöpe ✓", "2026-01-01T00:00:00+00:00")
-		checkErrContains(t, "StreamDeprecate(nöpe ✓)", err, "stream not found: nöpe ✓")
+		if e := wantErr[*store.StreamNotFoundError](t, "StreamDeprecate(nöpe ✓)", err); e.Name != "nöpe ✓" {
+			t.Fatalf("StreamDeprecate(nöpe ✓): error names stream %q", e.Name)
+		}
 		checkStreams(t, s, []wire.StreamRow{d, z})
 	})
 }
