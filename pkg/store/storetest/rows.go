@@ -2,9 +2,9 @@ package storetest
 
 import (
 	"bytes"
-	"errors"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
