@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -14,6 +15,23 @@ type StreamTail struct {
 	HasSealed     bool
 	FirstUnsealed uint64
 	HasUnsealed   bool
+}
+
+// TailOf builds a StreamTail from the stream's segment ends and its entry
+// seqnos in ascending order (for backends that hold both in memory).
+func TailOf(segEnds []uint64, seqnos []uint64) StreamTail {
+	var t StreamTail
+	for _, end := range segEnds {
+		t.LastSealed, t.HasSealed = max(t.LastSealed, end), true
+	}
+	i := 0
+	if t.HasSealed {
+		i = sort.Search(len(seqnos), func(i int) bool { return seqnos[i] > t.LastSealed })
+	}
+	if i < len(seqnos) {
+		t.FirstUnsealed, t.HasUnsealed = seqnos[i], true
+	}
+	return t
 }
 
 // CheckSegment is the rule every backend's SegmentInsert enforces, atomically

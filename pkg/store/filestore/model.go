@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -68,19 +67,12 @@ func (m *model) check(o op) error {
 
 // tail returns the stream's last sealed seqno and first unsealed entry.
 func (m *model) tail(stream string) store.StreamTail {
-	var t store.StreamTail
-	for _, id := range m.segStream[stream] {
-		t.LastSealed, t.HasSealed = max(t.LastSealed, m.segments[id].SeqEnd), true
+	ids := m.segStream[stream]
+	ends := make([]uint64, len(ids))
+	for i, id := range ids {
+		ends[i] = m.segments[id].SeqEnd
 	}
-	seqnos := m.entryStream[stream]
-	i := 0
-	if t.HasSealed {
-		i = sort.Search(len(seqnos), func(i int) bool { return seqnos[i] > t.LastSealed })
-	}
-	if i < len(seqnos) {
-		t.FirstUnsealed, t.HasUnsealed = seqnos[i], true
-	}
-	return t
+	return store.TailOf(ends, m.entryStream[stream])
 }
 
 // apply applies an op with the replay semantics of SPEC §17.3. Errors are

@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"slices"
-	"sort"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -49,19 +48,12 @@ func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []
 // tail returns the stream's last sealed seqno and first unsealed entry; the
 // caller holds the lock.
 func (s *Store) tail(stream string) store.StreamTail {
-	var t store.StreamTail
-	for _, id := range s.segStreams[stream] {
-		t.LastSealed, t.HasSealed = max(t.LastSealed, s.segments[id].row.SeqEnd), true
+	ids := s.segStreams[stream]
+	ends := make([]uint64, len(ids))
+	for i, id := range ids {
+		ends[i] = s.segments[id].row.SeqEnd
 	}
-	list := s.byStream[stream]
-	i := 0
-	if t.HasSealed {
-		i = sort.Search(len(list), func(i int) bool { return list[i] > t.LastSealed })
-	}
-	if i < len(list) {
-		t.FirstUnsealed, t.HasUnsealed = list[i], true
-	}
-	return t
+	return store.TailOf(ends, s.byStream[stream])
 }
 
 // SegmentGet returns a copy of the segment.
