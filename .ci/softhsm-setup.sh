@@ -9,6 +9,12 @@
 # SO PIN 5678) and prints `export` lines on stdout. Everything else goes to stderr,
 # so the output can be eval'ed. The slot id changes after initialisation: consumers
 # find the token by its label, never by slot number.
+#
+# Exits non-zero, printing nothing on stdout, whenever it could not provide a
+# working token (softhsm2 missing and not installable by this user, apt-get
+# failing, token initialisation failing). Callers should capture the output
+# first (env="$(bash .ci/softhsm-setup.sh)" && eval "$env"), because
+# eval "$(…)" alone ignores the script's exit status.
 set -euo pipefail
 
 TOKEN_LABEL="${SECURELOG_TEST_TOKEN_LABEL:-securelog-test}"
@@ -65,6 +71,10 @@ chmod 600 "$PIN_FILE"
 
 export SOFTHSM2_CONF="$CONF"
 softhsm2-util --init-token --free --label "$TOKEN_LABEL" --pin "$USER_PIN" --so-pin "$SO_PIN" >&2
+if ! softhsm2-util --show-slots 2>/dev/null | grep -Eq "Label: +$TOKEN_LABEL *\$"; then
+	log "token '$TOKEN_LABEL' is not listed by softhsm2-util --show-slots after initialisation"
+	exit 1
+fi
 log "token '$TOKEN_LABEL' ready in $DIR"
 
 q() { printf '%q' "$1"; }

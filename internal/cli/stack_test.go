@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -36,14 +37,50 @@ func TestVerifyStackCommand(t *testing.T) {
 	}
 }
 
-func TestVerifyStackPKCS11Unconfigured(t *testing.T) {
-	for _, v := range []string{pkcs11.EnvModule, pkcs11.EnvToken, pkcs11.EnvPIN, pkcs11.EnvPINFile} {
+// unsetPKCS11Env clears the token configuration for one test; SOFTHSM2_CONF
+// is restored afterwards (verify-stack may set it for a throwaway token).
+func unsetPKCS11Env(t *testing.T) {
+	t.Helper()
+	for _, v := range []string{pkcs11.EnvModule, pkcs11.EnvToken, pkcs11.EnvPIN, pkcs11.EnvPINFile, EnvRequirePKCS11} {
 		t.Setenv(v, "")
 		os.Unsetenv(v)
 	}
+	t.Setenv("SOFTHSM2_CONF", os.Getenv("SOFTHSM2_CONF"))
+}
+
+// Without a configured token and without softhsm2 the PKCS#11 cells are
+// SKIP with one line saying how to enable them, and the run exits 0; with
+// SECURELOG_REQUIRE_PKCS11 they fail.
+func TestVerifyStackPKCS11Unavailable(t *testing.T) {
+	unsetPKCS11Env(t)
+	t.Setenv("PATH", t.TempDir()) // no softhsm2-util
 	code, out, errs := runCLI(t, "verify-stack", "--alg", "ed25519", "--stack", "sqlite", "--dir", t.TempDir())
-	if code != 1 || !strings.Contains(out, "FAIL 1/2") || !strings.Contains(out, "pkcs11/ed25519") ||
-		!strings.Contains(out, "PKCS#11 is not configured") || !strings.Contains(errs, "cells FAILED") {
+	if code != 0 || !strings.Contains(out, "SKIP") || !strings.Contains(out, "17 skipped") ||
+		!strings.Contains(errs, "PKCS#11 cells SKIP") || !strings.Contains(errs, "install softhsm2") || strings.Contains(out, "FAIL") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+
+	t.Setenv(EnvRequirePKCS11, "1")
+	code, out, errs = runCLI(t, "verify-stack", "--alg", "ed25519", "--stack", "sqlite", "--dir", t.TempDir())
+	if code != 1 || !strings.Contains(out, "FAIL 1/2") || !strings.Contains(out, "install softhsm2") || !strings.Contains(errs, "cells FAILED") {
+		t.Errorf("required: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// With softhsm2 installed and no token configured, verify-stack makes a
+// throwaway token and the PKCS#11 cells run and pass.
+func TestVerifyStackThrowawaySoftHSM(t *testing.T) {
+	required := os.Getenv(EnvRequirePKCS11) != ""
+	if _, err := exec.LookPath("softhsm2-util"); err != nil {
+		if required {
+			t.Fatalf("%s is set but softhsm2-util is not installed", EnvRequirePKCS11)
+		}
+		t.Skip("softhsm2 is not installed")
+	}
+	unsetPKCS11Env(t)
+	code, out, errs := runCLI(t, "verify-stack", "--alg", "ecdsa-p256", "--stack", "pebble", "--dir", t.TempDir())
+	if code != 0 || !strings.Contains(errs, "throwaway SoftHSM token") || !strings.Contains(out, "pkcs11/ecdsa-p256") ||
+		!strings.Contains(out, "34 cells passed, 0 skipped") || strings.Contains(out, "FAIL") || strings.Contains(out, "SKIP") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }

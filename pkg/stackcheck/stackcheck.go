@@ -1,10 +1,14 @@
-// Package stackcheck is the reference harness of SPEC §20 as a library: it
+// Package stackcheck is the end-to-end harness of SPEC §20 as a library: it
 // runs the end-to-end scenario and its extra checks against every storage
 // stack (pebble, sqlite, the JSON-lines file store, the remote store over
 // HTTP to a `securelog serve-rpc` subprocess, and the remote store over an
 // embedded NATS server), each on a fresh store, with the software keystore
 // and a PKCS#11 token in all three algorithms, and reports a PASS/FAIL cell
 // per stack × keystore × check. `securelog verify-stack` prints it.
+//
+// The library reads no environment: the caller passes the PKCS#11 token
+// (Options.PKCS11), e.g. one made by ProvisionSoftHSM, or says why there is
+// none (the PKCS#11 cells are then SKIP, or FAIL with RequirePKCS11).
 //
 // Every run uses the same fixed clock, session id and boot id, so the last
 // check compares each stack's results byte for byte (entry hashes, Merkle
@@ -50,11 +54,19 @@ type Options struct {
 	Stacks []string
 	// Algorithms to run per keystore (default keystore.Algorithms).
 	Algorithms []string
-	// SkipPKCS11 leaves out the PKCS#11 keystore. Otherwise, when the
-	// token is not configured (SECURELOG_PKCS11_*), its cells fail.
+	// SkipPKCS11 leaves out the PKCS#11 keystore: no PKCS#11 cells at all.
 	SkipPKCS11 bool
-	// PKCS11 is the token to use; nil reads pkcs11.ConfigFromEnv().
+	// PKCS11 is the token to use. When it is nil (and SkipPKCS11 is
+	// false) the PKCS#11 cells are skipped with PKCS11Unavailable as
+	// their reason, or fail with it when RequirePKCS11 is set.
 	PKCS11 *pkcs11.Config
+	// PKCS11Unavailable says why there is no token and how to provide one.
+	PKCS11Unavailable string
+	// RequirePKCS11 turns a missing token into failed cells.
+	RequirePKCS11 bool
+	// PKCS11Error, if set, is why a configured token cannot be used; the
+	// PKCS#11 cells fail with it.
+	PKCS11Error error
 	// Binary is the securelog executable started as `serve-rpc` for the
 	// remote-http stack (default os.Executable()).
 	Binary string
@@ -75,6 +87,9 @@ type Cell struct {
 	Check    string `json:"check"`
 	Pass     bool   `json:"pass"`
 	Detail   string `json:"detail,omitempty"`
+	// Skipped marks a cell that did not run (no PKCS#11 token); Detail
+	// says why. A skipped cell is not a failure and not a pass.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Result holds every cell of a Run.
@@ -85,30 +100,59 @@ type Result struct {
 	Cells     []Cell   `json:"cells"`
 }
 
-// OK reports whether every cell passed.
+// OK reports whether no cell failed and at least one passed (skipped
+// cells are neither).
 func (r Result) OK() bool {
+	passed := 0
 	for _, c := range r.Cells {
-		if !c.Pass {
+		switch {
+		case c.Pass:
+			passed++
+		case !c.Skipped:
 			return false
 		}
 	}
-	return len(r.Cells) > 0
+	return passed > 0
 }
 
-// Failures returns the failed cells.
+// Failures returns the failed cells (not the skipped ones).
 func (r Result) Failures() []Cell {
 	var out []Cell
 	for _, c := range r.Cells {
-		if !c.Pass {
+		if !c.Pass && !c.Skipped {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
+// Skipped returns the skipped cells.
+func (r Result) Skipped() []Cell {
+	var out []Cell
+	for _, c := range r.Cells {
+		if c.Skipped {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Passed returns the number of cells that passed.
+func (r Result) Passed() int {
+	n := 0
+	for _, c := range r.Cells {
+		if c.Pass {
+			n++
+		}
+	}
+	return n
+}
+
 // Table renders the result as a stack × check table: a cell reads PASS when
-// the check passed with every keystore on that stack, else FAIL n/m (n
-// keystores failed of m). The failures are listed below with their reason.
+// the check passed with every keystore that ran on that stack ("PASS,n SKIP"
+// when n keystores were skipped), FAIL n/m when n keystores of m failed,
+// SKIP when none ran. The failures are listed
+// below with their reason; skipped cells are summarised in one line.
 func (r Result) Table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-18s", "check")
@@ -117,11 +161,14 @@ func (r Result) Table() string {
 	}
 	b.WriteString("\n")
 	type key struct{ stack, check string }
-	total, failed := map[key]int{}, map[key]int{}
+	total, failed, skipped := map[key]int{}, map[key]int{}, map[key]int{}
 	for _, c := range r.Cells {
 		k := key{c.Stack, c.Check}
 		total[k]++
-		if !c.Pass {
+		switch {
+		case c.Skipped:
+			skipped[k]++
+		case !c.Pass:
 			failed[k]++
 		}
 	}
@@ -135,6 +182,10 @@ func (r Result) Table() string {
 				cell = "-"
 			case failed[k] > 0:
 				cell = fmt.Sprintf("FAIL %d/%d", failed[k], total[k])
+			case skipped[k] == total[k]:
+				cell = "SKIP"
+			case skipped[k] > 0:
+				cell = fmt.Sprintf("PASS,%d SKIP", skipped[k])
 			}
 			fmt.Fprintf(&b, " %-12s", cell)
 		}
@@ -147,6 +198,9 @@ func (r Result) Table() string {
 			fmt.Fprintf(&b, "  %s %s %s: %s\n", c.Stack, c.Keystore, c.Check, c.Detail)
 		}
 	}
+	if skips := r.Skipped(); len(skips) > 0 {
+		fmt.Fprintf(&b, "\n%d cell(s) skipped: %s\n", len(skips), skips[0].Detail)
+	}
 	return b.String()
 }
 
@@ -156,6 +210,7 @@ type keySource struct {
 	alg      string
 	prepare  func(dir string) (keystore.Signer, string, error)
 	setupErr error
+	skip     string // non-empty: the run is skipped for this reason
 }
 
 // Run executes the scenario on every stack × keystore × algorithm. It
@@ -249,30 +304,35 @@ func softwareSources(algs []string) []keySource {
 
 // pkcs11Sources opens the token once; each run generates a fresh,
 // non-extractable key with a unique label in it (tokens never reuse
-// labels). If the token cannot be opened, every PKCS#11 source carries the
-// reason and its cells fail.
+// labels). Without a token every PKCS#11 source is skipped (or, with
+// RequirePKCS11, fails) with opts.PKCS11Unavailable; if the token cannot be
+// opened, every source carries the reason and its cells fail.
 func pkcs11Sources(opts Options) ([]keySource, func()) {
 	var ks *pkcs11.Keystore
-	var openErr error
-	cfg := opts.PKCS11
-	if cfg == nil {
-		c, err := pkcs11.ConfigFromEnv()
-		if err != nil {
-			openErr = fmt.Errorf("PKCS#11 is not configured (%v); set SECURELOG_PKCS11_MODULE, SECURELOG_PKCS11_TOKEN and SECURELOG_PKCS11_PIN or _PIN_FILE (e.g. eval \"$(.ci/softhsm-setup.sh)\"), or skip PKCS#11", err)
+	openErr := opts.PKCS11Error
+	skip := ""
+	if openErr == nil && opts.PKCS11 == nil {
+		reason := opts.PKCS11Unavailable
+		if reason == "" {
+			reason = "no PKCS#11 token configured"
 		}
-		cfg = &c
+		if opts.RequirePKCS11 {
+			openErr = errors.New(reason)
+		} else {
+			skip = reason
+		}
 	}
-	if openErr == nil {
-		k, err := pkcs11.Open(*cfg)
+	if openErr == nil && skip == "" {
+		k, err := pkcs11.Open(*opts.PKCS11)
 		if err != nil {
-			openErr = fmt.Errorf("open PKCS#11 token %q: %w", cfg.TokenLabel, err)
+			openErr = fmt.Errorf("open PKCS#11 token %q: %w", opts.PKCS11.TokenLabel, err)
 		} else {
 			ks = k
 		}
 	}
 	var out []keySource
 	for _, alg := range opts.Algorithms {
-		out = append(out, keySource{name: KeystorePKCS11 + "/" + alg, alg: alg, setupErr: openErr, prepare: func(string) (keystore.Signer, string, error) {
+		out = append(out, keySource{name: KeystorePKCS11 + "/" + alg, alg: alg, setupErr: openErr, skip: skip, prepare: func(string) (keystore.Signer, string, error) {
 			label := "stackcheck-" + alg + "-" + randHex(6)
 			if _, err := ks.Generate(label, alg); err != nil {
 				return nil, "", fmt.Errorf("generate %s key %q in the token: %w", alg, label, err)
@@ -306,6 +366,15 @@ func cellsFor(stack, ks string, results map[string]error) []Cell {
 			c.Detail = err.Error()
 		}
 		cells = append(cells, c)
+	}
+	return cells
+}
+
+// skipAll skips every check of a run with one reason.
+func skipAll(stack, ks, reason string) []Cell {
+	cells := make([]Cell, 0, len(Checks))
+	for _, ch := range Checks {
+		cells = append(cells, Cell{Stack: stack, Keystore: ks, Check: ch, Skipped: true, Detail: reason})
 	}
 	return cells
 }

@@ -134,12 +134,12 @@ func TestBrokenServerFailsCells(t *testing.T) {
 	}
 }
 
-func TestPKCS11NotConfigured(t *testing.T) {
-	for _, v := range []string{pkcs11.EnvModule, pkcs11.EnvToken, pkcs11.EnvPIN, pkcs11.EnvPINFile} {
-		t.Setenv(v, "")
-		os.Unsetenv(v)
-	}
-	res, err := Run(context.Background(), Options{Stacks: []string{StackSQLite}, Algorithms: []string{keystore.ECDSAP256}, Dir: t.TempDir()})
+// Without a token the PKCS#11 cells are skipped with the caller's reason and
+// the result is OK; with RequirePKCS11 they fail with it.
+func TestPKCS11Unavailable(t *testing.T) {
+	const reason = "no token: install softhsm2"
+	opts := Options{Stacks: []string{StackSQLite}, Algorithms: []string{keystore.ECDSAP256}, Dir: t.TempDir(), PKCS11Unavailable: reason}
+	res, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,12 +148,55 @@ func TestPKCS11NotConfigured(t *testing.T) {
 		switch {
 		case c.Keystore == "software/ecdsa-p256" && c.Pass:
 			sw++
-		case c.Keystore == "pkcs11/ecdsa-p256" && !c.Pass && strings.Contains(c.Detail, "PKCS#11 is not configured"):
+		case c.Keystore == "pkcs11/ecdsa-p256" && !c.Pass && c.Skipped && c.Detail == reason:
 			hw++
 		}
 	}
-	if sw != len(Checks) || hw != len(Checks) || res.OK() {
-		t.Fatalf("software passes %d, pkcs11 fails %d (want %d each):\n%s", sw, hw, len(Checks), res.Table())
+	if sw != len(Checks) || hw != len(Checks) || !res.OK() || len(res.Failures()) != 0 || !strings.Contains(res.Table(), "SKIP") {
+		t.Fatalf("software passes %d, pkcs11 skipped %d (want %d each):\n%s", sw, hw, len(Checks), res.Table())
+	}
+
+	opts.RequirePKCS11 = true
+	res, err = Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || len(res.Failures()) != len(Checks) || len(res.Skipped()) != 0 || res.Failures()[0].Detail != reason {
+		t.Fatalf("required: want the PKCS#11 cells failed:\n%s", res.Table())
+	}
+}
+
+func TestProvisionSoftHSMMissing(t *testing.T) {
+	_, err := ProvisionSoftHSM(context.Background(), SoftHSM{Util: filepath.Join(t.TempDir(), "softhsm2-util"), Dir: t.TempDir()})
+	if !errors.Is(err, ErrSoftHSMMissing) {
+		t.Fatalf("err = %v, want ErrSoftHSMMissing", err)
+	}
+	if _, err := ProvisionSoftHSM(context.Background(), SoftHSM{Dir: t.TempDir()}); !errors.Is(err, ErrSoftHSMMissing) {
+		t.Fatalf("no util: err = %v", err)
+	}
+}
+
+// A provisioned token signs in every algorithm (the module reads
+// SOFTHSM2_CONF at initialisation, so the test sets it).
+func TestProvisionSoftHSM(t *testing.T) {
+	util, err := exec.LookPath("softhsm2-util")
+	if err != nil {
+		if os.Getenv("SECURELOG_REQUIRE_PKCS11") != "" {
+			t.Fatal("SECURELOG_REQUIRE_PKCS11 is set but softhsm2-util is not installed")
+		}
+		t.Skip("softhsm2 is not installed")
+	}
+	tok, err := ProvisionSoftHSM(context.Background(), SoftHSM{Util: util, Dir: t.TempDir(), Label: "provision-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", tok.ConfPath)
+	res, err := Run(context.Background(), Options{Stacks: []string{StackPebble}, Algorithms: []string{keystore.Ed25519}, Dir: t.TempDir(), PKCS11: &tok.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || res.Passed() != 2*len(Checks) {
+		t.Fatalf("want every cell passed:\n%s", res.Table())
 	}
 }
 
@@ -193,11 +236,11 @@ func TestFingerprintDiff(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	r := Result{Stacks: []string{"a", "b"}, Keystores: []string{"k1", "k2"}, Checks: []string{"x", "y"}, Cells: []Cell{
-		{"a", "k1", "x", true, ""}, {"a", "k2", "x", true, ""}, {"a", "k1", "y", true, ""}, {"a", "k2", "y", false, "boom"},
-		{"b", "k1", "x", true, ""},
+		{"a", "k1", "x", true, "", false}, {"a", "k2", "x", true, "", false}, {"a", "k1", "y", true, "", false}, {"a", "k2", "y", false, "boom", false},
+		{"b", "k1", "x", true, "", false}, {"b", "k1", "y", false, "no token", true},
 	}}
 	got := r.Table()
-	for _, want := range []string{"x                  PASS         PASS", "y                  FAIL 1/2     -", "a k2 y: boom"} {
+	for _, want := range []string{"x                  PASS         PASS", "y                  FAIL 1/2     SKIP", "a k2 y: boom", "1 cell(s) skipped: no token"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}

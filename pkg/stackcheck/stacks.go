@@ -45,6 +45,9 @@ func (e *stackEnv) close() {
 
 // runOne runs the scenario once on a fresh store of stack with one key.
 func (e *stackEnv) runOne(ctx context.Context, stack string, src keySource, name string, refs map[string]*fingerprint) []Cell {
+	if src.skip != "" {
+		return skipAll(stack, src.name, src.skip)
+	}
 	if src.setupErr != nil {
 		return failAll(stack, src.name, src.setupErr)
 	}
