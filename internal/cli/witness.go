@@ -47,8 +47,10 @@ witness recomputes the checkpoint hash from the submitted fields, verifies the
 signature with --trust (the log's public keys), and accepts only a checkpoint that
 equals or extends the last one it accepted for that stream (directly or through the
 submitted intermediate checkpoints). A second, different checkpoint for a witnessed
-segment is refused as equivocation and raises an alert. The first checkpoint of a
-stream is accepted on trust (trust on first use).
+segment is refused as equivocation and raises an alert; so does any other validly
+signed checkpoint that conflicts with the witnessed head (a fork at a new segment
+id, or one the witness cannot link), and the submission is kept in DIR/evidence.
+The first checkpoint of a stream is accepted on trust (trust on first use).
 
 Accepted checkpoints are recorded in the witness's own store (--data DIR: a pebble
 store in DIR/log and the witness's Ed25519 key in DIR/keys) and cosigned: the
@@ -183,7 +185,7 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 	}
 	srv, err := witnessd.New(witnessd.Config{
 		Store: st, Trust: trust, Key: key, Identity: w.identity, LogStore: logStore,
-		CheckInterval: w.interval, NATS: nc, Logger: a.logger,
+		CheckInterval: w.interval, NATS: nc, Logger: a.logger, EvidenceDir: filepath.Join(w.data, "evidence"),
 	})
 	if err != nil {
 		return err

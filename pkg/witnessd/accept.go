@@ -72,6 +72,10 @@ type Decision struct {
 	// Head is the witnessed head the submission was compared with (nil on
 	// first contact).
 	Head *wire.WitnessRow
+	// Evidence is the alert kind when the refusal is evidence against the
+	// log — a validly signed checkpoint that conflicts with the witnessed
+	// head (AlertEquivocation, AlertFork, AlertUnlinked) — and "" otherwise.
+	Evidence string
 }
 
 // Accepted reports whether the decision accepts the submission.
@@ -95,13 +99,25 @@ func refuse(status, format string, args ...any) Decision {
 //  4. Same segment: same hash → accept (idempotent, Store false); other
 //     hash → StatusEquivocation.
 //  5. Lower segment → StatusStale.
-//  6. Higher segment: accept if its prev_checkpoint_hash is the witnessed
+//  6. Higher segment: refuse (StatusNotExtending) if its seq range starts
+//     at or before the witnessed head's seq_end (segments of a stream never
+//     overlap, SPEC §7.1); accept if its prev_checkpoint_hash is the witnessed
 //     hash, or if walking back from it through sub.Intermediate — each
 //     intermediate hashed from its own fields, of the same stream, with a
 //     segment id strictly between the witnessed one and its successor's,
 //     and validly signed — reaches the witnessed hash. Otherwise
 //     StatusNotExtending (a signature failure of an intermediate on that
 //     path gives its signature status instead).
+//
+// Refusals of a validly signed checkpoint that conflict with the head are
+// evidence (Decision.Evidence): equivocation (4); a proven fork at a new
+// id (6: the checkpoint restarts the chain from the zero hash, re-covers
+// seqnos of the witnessed head, or its chain passes through a signed
+// checkpoint at or below the head's id that is not the head: AlertFork);
+// and a new id that merely cannot be linked (AlertUnlinked: a fork, or a
+// witness that missed checkpoints, which a resubmission with intermediates
+// resolves). Stale refusals (5) need the witness's older rows to judge;
+// see StaleConflict.
 //
 // Decide does no I/O; its cost is one hash and one signature check per
 // checkpoint on the path.
@@ -134,13 +150,38 @@ func decideAgainst(trust Verifier, last *wire.WitnessRow, sub witness.Submission
 		if bytes.Equal(hash, lastHash) {
 			return Decision{Status: StatusAccepted}
 		}
-		return refuse(StatusEquivocation, "segment %d of stream %q was witnessed with checkpoint hash %s; this submission hashes to %x",
+		d := refuse(StatusEquivocation, "segment %d of stream %q was witnessed with checkpoint hash %s; this submission hashes to %x",
 			sub.SegmentID, sub.StreamID, last.CheckpointHashHex, hash)
+		d.Evidence = AlertEquivocation
+		return d
 	case sub.SegmentID < last.SegmentID:
 		return refuse(StatusStale, "segment %d is older than the witnessed head, segment %d of stream %q",
 			sub.SegmentID, last.SegmentID, sub.StreamID)
 	}
-	return link(trust, last, lastHash, sub, f)
+	if f.SeqStart <= last.SeqEnd {
+		// A stream's segments never overlap (SPEC §7.1), so a newer segment
+		// re-covering witnessed seqnos is another history of them, even if
+		// it links by hash.
+		d := refuse(StatusNotExtending, "segment %d of stream %q covers seq %d..%d, which re-covers entries of the witnessed head (segment %d, seq %d..%d): the log signed another history of them",
+			sub.SegmentID, sub.StreamID, f.SeqStart, f.SeqEnd, last.SegmentID, last.SeqStart, last.SeqEnd)
+		d.Evidence = AlertFork
+		return d
+	}
+	d := link(trust, last, lastHash, sub, f)
+	if d.Status != StatusNotExtending || d.Evidence != "" {
+		return d
+	}
+	// Not linked: a proven fork, or a gap the witness cannot bridge.
+	switch {
+	case bytes.Equal(f.PrevCheckpointHash, wire.ZeroHash):
+		d = refuse(StatusNotExtending, "segment %d of stream %q claims to be the stream's first checkpoint (zero prev_checkpoint_hash), but the witness accepted segment %d (%s): the log restarted its signed history",
+			sub.SegmentID, sub.StreamID, last.SegmentID, last.CheckpointHashHex)
+		d.Evidence = AlertFork
+	default:
+		d.Reason += " (a fork, or the witness missed checkpoints: resubmit with the intermediate checkpoints since the witnessed head)"
+		d.Evidence = AlertUnlinked
+	}
+	return d
 }
 
 // link walks back from the new checkpoint's previous hash through the
@@ -171,6 +212,19 @@ func link(trust Verifier, last *wire.WitnessRow, lastHash []byte, sub witness.Su
 		if !ok {
 			return refuse(StatusNotExtending, "segment %d of stream %q does not extend the witnessed head (segment %d, %s): no intermediate checkpoint hashes to %x",
 				sub.SegmentID, sub.StreamID, last.SegmentID, last.CheckpointHashHex, cur)
+		}
+		if in.f.StreamID == sub.StreamID && in.f.SegmentID <= last.SegmentID && in.f.SegmentID < curSeg {
+			// A checkpoint on this chain at or below the witnessed head's
+			// id that is not the head: if it is validly signed, the log
+			// signed a history without the witnessed head.
+			what := fmt.Sprintf("intermediate checkpoint %d (segment %d)", in.idx, in.f.SegmentID)
+			if d, ok := checkSignature(trust, what, in.sc.SignerIdentity, in.sc.SignatureHex, cur); !ok {
+				return d
+			}
+			d := refuse(StatusNotExtending, "segment %d of stream %q descends from the signed %s, but the witness accepted segment %d (%s) and this chain does not pass through it",
+				sub.SegmentID, sub.StreamID, what, last.SegmentID, last.CheckpointHashHex)
+			d.Evidence = AlertFork
+			return d
 		}
 		if in.f.StreamID != sub.StreamID || in.f.SegmentID <= last.SegmentID || in.f.SegmentID >= curSeg {
 			return refuse(StatusNotExtending, "intermediate checkpoint %d (stream %q, segment %d) is not between the witnessed segment %d and segment %d of stream %q",
@@ -286,4 +340,30 @@ func decodeHash(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%q is %d bytes, want %d", s, len(b), wire.HashLen)
 	}
 	return b, nil
+}
+
+// StaleConflict judges a stale refusal (a checkpoint of sub's stream at a
+// segment id below the witnessed head; hash is its recomputed checkpoint
+// hash, already validly signed) against rows, the witness's accepted rows
+// of the stream. It returns the alert kind and a detail when the
+// checkpoint conflicts with what the witness accepted, and "" when it may
+// simply be an old checkpoint resubmitted:
+//   - a row for the same segment with another hash → AlertEquivocation;
+//   - a row of a lower segment whose seq_end ≥ its seq_start, or of a
+//     higher segment whose seq_start ≤ its seq_end (a stream's segments
+//     cover increasing, disjoint seqno ranges) → AlertFork.
+func StaleConflict(rows []wire.WitnessRow, sub witness.Submission, hash []byte) (kind, detail string) {
+	for _, r := range rows {
+		switch {
+		case r.SegmentID == sub.SegmentID:
+			if h, err := decodeHash(r.CheckpointHashHex); err == nil && !bytes.Equal(h, hash) {
+				return AlertEquivocation, fmt.Sprintf("segment %d of stream %q was witnessed with checkpoint hash %s; this validly signed submission hashes to %x",
+					sub.SegmentID, sub.StreamID, r.CheckpointHashHex, hash)
+			}
+		case (r.SegmentID < sub.SegmentID && r.SeqEnd >= sub.SeqStart) || (r.SegmentID > sub.SegmentID && r.SeqStart <= sub.SeqEnd):
+			return AlertFork, fmt.Sprintf("segment %d of stream %q covers seq %d..%d, overlapping the witnessed segment %d (seq %d..%d): the log signed another history of those entries",
+				sub.SegmentID, sub.StreamID, sub.SeqStart, sub.SeqEnd, r.SegmentID, r.SeqStart, r.SeqEnd)
+		}
+	}
+	return "", ""
 }

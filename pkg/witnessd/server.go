@@ -95,6 +95,10 @@ type Config struct {
 	NATS *nats.Conn
 	// OnAlert, if set, is called with every alert (after logging it).
 	OnAlert func(Alert)
+	// EvidenceDir keeps refused, validly signed submissions that conflict
+	// with a witnessed head (see Evidence), one file per checkpoint; empty
+	// keeps the last MaxEvidenceInMemory in memory only.
+	EvidenceDir string
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Logger receives decisions and alerts (slog.Default()).
@@ -124,6 +128,8 @@ type Server struct {
 	locks [lockShards]sync.Mutex
 	tlog  *tlogWitness // nil: no tlog-witness endpoint
 
+	evidence evidenceKeeper
+
 	alertMu   sync.Mutex
 	lastAlert map[string]Alert // stream → alert of the last failed cross-check
 
@@ -151,6 +157,7 @@ func New(cfg Config) (*Server, error) {
 		interval: cfg.CheckInterval, nc: cfg.NATS, onAlert: cfg.OnAlert, now: cfg.Now, log: cfg.Logger,
 		lastAlert: map[string]Alert{}, reg: prometheus.NewRegistry(),
 	}
+	s.evidence.dir = cfg.EvidenceDir
 	if s.identity == "" {
 		s.identity = DefaultIdentity
 	}
@@ -228,11 +235,24 @@ func (s *Server) Submit(ctx context.Context, sub witness.Submission) (witness.Re
 		case StatusStale, StatusEquivocation, StatusNotExtending:
 			rec.CurrentHead = d.Head
 		}
+		if d.Status == StatusStale {
+			rows, err := s.st.WitnessList(ctx, sub.StreamID)
+			if err != nil {
+				s.submissions.WithLabelValues("error").Inc()
+				return witness.Receipt{}, fmt.Errorf("witness log: rows of stream %q: %w", sub.StreamID, err)
+			}
+			if kind, detail := StaleConflict(rows, sub, d.Hash); kind != "" {
+				d.Evidence, d.Reason = kind, d.Reason+"; "+detail
+				reason = d.Reason
+			}
+		}
 		s.submissions.WithLabelValues(d.Status).Inc()
 		s.log.Warn("witness refused submission", "stream", sub.StreamID, "segment_id", sub.SegmentID,
 			"status", d.Status, "reason", d.Reason)
-		if d.Status == StatusEquivocation {
-			s.raise(Alert{Stream: sub.StreamID, SegmentID: sub.SegmentID, Kind: AlertEquivocation, Detail: d.Reason})
+		if d.Evidence != "" {
+			// A validly signed checkpoint that conflicts with the
+			// witnessed head: alert and keep it (issue 9 item 8).
+			s.keepEvidence(sub, d, now)
 		}
 		return rec, nil
 	}
