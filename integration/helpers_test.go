@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/audit"
 	"github.com/securelog/securelog/pkg/checkpoint"
-	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -43,9 +43,9 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// startLocal runs pipeline.RunLocal in the background and returns its info;
+// startLocal runs node.Up in the background and returns its info;
 // the pipeline stops at test cleanup.
-func startLocal(t *testing.T, cfg pipeline.LocalConfig) pipeline.LocalInfo {
+func startLocal(t *testing.T, cfg node.UpConfig) node.Info {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -54,28 +54,28 @@ func startLocal(t *testing.T, cfg pipeline.LocalConfig) pipeline.LocalInfo {
 		cfg.Logger = testLogger(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	infoc := make(chan pipeline.LocalInfo, 1)
+	infoc := make(chan node.Info, 1)
 	done := make(chan error, 1)
-	go func() { done <- pipeline.RunLocal(ctx, cfg, func(i pipeline.LocalInfo) { infoc <- i }) }()
-	var info pipeline.LocalInfo
+	go func() { done <- node.Up(ctx, cfg, func(i node.Info) { infoc <- i }) }()
+	var info node.Info
 	select {
 	case info = <-infoc:
 	case err := <-done:
 		cancel()
-		t.Fatalf("RunLocal: %v", err)
+		t.Fatalf("node.Up: %v", err)
 	case <-time.After(60 * time.Second):
 		cancel()
-		t.Fatal("RunLocal did not start in 60s")
+		t.Fatal("node.Up did not start in 60s")
 	}
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("RunLocal: %v", err)
+				t.Errorf("node.Up: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("RunLocal did not stop in 30s")
+			t.Error("node.Up did not stop in 30s")
 		}
 	})
 	return info

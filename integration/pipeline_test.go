@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
@@ -23,7 +24,7 @@ import (
 // NATS and over HTTP.
 func TestPublishCommitCheckpointAudit(t *testing.T) {
 	var witnessTrust *checkpoint.Trust
-	info := startLocal(t, pipeline.LocalConfig{
+	info := startLocal(t, node.UpConfig{
 		HTTPListen: "127.0.0.1:0",
 		Extra:      withWitness(t, &witnessTrust),
 		Sealer:     pipeline.SealerConfig{MaxEntries: 100, MaxAge: 200 * time.Millisecond},
@@ -167,7 +168,7 @@ func TestPublishCommitCheckpointAudit(t *testing.T) {
 // TestRejectedEventGoesToDLQ: an event that fails validation in the
 // ingester (published raw) fails its future with the reason.
 func TestRejectedEventGoesToDLQ(t *testing.T) {
-	info := startLocal(t, pipeline.LocalConfig{})
+	info := startLocal(t, node.UpConfig{})
 	nc, err := info.Connect("test")
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +221,7 @@ func TestRejectedEventGoesToDLQ(t *testing.T) {
 }
 
 // witnessed reads the signer's witness submission counter for outcome.
-func witnessed(t *testing.T, info pipeline.LocalInfo, outcome string) float64 {
+func witnessed(t *testing.T, info node.Info, outcome string) float64 {
 	t.Helper()
 	mfs, err := info.Metrics.Registry().Gather()
 	if err != nil {

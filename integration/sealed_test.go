@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/seal"
@@ -21,7 +22,7 @@ import (
 // hold them (DECISIONS 5): every payload decrypts with the KEK after its
 // segment is closed, and the streams audit.
 func TestSealedStreamsThroughPipeline(t *testing.T) {
-	info := startLocal(t, pipeline.LocalConfig{
+	info := startLocal(t, node.UpConfig{
 		HTTPListen: "127.0.0.1:0",
 		Sealer:     pipeline.SealerConfig{MaxEntries: 7, MaxAge: 50 * time.Millisecond},
 		Signer:     pipeline.SignerConfig{ScanInterval: time.Second},

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/pipeline"
@@ -33,7 +34,7 @@ import (
 // the head, every segment is signed and every stream passes a full audit.
 func TestSealerKilledMidLoad(t *testing.T) {
 	dir := t.TempDir()
-	info, err := pipeline.PrepareData(dir, pipeline.DefaultIdentity)
+	info, err := node.PrepareData(dir, pipeline.DefaultIdentity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestSealerKilledMidLoad(t *testing.T) {
 
 // inProcessSigner returns a signer over the store RPC on nc, signing with
 // the key PrepareData made, as `securelog up` runs it.
-func inProcessSigner(t *testing.T, nc *nats.Conn, info pipeline.LocalInfo) *pipeline.Signer {
+func inProcessSigner(t *testing.T, nc *nats.Conn, info node.Info) *pipeline.Signer {
 	t.Helper()
 	ks, err := keystore.OpenSoftware(info.KeysDir)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/securelog"
@@ -24,7 +25,7 @@ import (
 // chain and every signature verify, and the stream passes a full audit.
 func TestSignerKilledMidLoad(t *testing.T) {
 	dir := t.TempDir()
-	info, err := pipeline.PrepareData(dir, pipeline.DefaultIdentity)
+	info, err := node.PrepareData(dir, pipeline.DefaultIdentity)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/pipeline"
@@ -12,10 +13,10 @@ import (
 	"github.com/securelog/securelog/pkg/witnessd"
 )
 
-// withWitness returns a LocalConfig.Extra that runs an in-process witness
+// withWitness returns a node.UpConfig.Extra that runs an in-process witness
 // over NATS (as `securelog up` does) and stores its trust file in *trust.
-func withWitness(t *testing.T, trust **checkpoint.Trust) func(ctx context.Context, info pipeline.LocalInfo) ([]pipeline.Witness, error) {
-	return func(ctx context.Context, info pipeline.LocalInfo) ([]pipeline.Witness, error) {
+func withWitness(t *testing.T, trust **checkpoint.Trust) func(ctx context.Context, info node.Info) ([]pipeline.Witness, error) {
+	return func(ctx context.Context, info node.Info) ([]pipeline.Witness, error) {
 		ks, err := keystore.OpenSoftware(filepath.Join(info.DataDir, "witness-keys"))
 		if err != nil {
 			return nil, err

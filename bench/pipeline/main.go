@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/wire"
@@ -172,7 +173,7 @@ type result struct {
 
 // histStats returns the sample count and sum of a histogram of the
 // pipeline's metrics.
-func histStats(info pipeline.LocalInfo, name string) (uint64, float64) {
+func histStats(info node.Info, name string) (uint64, float64) {
 	mfs, err := info.Metrics.Registry().Gather()
 	if err != nil {
 		return 0, 0
@@ -194,14 +195,14 @@ func runPipeline(n, producers, window, size, samples int, always bool) (result, 
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	infoc := make(chan pipeline.LocalInfo, 1)
+	infoc := make(chan node.Info, 1)
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
-		done <- pipeline.RunLocal(ctx, pipeline.LocalConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger},
-			func(i pipeline.LocalInfo) { infoc <- i })
+		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger},
+			func(i node.Info) { infoc <- i })
 	}()
-	var info pipeline.LocalInfo
+	var info node.Info
 	select {
 	case info = <-infoc:
 	case err := <-done:

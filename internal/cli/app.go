@@ -9,14 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/securelog"
-	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/witness"
 
 	// Store backends selectable with --store BACKEND:CONFIG.
@@ -136,19 +135,21 @@ func usageErr(format string, args ...any) error {
 }
 
 // localPath returns the filesystem path of a local store spec, or "".
-func localPath(spec string) (backend, path string) {
-	b, cfg, err := store.ParseSpec(spec)
-	if err != nil {
-		return "", ""
+func localPath(spec string) (backend, path string) { return node.LocalPath(spec) }
+
+// settingErr turns a missing or bad setting into a usage error (exit 2).
+func settingErr(err error) error {
+	var se *node.SettingError
+	if errors.As(err, &se) {
+		return &ExitError{Code: 2, Err: err}
 	}
-	switch b {
-	case "pebble", "sqlite", "file":
-		if cfg == ":memory:" {
-			return b, ""
-		}
-		return b, cfg
-	}
-	return b, ""
+	return err
+}
+
+// storeConfig is the store of --store with the remote transport flags.
+func (a *app) storeConfig(create bool) node.StoreConfig {
+	return node.StoreConfig{Spec: a.storeSpec, Create: create, RPC: node.RPCClient{Transport: a.transport, URL: a.rpcURL,
+		NATS: node.NATSClient{URL: a.natsURL}}}
 }
 
 type openOpts struct {
@@ -166,20 +167,7 @@ type openOpts struct {
 
 // openLog opens the store and a Log over it.
 func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), error) {
-	if a.storeSpec == "" {
-		return nil, nil, usageErr("no store: pass --store BACKEND:CONFIG (e.g. --store pebble:./data/log) or set SECURELOG_STORE")
-	}
-	backend, path := localPath(a.storeSpec)
-	if path != "" && !o.create {
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil, fmt.Errorf("store %q: %w (nothing has been written there yet?)", a.storeSpec, err)
-		}
-	}
-	if backend == "pebble" && o.create && path != "" {
-		if err := os.MkdirAll(filepath.Dir(filepath.Clean(path)), 0o755); err != nil {
-			return nil, nil, fmt.Errorf("create store directory: %w", err)
-		}
-	}
+	_, path := localPath(a.storeSpec)
 	opts := securelog.Options{Logger: a.logger}
 	if !a.noHeadFile {
 		opts.HeadFile = a.headFile
@@ -212,7 +200,7 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 	}
 	if o.kek || o.needKEK {
 		if a.kekFile != "" {
-			k, err := loadKEK(a.kekFile)
+			k, err := a.loadKEK(a.kekFile)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -221,15 +209,10 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 			return nil, nil, usageErr("no KEK: pass --kek FILE (make one with 'securelog kek generate --out FILE')")
 		}
 	}
-	for env, v := range map[string]string{"SECURE_LOG_TRANSPORT": a.transport, "SECURE_LOG_RPC_URL": a.rpcURL, "SECURE_LOG_NATS_URL": a.natsURL} {
-		if v != "" {
-			os.Setenv(env, v) // read by the remote store at Init
-		}
-	}
-	st, err := store.Open(ctx, a.storeSpec)
+	st, err := node.OpenStore(ctx, a.storeConfig(o.create))
 	if err != nil {
 		release()
-		return nil, nil, fmt.Errorf("open store %q: %w", a.storeSpec, err)
+		return nil, nil, settingErr(err)
 	}
 	l := securelog.New(st, opts)
 	if err := l.OpenInitialized(ctx); err != nil {

@@ -1,55 +1,20 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/internal/node"
 )
 
-// A token-wrapped KEK file (DECISIONS 6) is one line:
-//
-//	securelog-wrapped-kek/v1 pkcs11 <wrapping key label> <hex of the wrapped KEK>
-//
-// The 32-byte KEK was generated inside the PKCS#11 token and wrapped there
-// with a non-extractable AES key; the clear KEK never touches the disk and
-// exists only in the memory of a process that unwrapped it with the token.
-const wrappedKEKPrefix = "securelog-wrapped-kek/v1"
+// wrappedKEKPrefix starts a token-wrapped KEK file (node.WrappedKEKPrefix).
+const wrappedKEKPrefix = node.WrappedKEKPrefix
 
-// loadKEK reads --kek: a token-wrapped KEK file is unwrapped in the token;
-// anything else is a plain KEK file (32 raw bytes or 64 hex characters).
-func loadKEK(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read KEK file: %w", err)
-	}
-	if !bytes.HasPrefix(data, []byte(wrappedKEKPrefix)) {
-		return seal.LoadKEK(path)
-	}
-	f := strings.Fields(string(data))
-	if len(f) != 4 || f[1] != "pkcs11" {
-		return nil, fmt.Errorf("KEK file %s: want %q followed by \"pkcs11 LABEL HEX\"", path, wrappedKEKPrefix)
-	}
-	wrapped, err := hex.DecodeString(f[3])
-	if err != nil {
-		return nil, fmt.Errorf("KEK file %s: wrapped key is not hex: %v", path, err)
-	}
-	ks, err := openToken()
-	if err != nil {
-		return nil, err
-	}
-	defer ks.Close()
-	kek, err := ks.LoadWrappedKEK(f[2], wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("unwrap KEK of %s in the token with key %q: %w", path, f[2], err)
-	}
-	return kek, nil
-}
+// loadKEK reads --kek through the one KEK loader (node.LoadKEK).
+func (a *app) loadKEK(path string) ([]byte, error) { return node.LoadKEK(path, a.tokenConfig) }
 
 func (a *app) kekTokenCmd() *cobra.Command {
 	var out, label string
@@ -71,7 +36,7 @@ plain KEK file: it is unwrapped in the token; the clear KEK never touches the di
 			if strings.ContainsAny(label, " \t\n") || label == "" {
 				return usageErr("--wrapping-key %q: want a label without spaces", label)
 			}
-			ks, err := openToken()
+			ks, err := a.openToken()
 			if err != nil {
 				return err
 			}

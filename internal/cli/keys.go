@@ -38,7 +38,7 @@ An existing identity is never overwritten.`,
 			if kind, err := a.keystoreKind(); err != nil {
 				return err
 			} else if kind == keystorePKCS11 {
-				e, err := pkcs11Generate(args[0], alg)
+				e, err := a.pkcs11Generate(args[0], alg)
 				if err != nil {
 					return err
 				}
@@ -76,7 +76,7 @@ An existing identity is never overwritten.`,
 			if kind, err := a.keystoreKind(); err != nil {
 				return err
 			} else if kind == keystorePKCS11 {
-				if entries, err = pkcs11TrustEntries(cmd.Context(), identities); err != nil {
+				if entries, err = a.pkcs11TrustEntries(cmd.Context(), identities); err != nil {
 					return err
 				}
 			} else {

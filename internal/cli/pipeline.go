@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -13,10 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
-	"github.com/securelog/securelog/pkg/store"
-	"github.com/securelog/securelog/pkg/store/remote"
-	"github.com/securelog/securelog/pkg/transport"
 )
 
 // pipelineConfig is the one configuration file every pipeline command
@@ -224,39 +220,20 @@ func (a *app) infoLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// connect dials NATS with the configured URL and credentials.
-func (p *pipelineFlags) connect(name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
-	if p.cfg.NATS.Creds != "" {
-		opts = append(opts, nats.UserCredentials(p.cfg.NATS.Creds))
-	}
-	nc, err := nats.Connect(p.cfg.NATS.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", p.cfg.NATS.URL, err)
-	}
-	return nc, nil
+// natsClient is how this command connects to NATS.
+func (p *pipelineFlags) natsClient() node.NATSClient {
+	return node.NATSClient{URL: p.cfg.NATS.URL, Creds: p.cfg.NATS.Creds}
 }
 
-// remoteStore opens the store RPC client (NATS over nc, or HTTP).
-func (p *pipelineFlags) remoteStore(ctx context.Context, nc *nats.Conn) (store.Store, error) {
-	var t transport.Transport
-	var err error
-	switch p.cfg.RPC.Transport {
-	case "", "nats":
-		t, err = transport.NewNATS(transport.Config{NATSConn: nc, Subject: p.cfg.RPC.Subject, Token: p.cfg.RPC.Token})
-	case "http":
-		t, err = transport.NewHTTP(transport.Config{URL: p.cfg.RPC.URL, Token: p.cfg.RPC.Token})
-	default:
-		return nil, usageErr("--rpc-transport %q: want nats or http", p.cfg.RPC.Transport)
-	}
-	if err != nil {
-		return nil, err
-	}
-	st := remote.New(t)
-	if err := st.Init(ctx, "pipeline"); err != nil {
-		return nil, fmt.Errorf("store RPC: %w", err)
-	}
-	return st, nil
+// connect dials NATS with the configured URL and credentials.
+func (p *pipelineFlags) connect(name string) (*nats.Conn, error) {
+	return p.natsClient().Connect(name)
+}
+
+// rpcClient is how this command reaches the store RPC.
+func (p *pipelineFlags) rpcClient() node.RPCClient {
+	return node.RPCClient{Transport: p.cfg.RPC.Transport, URL: p.cfg.RPC.URL, Subject: p.cfg.RPC.Subject,
+		Token: p.cfg.RPC.Token, NATS: p.natsClient()}
 }
 
 func (p *pipelineFlags) streamConfig() pipeline.StreamConfig {

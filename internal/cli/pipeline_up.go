@@ -1,19 +1,13 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/securelog/securelog/pkg/checkpoint"
-	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
-	"github.com/securelog/securelog/pkg/store"
-	"github.com/securelog/securelog/pkg/witnessd"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).upCmd) }
@@ -43,86 +37,21 @@ them. Ctrl-C shuts down gracefully.`,
 			if sync != "always" && sync != "default" {
 				return usageErr("--sync %q: want always or default", sync)
 			}
-			cfg := pipeline.LocalConfig{
+			cfg := node.UpConfig{
 				DataDir: p.cfg.Up.Data, NATSListen: p.cfg.Up.ListenNATS, HTTPListen: p.cfg.Up.HTTP, SyncAlways: sync == "always",
-				StoreSpec: p.cfg.Store.Spec, Identity: p.cfg.Signer.Identity, Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),
+				StoreSpec: p.cfg.Store.Spec, Identity: p.cfg.Signer.Identity, Keystore: a.keystoreConfig(p.cfg.Signer.Keys),
+				TokensFile: p.cfg.RPC.Tokens, LocalWitness: !p.cfg.Up.NoWitness,
+				Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),
 				Signer: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),
 			}
-			if !p.cfg.Up.NoWitness {
-				cfg.Extra = a.localWitness
-			}
-			return pipeline.RunLocal(cmd.Context(), cfg, func(info pipeline.LocalInfo) { a.printUp(info, sync) })
+			return node.Up(cmd.Context(), cfg, func(info node.Info) { a.printUp(info, sync) })
 		},
 	}
 	p.add(c, "up", "ingester", "sealer", "signer")
 	return c
 }
 
-// localWitness runs the witness service of `securelog up` over NATS and
-// returns its client for the signer.
-func (a *app) localWitness(ctx context.Context, info pipeline.LocalInfo) ([]pipeline.Witness, error) {
-	dir := filepath.Join(info.DataDir, "witness")
-	ks, err := keystore.OpenSoftware(filepath.Join(dir, "keys"))
-	if err != nil {
-		return nil, err
-	}
-	key, err := ks.GetKeyOrCreate(ctx, witnessd.DefaultIdentity, keystore.Ed25519)
-	if err != nil {
-		return nil, err
-	}
-	trust, err := checkpoint.LoadTrustFile(info.TrustFile)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(ctx, "pebble:"+filepath.Join(dir, "store"))
-	if err != nil {
-		return nil, err
-	}
-	nc, err := info.Connect("securelog-witness")
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	logStore, err := (&pipelineFlags{cfg: defaultPipelineConfig()}).remoteStore(ctx, nc)
-	if err != nil {
-		nc.Close()
-		st.Close()
-		return nil, err
-	}
-	srv, err := witnessd.New(witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: a.infoLogger()})
-	if err != nil {
-		nc.Close()
-		st.Close()
-		return nil, err
-	}
-	data, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{{Identity: witnessd.DefaultIdentity, Algorithm: key.Algorithm(), PublicKey: key.PublicKey()}})
-	if err == nil {
-		err = os.WriteFile(filepath.Join(info.DataDir, "witness-trust.json"), data, 0o644)
-	}
-	if err != nil {
-		nc.Close()
-		st.Close()
-		return nil, err
-	}
-	// Run reports the HTTP listener once its NATS subscription is live.
-	listening := make(chan string, 1)
-	stopped := make(chan error, 1)
-	go func() {
-		stopped <- srv.Run(ctx, witnessd.RunConfig{Listen: "127.0.0.1:0", OnListen: func(addr string) { listening <- addr }})
-		logStore.Close()
-		nc.Close()
-		st.Close()
-	}()
-	select {
-	case addr := <-listening:
-		a.infoLogger().Info("local witness running", "nats_subject", witnessd.DefaultSubject, "http", addr, "identity", srv.Identity())
-	case err := <-stopped:
-		return nil, fmt.Errorf("witness: %w", err)
-	}
-	return []pipeline.Witness{witnessd.NewNATSClient(nc, "")}, nil
-}
-
-func (a *app) printUp(info pipeline.LocalInfo, sync string) {
+func (a *app) printUp(info node.Info, sync string) {
 	url := info.NATSURL
 	if url == "" {
 		url = "(in-process only)"
@@ -133,9 +62,16 @@ func (a *app) printUp(info pipeline.LocalInfo, sync string) {
 	if info.HTTPAddr != "" {
 		fmt.Fprintf(&b, "  store RPC     http://%s/   (/healthz, /metrics)\n", info.HTTPAddr)
 	}
+	if info.WitnessAddr != "" {
+		fmt.Fprintf(&b, "  witness       http://%s/   (NATS %s; public key in %s)\n", info.WitnessAddr, info.WitnessSubject, info.WitnessTrustFile)
+	}
 	fmt.Fprintf(&b, "  data          %s\n", info.DataDir)
 	fmt.Fprintf(&b, "  store         %s\n", info.StoreSpec)
-	fmt.Fprintf(&b, "  signing keys  %s (identity %q)\n", info.KeysDir, info.Identity)
+	if info.KeysDir != "" {
+		fmt.Fprintf(&b, "  signing keys  %s (identity %q)\n", info.KeysDir, info.Identity)
+	} else {
+		fmt.Fprintf(&b, "  signing key   %q in the %s keystore\n", info.Identity, info.Keystore)
+	}
 	fmt.Fprintf(&b, "  trust file    %s\n", info.TrustFile)
 	fmt.Fprintf(&b, "  head file     %s\n", info.HeadFile)
 	fmt.Fprintf(&b, "publish:\n")

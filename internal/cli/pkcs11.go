@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/keystore/pkcs11"
@@ -23,65 +24,34 @@ const EnvKeystore = "SECURELOG_KEYSTORE"
 
 // Keystore kinds accepted by --keystore and SECURELOG_KEYSTORE.
 const (
-	keystoreSoftware = "software"
-	keystorePKCS11   = "pkcs11"
+	keystoreSoftware = node.KeystoreSoftware
+	keystorePKCS11   = node.KeystorePKCS11
 )
-
-// keystoreKind returns the keystore kind from SECURELOG_KEYSTORE.
-func (a *app) keystoreKind() (string, error) {
-	switch v := a.keystoreFlag; v {
-	case "", keystoreSoftware:
-		return keystoreSoftware, nil
-	case keystorePKCS11:
-		return keystorePKCS11, nil
-	default:
-		return "", usageErr("--keystore / %s %q: want %q or %q", EnvKeystore, v, keystoreSoftware, keystorePKCS11)
-	}
-}
 
 // openToken opens the PKCS#11 token described by SECURELOG_PKCS11_MODULE,
 // _TOKEN and _PIN or _PIN_FILE.
-func openToken() (*pkcs11.Keystore, error) {
-	cfg, err := pkcs11.ConfigFromEnv()
-	if err != nil {
-		return nil, &ExitError{Code: 2, Err: err}
-	}
-	ks, err := pkcs11.Open(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open PKCS#11 token %q (module %s): %w", cfg.TokenLabel, cfg.Module, err)
-	}
-	return ks, nil
-}
+func (a *app) openToken() (*pkcs11.Keystore, error) { return node.OpenToken(a.tokenConfig) }
 
-// signer returns the signing keystore chosen by SECURELOG_KEYSTORE and a
-// function releasing it. openLog can use it in place of a.keystore() for
-// openOpts.signer (see the report of this change).
+// signer returns the signing keystore chosen by --keystore and a function
+// releasing it.
 func (a *app) signer() (keystore.Signer, func(), error) {
-	kind, err := a.keystoreKind()
+	ks, err := node.OpenKeystore(a.keystoreConfig(""))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, settingErr(err)
 	}
-	if kind == keystorePKCS11 {
-		ks, err := openToken()
-		if err != nil {
-			return nil, nil, err
-		}
-		return ks, func() { _ = ks.Close() }, nil
+	if ks.Software() != nil {
+		return ks.Software(), func() {}, nil
 	}
-	ks, err := a.keystore()
-	if err != nil {
-		return nil, nil, err
-	}
-	return ks, func() {}, nil
+	return ks, func() { _ = ks.Close() }, nil
 }
 
 // pkcs11Generate creates a non-extractable key pair labelled identity in
 // the token and returns its trust entry.
-func pkcs11Generate(identity, alg string) (checkpoint.TrustEntry, error) {
+func (a *app) pkcs11Generate(identity, alg string) (checkpoint.TrustEntry, error) {
 	if _, err := keystore.ParseAlgorithm(alg); err != nil {
 		return checkpoint.TrustEntry{}, usageErr("--alg: %v", err)
 	}
-	ks, err := openToken()
+	ks, err := a.openToken()
 	if err != nil {
 		return checkpoint.TrustEntry{}, err
 	}
@@ -97,11 +67,11 @@ func pkcs11Generate(identity, alg string) (checkpoint.TrustEntry, error) {
 }
 
 // pkcs11TrustEntries reads the public keys of identities from the token.
-func pkcs11TrustEntries(ctx context.Context, identities []string) ([]checkpoint.TrustEntry, error) {
+func (a *app) pkcs11TrustEntries(ctx context.Context, identities []string) ([]checkpoint.TrustEntry, error) {
 	if len(identities) == 0 {
 		return nil, usageErr("name the token keys to export with --identity ID (repeatable)")
 	}
-	ks, err := openToken()
+	ks, err := a.openToken()
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +110,7 @@ keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
 				}
 				alg = env
 			}
-			e, err := pkcs11Generate(args[0], alg)
+			e, err := a.pkcs11Generate(args[0], alg)
 			if err != nil {
 				return err
 			}
@@ -160,7 +130,7 @@ keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
 		Short: "Write the trust file entries (public keys) of token keys",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			entries, err := pkcs11TrustEntries(cmd.Context(), ids)
+			entries, err := a.pkcs11TrustEntries(cmd.Context(), ids)
 			if err != nil {
 				return err
 			}
@@ -213,4 +183,34 @@ the signature and advance the head file.`,
 	}
 	c.AddCommand(gen, export, sign)
 	return c
+}
+
+// tokenConfig reads the PKCS#11 token configuration (a node.TokenConfig).
+func (a *app) tokenConfig() (pkcs11.Config, error) {
+	cfg, err := pkcs11.ConfigFromEnv()
+	if err != nil {
+		return pkcs11.Config{}, &ExitError{Code: 2, Err: err}
+	}
+	return cfg, nil
+}
+
+// keystoreConfig is the keystore of commands that sign: --keystore with
+// software keys in dir (default --keys).
+func (a *app) keystoreConfig(dir string) node.KeystoreConfig {
+	if dir == "" {
+		dir = a.keysDir
+	}
+	return node.KeystoreConfig{Kind: a.keystoreFlag, Dir: dir, Token: a.tokenConfig}
+}
+
+// keystoreKind returns the keystore kind of --keystore.
+func (a *app) keystoreKind() (string, error) {
+	switch v := a.keystoreFlag; v {
+	case "", keystoreSoftware:
+		return keystoreSoftware, nil
+	case keystorePKCS11:
+		return keystorePKCS11, nil
+	default:
+		return "", usageErr("--keystore / SECURELOG_KEYSTORE %q: want %q or %q", v, keystoreSoftware, keystorePKCS11)
+	}
 }

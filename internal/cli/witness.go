@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/store"
@@ -157,16 +158,16 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 	if spec == "" {
 		spec = "pebble:" + filepath.Join(w.data, "log")
 	}
-	st, err := store.Open(ctx, spec)
+	st, err := node.OpenStore(ctx, node.StoreConfig{Spec: spec, Create: true})
 	if err != nil {
-		return fmt.Errorf("open witness store %q: %w", spec, err)
+		return fmt.Errorf("witness store: %w", err)
 	}
 	defer st.Close()
 	var nc *nats.Conn
 	if a.natsURL != "" {
-		nc, err = nats.Connect(a.natsURL, nats.Name("securelog-witness"))
+		nc, err = node.NATSClient{URL: a.natsURL}.Connect("securelog-witness")
 		if err != nil {
-			return fmt.Errorf("connect to NATS %s: %w", a.natsURL, err)
+			return err
 		}
 		defer nc.Close()
 	}

@@ -66,6 +66,8 @@ type Ingester struct {
 	created  string        // creation time of the JetStream stream
 	appendCh chan appendReq
 	ready    atomic.Bool
+	started  chan struct{} // closed when the consumer first runs
+	once     sync.Once
 	post     chan func() // receipts and acks of committed batches, in order
 }
 
@@ -110,7 +112,7 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
 	return &Ingester{cfg: cfg, bt: bt, js: js, log: cfg.Logger.With("worker", "ingester"), m: cfg.Metrics,
-		appendCh: make(chan appendReq, 4*cfg.MaxBatch), index: newCommitIndex(bt, cfg.Stream)}, nil
+		appendCh: make(chan appendReq, 4*cfg.MaxBatch), started: make(chan struct{}), index: newCommitIndex(bt, cfg.Stream)}, nil
 }
 
 // Position returns the last JetStream stream sequence applied to the store.
@@ -118,6 +120,10 @@ func (in *Ingester) Position() uint64 { return in.pos.Load() }
 
 // Ready reports whether the consumer is positioned and consuming.
 func (in *Ingester) Ready() bool { return in.ready.Load() }
+
+// Started is closed the first time the consumer is positioned and
+// consuming: from then on, published events are taken.
+func (in *Ingester) Started() <-chan struct{} { return in.started }
 
 // Run consumes until ctx ends, then stops gracefully (the batch being
 // committed finishes) and returns nil. A failed batch is not acknowledged:
@@ -241,6 +247,7 @@ func (in *Ingester) consume(ctx context.Context) error {
 	defer func() { close(stop); it.Stop(); <-feederDone }()
 	in.log.Info("ingester consuming", "stream", in.cfg.Stream, "durable", in.cfg.Durable, "filter", in.cfg.FilterSubject, "from_seq", pos+1)
 	in.ready.Store(true)
+	in.once.Do(func() { close(in.started) })
 	for {
 		batch, err := in.collect(ctx, fb)
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -17,13 +17,13 @@ import (
 // durable commit index instead of hanging.
 func TestWaitFallsBackToCommitLookup(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	infoc := make(chan pipeline.LocalInfo, 1)
+	infoc := make(chan node.Info, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- pipeline.RunLocal(ctx, pipeline.LocalConfig{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)},
-			func(i pipeline.LocalInfo) { infoc <- i })
+		done <- node.Up(ctx, node.UpConfig{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)},
+			func(i node.Info) { infoc <- i })
 	}()
-	var info pipeline.LocalInfo
+	var info node.Info
 	select {
 	case info = <-infoc:
 	case err := <-done:

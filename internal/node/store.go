@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/transport"
+	"github.com/securelog/securelog/pkg/witness"
+
+	// Store backends selectable by spec.
+	_ "github.com/securelog/securelog/pkg/store/filestore"
+	_ "github.com/securelog/securelog/pkg/store/memory"
+	_ "github.com/securelog/securelog/pkg/store/pebblestore"
+	_ "github.com/securelog/securelog/pkg/store/sqlitestore"
+)
+
+// Transport kinds of RPCClient.Transport.
+const (
+	TransportNATS = "nats"
+	TransportHTTP = "http"
+)
+
+// RPCClient says how to reach a store RPC server (the remote store).
+type RPCClient struct {
+	// Transport is TransportNATS or TransportHTTP.
+	Transport string
+	// URL is the HTTP endpoint (TransportHTTP).
+	URL string
+	// Subject is the NATS request subject ("" = wire.DefaultNATSSubject).
+	Subject string
+	// Token is the bearer token of HTTP calls.
+	Token string
+	// CAFile is a PEM bundle trusted for https.
+	CAFile string
+	// NATS dials the NATS server when Conn is nil (TransportNATS).
+	NATS NATSClient
+	// Conn, if set, carries NATS calls (it stays open on Close).
+	Conn *nats.Conn
+}
+
+// Open returns an initialised remote store over the RPC.
+func (c RPCClient) Open(ctx context.Context, handshake string) (*remote.Store, error) {
+	var t transport.Transport
+	var err error
+	switch c.Transport {
+	case "", TransportNATS:
+		cfg := transport.Config{NATSConn: c.Conn, Subject: c.Subject, Token: c.Token}
+		if c.Conn == nil {
+			cfg.NATSURL, cfg.NATSOptions = c.NATS.url(), c.NATS.options("securelog-rpc-client")
+		}
+		t, err = transport.NewNATS(cfg)
+	case TransportHTTP:
+		if c.URL == "" {
+			return nil, &SettingError{Flag: "--rpc-url", Env: "SECURELOG_RPC_URL", Msg: "no store RPC URL for --transport http"}
+		}
+		t, err = transport.NewHTTP(transport.Config{URL: c.URL, Token: c.Token, CAFile: c.CAFile})
+	default:
+		return nil, &SettingError{Flag: "--transport", Env: "SECURELOG_TRANSPORT", Value: c.Transport, Msg: "want nats or http"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := remote.New(t)
+	if handshake == "" {
+		handshake = "securelog"
+	}
+	if err := st.Init(ctx, handshake); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store RPC: %w", err)
+	}
+	return st, nil
+}
+
+// StoreConfig names a store: "BACKEND:CONFIG" (pebble, sqlite, file,
+// memory, or remote:HANDSHAKE over RPC).
+type StoreConfig struct {
+	// Spec is BACKEND:CONFIG.
+	Spec string
+	// Create allows a local store that does not exist yet (its parent
+	// directory is created); otherwise opening a missing one is an error.
+	Create bool
+	// RPC reaches the server of a remote: store.
+	RPC RPCClient
+}
+
+// LocalPath returns the filesystem path of a local store spec, or "".
+func LocalPath(spec string) (backend, path string) {
+	b, cfg, err := store.ParseSpec(spec)
+	if err != nil {
+		return "", ""
+	}
+	switch b {
+	case "pebble", "sqlite", "file":
+		if cfg == ":memory:" {
+			return b, ""
+		}
+		return b, cfg
+	}
+	return b, ""
+}
+
+// HeadFileFor returns the default head file of a store spec: beside a
+// local store, "" otherwise.
+func HeadFileFor(spec string) string {
+	if _, path := LocalPath(spec); path != "" {
+		return witness.PathForStore(path)
+	}
+	return ""
+}
+
+// OpenStore opens the store cfg names, exactly once per call: the one
+// store opener of every command.
+func OpenStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
+	if cfg.Spec == "" {
+		return nil, &SettingError{Flag: "--store", Env: "SECURELOG_STORE", Msg: "no store (e.g. pebble:./data/log)"}
+	}
+	backend, config, err := store.ParseSpec(cfg.Spec)
+	if err != nil {
+		return nil, &SettingError{Flag: "--store", Env: "SECURELOG_STORE", Value: cfg.Spec, Msg: err.Error()}
+	}
+	if backend == "remote" {
+		return cfg.RPC.Open(ctx, config)
+	}
+	if _, path := LocalPath(cfg.Spec); path != "" {
+		if !cfg.Create {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("store %q: %w (nothing has been written there yet?)", cfg.Spec, err)
+			}
+		} else if err := os.MkdirAll(filepath.Dir(filepath.Clean(path)), 0o700); err != nil {
+			return nil, fmt.Errorf("create store directory: %w", err)
+		}
+	}
+	return store.Open(ctx, cfg.Spec) // its errors name the spec
+}

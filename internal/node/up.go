@@ -1,0 +1,319 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/rpcserver"
+	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/witnessd"
+)
+
+// UpConfig configures Up: every part in one process over an embedded
+// nats-server, the default a new user starts with.
+type UpConfig struct {
+	// DataDir holds everything: nats/ (JetStream), store/ (pebble), keys/,
+	// trust.json, heads.json, kek.hex and witness/. Created if missing.
+	DataDir string
+	// NATSListen is the client listen address ("" = in-process only).
+	NATSListen string
+	// HTTPListen serves the store RPC, /healthz and /metrics ("" = none).
+	HTTPListen string
+	// SyncAlways sets JetStream's sync_interval to always.
+	SyncAlways bool
+	// StoreSpec overrides the store (default "pebble:<DataDir>/store").
+	StoreSpec string
+	// Identity is the signing key identity (pipeline.DefaultIdentity).
+	Identity string
+	// Keystore holds the signing key (default: software keys in
+	// DataDir/keys, created on first start; a PKCS#11 key must exist).
+	Keystore KeystoreConfig
+	// TokensFile holds bearer tokens of the store RPC ("" = open); the
+	// in-process workers use its first writer token.
+	TokensFile string
+	// LocalWitness runs a witness in the process (DataDir/witness) that
+	// the signer submits every checkpoint to.
+	LocalWitness bool
+	// Ingester, Sealer and Signer tune the workers (their Conn, Log and
+	// Store fields are filled in by Up).
+	Ingester pipeline.IngesterConfig
+	Sealer   pipeline.SealerConfig
+	Signer   pipeline.SignerConfig
+	// Extra, if set, runs after the ingester is ready (for example a test
+	// witness); the witnesses it returns are added to the signer's.
+	Extra  func(ctx context.Context, info Info) ([]pipeline.Witness, error)
+	Logger *slog.Logger
+}
+
+// Info tells where a running node lives.
+type Info struct {
+	DataDir   string
+	NATSURL   string // "" when in-process only
+	HTTPAddr  string // "" when no HTTP listener
+	StoreSpec string
+	Keystore  string // software or pkcs11
+	KeysDir   string
+	TrustFile string
+	HeadFile  string
+	KEKFile   string
+	Identity  string
+	// WitnessAddr is the local witness's HTTP address ("" = none);
+	// WitnessSubject its NATS submission subject.
+	WitnessAddr, WitnessSubject string
+	// WitnessTrustFile holds the local witness's public key.
+	WitnessTrustFile string
+	// Server is the embedded nats-server (for in-process connections).
+	Server  *server.Server
+	Metrics *pipeline.Metrics
+}
+
+// Connect opens a NATS connection to the node's server.
+func (i Info) Connect(name string) (*nats.Conn, error) {
+	return NATSClient{URL: i.NATSURL, Server: i.Server}.Connect(name)
+}
+
+// PrepareData creates the data directory layout with a software signing
+// key, the trust file and the KEK (first start only; later starts reuse
+// them).
+func PrepareData(dir, identity string) (Info, error) {
+	ks, err := OpenKeystore(KeystoreConfig{Dir: filepath.Join(dir, "keys")})
+	if err != nil {
+		return Info{}, err
+	}
+	return prepareData(context.Background(), dir, identity, ks)
+}
+
+func prepareData(ctx context.Context, dir, identity string, ks *Keystore) (Info, error) {
+	info := Info{DataDir: dir, TrustFile: filepath.Join(dir, "trust.json"), Keystore: ks.Kind(),
+		HeadFile: filepath.Join(dir, "heads.json"), KEKFile: filepath.Join(dir, "kek.hex"), Identity: identity,
+		StoreSpec: "pebble:" + filepath.Join(dir, "store")}
+	if ks.Software() != nil {
+		info.KeysDir = ks.Software().Dir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return info, fmt.Errorf("data directory: %w", err)
+	}
+	if _, err := ks.Key(ctx, identity, true); err != nil {
+		return info, fmt.Errorf("signing key %q: %w", identity, err)
+	}
+	entries, err := ks.TrustEntries(ctx, identity)
+	if err != nil {
+		return info, err
+	}
+	data, err := checkpoint.MarshalTrust(entries)
+	if err != nil {
+		return info, err
+	}
+	if err := os.WriteFile(info.TrustFile, data, 0o644); err != nil {
+		return info, fmt.Errorf("trust file: %w", err)
+	}
+	if _, err := os.Stat(info.KEKFile); errors.Is(err, os.ErrNotExist) {
+		if err := seal.GenerateKEKFile(info.KEKFile); err != nil {
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+// Up runs the embedded nats-server, the ingester with the store RPC (NATS
+// and HTTP), the local witness, the sealer and the signer until ctx ends
+// or one fails, then stops them all and releases their resources (RPC,
+// connections, store, broker). started, if set, is called once everything
+// runs.
+func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
+	b := newBuilder(ctx, cfg.Logger)
+	defer b.cl.close()
+	if cfg.Identity == "" {
+		cfg.Identity = pipeline.DefaultIdentity
+	}
+	if cfg.Keystore.Kind == "" || cfg.Keystore.Kind == KeystoreSoftware {
+		if cfg.Keystore.Dir == "" {
+			cfg.Keystore.Dir = filepath.Join(cfg.DataDir, "keys")
+		}
+	}
+	ks, err := OpenKeystore(cfg.Keystore)
+	if err != nil {
+		return err
+	}
+	info, err := prepareData(ctx, cfg.DataDir, cfg.Identity, ks)
+	ks.Close()
+	if err != nil {
+		return err
+	}
+	if cfg.StoreSpec != "" {
+		info.StoreSpec = cfg.StoreSpec
+	}
+	info.Metrics = b.metrics
+	var token string
+	if cfg.TokensFile != "" {
+		if token, err = writerToken(cfg.TokensFile); err != nil {
+			return err
+		}
+	}
+
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.SyncAlways})
+	if err != nil {
+		return err
+	}
+	b.cl.add(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	info.Server = ns
+	if cfg.NATSListen != "" {
+		info.NATSURL = ns.ClientURL()
+	}
+	natsc := NATSClient{Server: ns}
+
+	st, err := b.openStore(StoreConfig{Spec: info.StoreSpec, Create: true})
+	if err != nil {
+		return err
+	}
+	ncIn, err := b.connect(natsc, "securelog-ingester")
+	if err != nil {
+		return err
+	}
+	ip, err := b.ingester(IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
+		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester}, ncIn, st)
+	if err != nil {
+		return err
+	}
+	info.HTTPAddr = ip.httpAddr
+
+	// The ingester (and HTTP) run first; the rest starts once it consumes.
+	g := newGroup(ctx)
+	defer func() { g.stop(); _ = g.wait() }()
+	g.run(b.services...)
+	b.services = nil
+	select {
+	case <-ip.in.Started():
+	case <-g.ctx.Done():
+		return g.wait()
+	}
+	rpc := RPCClient{Transport: TransportNATS, Token: token}
+	ws := cfg.Signer.Witnesses
+	if cfg.LocalWitness {
+		w, err := b.localWitness(g.ctx, natsc, rpc, &info)
+		if err != nil {
+			g.stop()
+			return errors.Join(err, g.wait())
+		}
+		g.run(w.svc)
+		select {
+		case addr := <-w.listening:
+			info.WitnessAddr = addr
+		case <-g.ctx.Done():
+			return g.wait()
+		}
+		ws = append(ws, w.client)
+	}
+	if cfg.Extra != nil {
+		extra, err := cfg.Extra(g.ctx, info)
+		if err != nil {
+			g.stop()
+			return errors.Join(err, g.wait())
+		}
+		ws = append(ws, extra...)
+	}
+	sealNC, err := b.connect(natsc, "securelog-sealer")
+	if err == nil {
+		err = b.sealer(SealerConfig{RPC: rpc, Worker: cfg.Sealer}, sealNC)
+	}
+	if err == nil {
+		var signNC *nats.Conn
+		if signNC, err = b.connect(natsc, "securelog-signer"); err == nil {
+			sc := cfg.Signer
+			sc.Witnesses = ws
+			err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
+				HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc}, signNC)
+		}
+	}
+	if err != nil {
+		g.stop()
+		return errors.Join(err, g.wait())
+	}
+	g.run(b.services...)
+	if started != nil {
+		started(info)
+	}
+	return g.wait()
+}
+
+// writerToken returns the first writer token of a tokens file.
+func writerToken(path string) (string, error) {
+	entries, err := rpcserver.LoadTokens(path)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.Role == rpcserver.RoleWriter {
+			return e.Token, nil
+		}
+	}
+	return "", fmt.Errorf("tokens file %s has no writer token: the in-process sealer and signer need one", path)
+}
+
+// witnessPart is a built witness service.
+type witnessPart struct {
+	svc       Service
+	listening <-chan string
+	client    pipeline.Witness
+}
+
+// localWitness builds the witness of `securelog up` in DataDir/witness:
+// its own store and Ed25519 key, submissions over NATS (and HTTP on a
+// free loopback port), cross-checks against the log's store RPC.
+func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCClient, info *Info) (*witnessPart, error) {
+	dir := filepath.Join(info.DataDir, "witness")
+	ks, err := OpenKeystore(KeystoreConfig{Dir: filepath.Join(dir, "keys")})
+	if err != nil {
+		return nil, err
+	}
+	key, err := ks.Key(ctx, witnessd.DefaultIdentity, true)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := checkpoint.LoadTrustFile(info.TrustFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.openStore(StoreConfig{Spec: "pebble:" + filepath.Join(dir, "store"), Create: true})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := b.connect(natsc, "securelog-witness")
+	if err != nil {
+		return nil, err
+	}
+	rpc.Conn = nc
+	logStore, err := rpc.Open(ctx, "witness")
+	if err != nil {
+		return nil, err
+	}
+	b.cl.add(func() { _ = logStore.Close() })
+	srv, err := witnessd.New(witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: b.log})
+	if err != nil {
+		return nil, err
+	}
+	info.WitnessTrustFile = filepath.Join(info.DataDir, "witness-trust.json")
+	data, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{{Identity: witnessd.DefaultIdentity, Algorithm: keystore.Ed25519, PublicKey: key.PublicKey()}})
+	if err == nil {
+		err = os.WriteFile(info.WitnessTrustFile, data, 0o644)
+	}
+	if err != nil {
+		return nil, err
+	}
+	info.WitnessSubject = witnessd.DefaultSubject
+	listening := make(chan string, 1)
+	svc := NewService("witness", func(ctx context.Context) error {
+		return srv.Run(ctx, witnessd.RunConfig{Listen: "127.0.0.1:0", OnListen: func(addr string) { listening <- addr }})
+	})
+	return &witnessPart{svc: svc, listening: listening, client: witnessd.NewNATSClient(nc, "")}, nil
+}

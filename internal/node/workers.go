@@ -1,0 +1,320 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/rpcserver"
+	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/witnessd"
+)
+
+// builder accumulates the services of one process and the resources they
+// hold; close releases the resources once every service has returned.
+type builder struct {
+	ctx      context.Context
+	log      *slog.Logger
+	metrics  *pipeline.Metrics
+	cl       closers
+	services []Service
+}
+
+func newBuilder(ctx context.Context, log *slog.Logger) *builder {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &builder{ctx: ctx, log: log, metrics: pipeline.NewMetrics()}
+}
+
+// connect dials NATS; the connection closes with the builder.
+func (b *builder) connect(c NATSClient, name string) (*nats.Conn, error) {
+	nc, err := c.Connect(name)
+	if err != nil {
+		return nil, err
+	}
+	b.cl.add(nc.Close)
+	return nc, nil
+}
+
+// openStore opens a store; it closes with the builder.
+func (b *builder) openStore(cfg StoreConfig) (store.Store, error) {
+	st, err := OpenStore(b.ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.cl.add(func() { _ = st.Close() })
+	return st, nil
+}
+
+// alerts returns the OnAlert hook of a log, publishing on nc.
+func (b *builder) alerts(nc *nats.Conn, source string) func(string, error) {
+	a := pipeline.Alerter{Conn: nc, Logger: b.log, Metrics: b.metrics, Source: source}
+	return func(stream string, e error) { a.Alert(stream, "log-alert", 0, e.Error()) }
+}
+
+// IngesterConfig configures the ingester part: the single writer of its
+// store, which also serves the store RPC on NATS and, with HTTPListen, on
+// HTTP with /healthz and /metrics.
+type IngesterConfig struct {
+	NATS  NATSClient
+	Store StoreConfig
+	// HeadFile is the anti-rollback head file ("" = beside a local store).
+	HeadFile string
+	// KEKFile is the payload sealing KEK ("" = none); Token unwraps a
+	// token-wrapped one.
+	KEKFile string
+	Token   TokenConfig
+	// TrustFile, if set, verifies checkpoint signatures on open.
+	TrustFile string
+	// RPCSubject is the NATS subject of the store RPC ("" = default).
+	RPCSubject string
+	// TokensFile holds the bearer tokens of the store RPC ("" = open).
+	TokensFile string
+	// HTTPListen serves the RPC, /healthz and /metrics ("" = no HTTP).
+	HTTPListen string
+	// Worker tunes the ingester (its Log, Conn, Logger and Metrics are
+	// filled in here).
+	Worker pipeline.IngesterConfig
+	Logger *slog.Logger
+}
+
+// ingesterPart is a built ingester with its RPC server.
+type ingesterPart struct {
+	in       *pipeline.Ingester
+	rpc      *rpcserver.Server
+	httpAddr string
+}
+
+// ingester builds the ingester over st and serves the store RPC on nc.
+func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*ingesterPart, error) {
+	opts := securelog.Options{Logger: b.log, HeadFile: cfg.HeadFile, OnAlert: b.alerts(nc, "log")}
+	if opts.HeadFile == "" {
+		opts.HeadFile = HeadFileFor(cfg.Store.Spec)
+	}
+	if cfg.KEKFile != "" {
+		kek, err := LoadKEK(cfg.KEKFile, cfg.Token)
+		if err != nil {
+			return nil, err
+		}
+		opts.KEK = kek
+	}
+	if cfg.TrustFile != "" {
+		t, err := checkpoint.LoadTrustFile(cfg.TrustFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.Trust = t
+	}
+	l := securelog.New(st, opts)
+	if err := l.OpenInitialized(b.ctx); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	w := cfg.Worker
+	w.Log, w.Conn, w.Logger, w.Metrics = l, nc, b.log, b.metrics
+	in, err := pipeline.NewIngester(w)
+	if err != nil {
+		return nil, err
+	}
+	rpc, err := rpcserver.New(st, rpcserver.Config{TokensFile: cfg.TokensFile}, b.log)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := rpc.ServeNATS(context.WithoutCancel(b.ctx), nc, cfg.RPCSubject)
+	if err != nil {
+		return nil, fmt.Errorf("store RPC on NATS: %w", err)
+	}
+	// Stopped after every service has returned (the sealer and signer
+	// call it until then), before the store closes.
+	b.cl.add(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		_ = rpc.StopNATS(sctx, sub)
+	})
+	p := &ingesterPart{in: in, rpc: rpc}
+	b.services = append(b.services, NewService("ingester", in.Run))
+	if cfg.HTTPListen != "" {
+		h := HTTPHandler(rpc.Handler(), in.Ready, b.metrics.Registry(), rpc.Registry())
+		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
+		if err != nil {
+			return nil, err
+		}
+		p.httpAddr = addr
+		b.services = append(b.services, svc)
+	}
+	return p, nil
+}
+
+// RunIngester runs `securelog ingester`: the ingester, its store RPC on
+// NATS and, with HTTPListen, on HTTP.
+func RunIngester(ctx context.Context, cfg IngesterConfig) error {
+	b := newBuilder(ctx, cfg.Logger)
+	defer b.cl.close()
+	cfg.Store.Create = true
+	st, err := b.openStore(cfg.Store)
+	if err != nil {
+		return err
+	}
+	nc, err := b.connect(cfg.NATS, "securelog-ingester")
+	if err != nil {
+		return err
+	}
+	p, err := b.ingester(cfg, nc, st)
+	if err != nil {
+		return err
+	}
+	b.log.Info("ingester starting", "store", cfg.Store.Spec, "nats", cfg.NATS.url(), "http", p.httpAddr)
+	return RunAll(ctx, b.services...)
+}
+
+// SealerConfig configures the sealer part, which reaches the store
+// through its RPC.
+type SealerConfig struct {
+	NATS   NATSClient
+	RPC    RPCClient
+	Worker pipeline.SealerConfig
+	Logger *slog.Logger
+}
+
+func (b *builder) sealer(cfg SealerConfig, nc *nats.Conn) error {
+	rpc := cfg.RPC
+	if rpc.Transport == "" || rpc.Transport == TransportNATS {
+		rpc.Conn = nc
+	}
+	st, err := rpc.Open(b.ctx, "sealer")
+	if err != nil {
+		return err
+	}
+	b.cl.add(func() { _ = st.Close() })
+	w := cfg.Worker
+	w.Conn, w.Store, w.Logger, w.Metrics = nc, st, b.log, b.metrics
+	s, err := pipeline.NewSealer(w)
+	if err != nil {
+		return err
+	}
+	b.services = append(b.services, NewService("sealer", s.Run))
+	return nil
+}
+
+// RunSealer runs `securelog sealer`.
+func RunSealer(ctx context.Context, cfg SealerConfig) error {
+	b := newBuilder(ctx, cfg.Logger)
+	defer b.cl.close()
+	nc, err := b.connect(cfg.NATS, "securelog-sealer")
+	if err != nil {
+		return err
+	}
+	if err := b.sealer(cfg, nc); err != nil {
+		return err
+	}
+	return RunAll(ctx, b.services...)
+}
+
+// SignerConfig configures the signer part: it signs sealed segments with
+// the keystore's key Identity (software or PKCS#11), advances the head
+// file, submits checkpoints to witnesses and publishes them.
+type SignerConfig struct {
+	NATS     NATSClient
+	RPC      RPCClient
+	Keystore KeystoreConfig
+	// Identity is the signing key (pipeline.DefaultIdentity if empty).
+	Identity string
+	// CreateKey creates a missing software key (securelog up).
+	CreateKey bool
+	// TrustFile verifies existing signatures ("" = none).
+	TrustFile string
+	// HeadFile is required: signing refuses a rolled-back store with it.
+	HeadFile string
+	// KEKFile and Token: as IngesterConfig.
+	KEKFile string
+	Token   TokenConfig
+	// Witnesses are endpoints: http(s)://HOST[:PORT] or nats:SUBJECT.
+	Witnesses []string
+	// Worker tunes the signer (ScanInterval; extra Witnesses are kept).
+	Worker pipeline.SignerConfig
+	Logger *slog.Logger
+}
+
+func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
+	if cfg.HeadFile == "" {
+		return &SettingError{Flag: "--head-file", Env: "SECURELOG_HEAD_FILE", Msg: "no head file (the signer refuses rolled-back stores with it)"}
+	}
+	if cfg.Identity == "" {
+		cfg.Identity = pipeline.DefaultIdentity
+	}
+	ws := cfg.Worker.Witnesses
+	for _, w := range cfg.Witnesses {
+		switch w = strings.TrimSpace(w); {
+		case w == "":
+		case strings.HasPrefix(w, "http://"), strings.HasPrefix(w, "https://"):
+			ws = append(ws, witnessd.NewHTTPClient(w))
+		case strings.HasPrefix(w, "nats:"):
+			ws = append(ws, witnessd.NewNATSClient(nc, strings.TrimPrefix(w, "nats:")))
+		default:
+			return &SettingError{Flag: "--witnesses", Env: "SECURELOG_WITNESSES", Value: w, Msg: "want http(s)://HOST[:PORT] or nats:SUBJECT"}
+		}
+	}
+	ks, err := OpenKeystore(cfg.Keystore)
+	if err != nil {
+		return err
+	}
+	b.cl.add(func() { _ = ks.Close() })
+	if _, err := ks.Key(b.ctx, cfg.Identity, cfg.CreateKey); err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	rpc := cfg.RPC
+	if rpc.Transport == "" || rpc.Transport == TransportNATS {
+		rpc.Conn = nc
+	}
+	st, err := rpc.Open(b.ctx, "signer")
+	if err != nil {
+		return err
+	}
+	b.cl.add(func() { _ = st.Close() })
+	opts := securelog.Options{Signer: ks, HeadFile: cfg.HeadFile, Logger: b.log, OnAlert: b.alerts(nc, "signer")}
+	if cfg.TrustFile != "" {
+		t, err := checkpoint.LoadTrustFile(cfg.TrustFile)
+		if err != nil {
+			return err
+		}
+		opts.Trust = t
+	}
+	if cfg.KEKFile != "" {
+		if opts.KEK, err = LoadKEK(cfg.KEKFile, cfg.Token); err != nil {
+			return err
+		}
+	}
+	l := securelog.New(st, opts)
+	if err := l.OpenInitialized(b.ctx); err != nil {
+		return fmt.Errorf("open signer log: %w", err)
+	}
+	w := cfg.Worker
+	w.Conn, w.Log, w.Identity, w.Witnesses, w.Logger, w.Metrics = nc, l, cfg.Identity, ws, b.log, b.metrics
+	s, err := pipeline.NewSigner(w)
+	if err != nil {
+		return err
+	}
+	b.log.Info("signer starting", "identity", cfg.Identity, "keystore", ks.Kind(), "witnesses", len(ws), "head_file", cfg.HeadFile)
+	b.services = append(b.services, NewService("signer", s.Run))
+	return nil
+}
+
+// RunSigner runs `securelog signer`.
+func RunSigner(ctx context.Context, cfg SignerConfig) error {
+	b := newBuilder(ctx, cfg.Logger)
+	defer b.cl.close()
+	nc, err := b.connect(cfg.NATS, "securelog-signer")
+	if err != nil {
+		return err
+	}
+	if err := b.signer(cfg, nc); err != nil {
+		return err
+	}
+	return RunAll(ctx, b.services...)
+}
