@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/securelog/securelog/pkg/chain"
 	"github.com/securelog/securelog/pkg/merkle"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -82,6 +83,10 @@ func (l *Log) segmentRange(ctx context.Context, stream string) (start uint64, ro
 // assigns must be the reserved one (max+1); anything else means another
 // writer closed a segment concurrently.
 func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start uint64, rows []wire.EntryRow) (wire.SegmentRow, error) {
+	if err := l.verifyOpenRows(ctx, stream, start, rows); err != nil {
+		l.alert(stream, err)
+		return wire.SegmentRow{}, err
+	}
 	leaves := make([][]byte, len(rows))
 	entries := make([]wire.SegmentEntry, len(rows))
 	for i, r := range rows {
@@ -130,6 +135,42 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start ui
 	}
 	l.cacheCheckpoint(id, l.checkpointFields(seg, prev, last))
 	return seg, nil
+}
+
+// verifyOpenRows checks the entries about to be sealed (issue: sign only what
+// verifies): each entry hash is recomputed from the entry's canonical bytes
+// and each prev_entry_hash must be the entry hash before it, the first one
+// the stream's last sealed entry (start-1, the previous segment's end) or,
+// for a stream's first segment, its predecessor (ZeroHash for the first
+// entry). A failure is *wire.ChainBrokenError naming the seqno.
+func (l *Log) verifyOpenRows(ctx context.Context, stream string, start uint64, rows []wire.EntryRow) error {
+	var prev []byte
+	if start > 1 {
+		r, ok, err := l.st.Get(ctx, start-1)
+		if err != nil {
+			return storageErr(err, "get seqno %d", start-1)
+		}
+		if ok && r.StreamID == stream {
+			if err := check32(r.EntryHash, fmt.Sprintf("entry_hash of seqno %d", r.Seqno)); err != nil {
+				return err
+			}
+			prev = r.EntryHash
+		}
+	}
+	if prev == nil {
+		p, err := l.predecessor(ctx, stream, rows[0].Seqno)
+		if err != nil {
+			return err
+		}
+		prev = p
+	}
+	v := chain.NewVerifier(prev)
+	for _, r := range rows {
+		if err := v.Next(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // alreadyClosed reports a close that lost a race: the id of the stream's
