@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -33,6 +34,11 @@ type pipelineConfig struct {
 type natsSection struct {
 	URL   string `toml:"url"`
 	Creds string `toml:"creds"`
+	// User and PasswordFile authenticate with a user of the server's
+	// configuration (deployments/nats/auth.conf); the file holds only the
+	// password.
+	User         string `toml:"user"`
+	PasswordFile string `toml:"password_file"`
 }
 
 type jetstreamSection struct {
@@ -55,6 +61,9 @@ type rpcSection struct {
 	Transport string `toml:"transport"`
 	URL       string `toml:"url"`
 	Token     string `toml:"token"`
+	// TokenFile holds the bearer token (keeps it out of the config file
+	// and the process list).
+	TokenFile string `toml:"token_file"`
 }
 
 type ingesterSection struct {
@@ -105,6 +114,8 @@ func defaultPipelineConfig() pipelineConfig {
 type pipelineFlags struct {
 	cfg        pipelineConfig
 	configFile string
+	// natsPassword is read from cfg.NATS.PasswordFile by load.
+	natsPassword string
 }
 
 // add registers the named groups of flags ("nats", "store", ...).
@@ -117,6 +128,8 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 		case "nats":
 			// --nats URL is the global flag (env SECURE_LOG_NATS_URL).
 			f.StringVar(&p.cfg.NATS.Creds, "nats-creds", "", "NATS credentials file")
+			f.StringVar(&p.cfg.NATS.User, "nats-user", "", "NATS user (with --nats-password-file)")
+			f.StringVar(&p.cfg.NATS.PasswordFile, "nats-password-file", "", "file holding the password of --nats-user")
 		case "jetstream":
 			f.IntVar(&p.cfg.JetStream.Replicas, "replicas", p.cfg.JetStream.Replicas, "replicas of SECURELOG_IN when the ingester creates it")
 			f.DurationVar(&p.cfg.JetStream.Duplicates, "duplicates", p.cfg.JetStream.Duplicates, "de-duplication window of SECURELOG_IN")
@@ -129,6 +142,7 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			// --transport nats|http and --rpc-url are the global flags.
 			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
 			f.StringVar(&p.cfg.RPC.Token, "rpc-token", "", "bearer token for the store RPC")
+			f.StringVar(&p.cfg.RPC.TokenFile, "rpc-token-file", "", "file holding the bearer token for the store RPC")
 		case "ingester":
 			f.StringVar(&p.cfg.Ingester.Durable, "durable", p.cfg.Ingester.Durable, "durable consumer name (one ingester per name)")
 			f.StringVar(&p.cfg.Ingester.Filter, "filter", "", "subject filter of this ingester's partition (default securelog.in.>)")
@@ -188,7 +202,49 @@ func (p *pipelineFlags) load(c *cobra.Command, a *app) error {
 		}
 	})
 	p.configFile = cfgFile
-	return err
+	if err != nil {
+		return err
+	}
+	return p.readSecrets()
+}
+
+// readSecrets reads the NATS password and the RPC token from their files.
+func (p *pipelineFlags) readSecrets() error {
+	if f := p.cfg.NATS.PasswordFile; f != "" {
+		if p.cfg.NATS.User == "" {
+			return usageErr("[nats] password_file %s without [nats] user", f)
+		}
+		pw, err := readSecretFile(f)
+		if err != nil {
+			return fmt.Errorf("[nats] password_file: %w", err)
+		}
+		p.natsPassword = pw
+	}
+	if f := p.cfg.RPC.TokenFile; f != "" {
+		if p.cfg.RPC.Token != "" {
+			return usageErr("[rpc] token and token_file are both set; keep one")
+		}
+		tok, err := readSecretFile(f)
+		if err != nil {
+			return fmt.Errorf("[rpc] token_file: %w", err)
+		}
+		p.cfg.RPC.Token = tok
+	}
+	return nil
+}
+
+// readSecretFile returns a secret file's content without the trailing
+// newline; an empty secret is an error.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
 }
 
 func (p *pipelineFlags) applyGlobals(a *app) {
@@ -222,7 +278,7 @@ func (a *app) infoLogger() *slog.Logger {
 
 // natsClient is how this command connects to NATS.
 func (p *pipelineFlags) natsClient() node.NATSClient {
-	return node.NATSClient{URL: p.cfg.NATS.URL, Creds: p.cfg.NATS.Creds}
+	return node.NATSClient{URL: p.cfg.NATS.URL, Creds: p.cfg.NATS.Creds, User: p.cfg.NATS.User, Password: p.natsPassword}
 }
 
 // connect dials NATS with the configured URL and credentials.

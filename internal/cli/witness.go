@@ -24,14 +24,17 @@ func init() { extraCommands = append(extraCommands, (*app).witnessCmd) }
 
 // witnessFlags are the flags of `securelog witness`.
 type witnessFlags struct {
-	data      string
-	identity  string
-	listen    string
-	subject   string
-	logRPC    string
-	logToken  string
-	storeSpec string
-	interval  time.Duration
+	data     string
+	identity string
+	listen   string
+	subject  string
+	logRPC   string
+	logToken string
+	// logTokenFile, natsUser and natsPasswordFile keep secrets out of
+	// the process list.
+	logTokenFile, natsUser, natsPasswordFile string
+	storeSpec                                string
+	interval                                 time.Duration
 }
 
 // DefaultWitnessListen is the default HTTP address of `securelog witness`.
@@ -73,6 +76,9 @@ counted in /metrics and, with --nats, published on securelog.alert.<stream>.`,
 	f.StringVar(&w.subject, "subject", witnessd.DefaultSubject, "NATS subject of submissions (with --nats)")
 	f.StringVar(&w.logRPC, "log-rpc", "", "the log's store RPC for cross-checks: http(s)://HOST:PORT, or nats[:SUBJECT] over --nats")
 	f.StringVar(&w.logToken, "log-rpc-token", "", "bearer token (reader role) for --log-rpc (env SECURE_LOG_RPC_TOKEN)")
+	f.StringVar(&w.logTokenFile, "log-rpc-token-file", "", "file holding the bearer token for --log-rpc")
+	f.StringVar(&w.natsUser, "nats-user", "", "NATS user (with --nats-password-file)")
+	f.StringVar(&w.natsPasswordFile, "nats-password-file", "", "file holding the password of --nats-user")
 	f.StringVar(&w.storeSpec, "witness-store", "", "witness log as BACKEND:CONFIG (default pebble:DIR/log)")
 	f.DurationVar(&w.interval, "check-interval", witnessd.DefaultCheckInterval, "period of the cross-check against --log-rpc")
 	c.AddCommand(a.witnessKeysCmd(w))
@@ -163,9 +169,20 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 		return fmt.Errorf("witness store: %w", err)
 	}
 	defer st.Close()
+	if w.logTokenFile != "" {
+		if w.logToken, err = readSecretFile(w.logTokenFile); err != nil {
+			return fmt.Errorf("--log-rpc-token-file: %w", err)
+		}
+	}
+	natsPassword := ""
+	if w.natsPasswordFile != "" {
+		if natsPassword, err = readSecretFile(w.natsPasswordFile); err != nil {
+			return fmt.Errorf("--nats-password-file: %w", err)
+		}
+	}
 	var nc *nats.Conn
 	if a.natsURL != "" {
-		nc, err = node.NATSClient{URL: a.natsURL}.Connect("securelog-witness")
+		nc, err = node.NATSClient{URL: a.natsURL, User: w.natsUser, Password: natsPassword}.Connect("securelog-witness")
 		if err != nil {
 			return err
 		}

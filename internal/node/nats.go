@@ -2,6 +2,8 @@ package node
 
 import (
 	"fmt"
+	neturl "net/url"
+	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -25,6 +27,30 @@ func (c NATSClient) url() string {
 		return nats.DefaultURL
 	}
 	return c.URL
+}
+
+// Redacted returns the server URL(s) for logs and errors: the password of
+// any user:password@ part is replaced by "xxxxx" (as url.URL.Redacted does),
+// and so is a token given as userinfo (nats://TOKEN@host).
+func (c NATSClient) Redacted() string {
+	parts := strings.Split(c.url(), ",")
+	for i, p := range parts {
+		u, err := neturl.Parse(strings.TrimSpace(p))
+		if err != nil {
+			if strings.Contains(p, "@") {
+				parts[i] = "(unparseable URL with credentials)"
+			}
+			continue
+		}
+		if _, has := u.User.Password(); has {
+			parts[i] = u.Redacted()
+		} else if u.User != nil {
+			// userinfo without a password is a token (nats://TOKEN@host).
+			u.User = neturl.User("xxxxx")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func (c NATSClient) options(name string) []nats.Option {
@@ -52,7 +78,7 @@ func (c NATSClient) Connect(name string) (*nats.Conn, error) {
 		if c.Server != nil {
 			return nil, fmt.Errorf("connect to the embedded NATS server: %w", err)
 		}
-		return nil, fmt.Errorf("connect to NATS %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS %s: %w", c.Redacted(), err)
 	}
 	return nc, nil
 }

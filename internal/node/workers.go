@@ -169,7 +169,7 @@ func RunIngester(ctx context.Context, cfg IngesterConfig) error {
 	if err != nil {
 		return err
 	}
-	b.log.Info("ingester starting", "store", cfg.Store.Spec, "nats", cfg.NATS.url(), "http", p.httpAddr)
+	b.log.Info("ingester starting", "store", cfg.Store.Spec, "nats", cfg.NATS.Redacted(), "http", p.httpAddr)
 	return RunAll(ctx, b.services...)
 }
 
