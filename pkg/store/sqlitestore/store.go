@@ -19,7 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -75,6 +77,11 @@ func (s *Store) Init(ctx context.Context, config string) error {
 	if err != nil {
 		return err
 	}
+	if !memory {
+		if err := createPrivate(config); err != nil {
+			return err
+		}
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return fmt.Errorf("sqlite store: open %q: %w", config, err)
@@ -99,6 +106,26 @@ func (s *Store) Init(ctx context.Context, config string) error {
 		return fmt.Errorf("sqlite store: seed default stream in %q: %w", config, err)
 	}
 	s.db = db
+	return nil
+}
+
+// FileMode is the permission of a database file Init creates; SQLite gives
+// its -wal and -shm files the same mode.
+const FileMode = 0o600
+
+// createPrivate creates the database file with FileMode if it does not
+// exist yet, so SQLite never creates it with the process umask (0644).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite store: create %q: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite store: create %q: %w", path, err)
+	}
 	return nil
 }
 

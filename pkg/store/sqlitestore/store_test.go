@@ -336,3 +336,22 @@ func BenchmarkCommitBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "entries/s")
 }
+
+// TestDatabaseFileMode (issue 9 item 7): a database file Init creates, and
+// the WAL files beside it, are readable by the owner only.
+func TestDatabaseFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	s := openStore(t, path)
+	if _, err := s.Insert(context.Background(), testEntry(1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %v, want -rw-------", filepath.Base(p), m)
+		}
+	}
+}
