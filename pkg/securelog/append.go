@@ -3,6 +3,7 @@ package securelog
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/securelog/securelog/pkg/chain"
@@ -141,16 +142,39 @@ func (l *Log) AppendBatch(ctx context.Context, events []Event, meta map[string][
 // results (seqnos, entry hashes, per-event rejections) before the commit,
 // so that records about the entries commit atomically with them. meta
 // must not retain the results slice.
-func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) (_ []BatchResult, err error) {
+//
+// Another writer of the same store (another process, or a remote store's
+// other clients) may take the seqno this Log chose: when the store refuses
+// the first entry as a duplicate seqno and nothing of the batch was
+// written, the batch is rebuilt on the store's new head and retried
+// (bounded), instead of failing the caller.
+func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) ([]BatchResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		res, retry, err := l.appendLocked(ctx, events, meta)
+		if !retry || attempt >= maxSeqnoRetries || ctx.Err() != nil {
+			return res, err
+		}
+		l.log.Debug("seqno taken by another writer; retrying the append on the new head", "attempt", attempt, "error", err)
+	}
+}
+
+// maxSeqnoRetries bounds how often one append is rebuilt after losing a
+// seqno race to other writers of the store.
+const maxSeqnoRetries = 100
+
+// appendLocked is one attempt of AppendBatchFunc; retry reports that it
+// failed only because another writer took its first seqno (nothing was
+// written). The caller holds l.mu.
+func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) (_ []BatchResult, retry bool, err error) {
 	if !l.haveHead {
 		h, _, err := l.st.GlobalHead(ctx)
 		if err != nil {
-			return nil, storageErr(err, "global head")
+			return nil, false, storageErr(err, "global head")
 		}
 		l.globalHead, l.haveHead = h, true
 	}
@@ -162,7 +186,7 @@ func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]B
 		row, err := b.build(ctx, ev, next+1)
 		if err != nil {
 			if isStorage(err) {
-				return nil, err
+				return nil, false, err
 			}
 			results[i].Err = err
 			continue
@@ -176,20 +200,22 @@ func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]B
 		extra, perr := h.PrepareCommit(ctx, rows)
 		if perr != nil {
 			l.invalidate()
-			return nil, storageErr(perr, "prepare commit of seqnos %d..%d", rows[0].Seqno, rows[len(rows)-1].Seqno)
+			return nil, false, storageErr(perr, "prepare commit of seqnos %d..%d", rows[0].Seqno, rows[len(rows)-1].Seqno)
 		}
 		m = mergeMeta(m, extra)
 		defer func() { h.FinishCommit(err) }() // err: this function's result
 	}
-	if err = l.commit(ctx, rows, m); err != nil {
+	var written int
+	if written, err = l.commit(ctx, rows, m); err != nil {
 		l.invalidate()
-		return nil, err
+		var dup *store.DuplicateSeqnoError
+		return nil, written == 0 && errors.As(err, &dup), err
 	}
 	l.globalHead = next
 	for _, r := range rows {
 		l.lastHash[r.StreamID] = r.EntryHash
 	}
-	return results, nil
+	return results, false, nil
 }
 
 // mergeMeta returns a with b's records added (a new map: a may be the
@@ -208,26 +234,28 @@ func mergeMeta(a, b map[string][]byte) map[string][]byte {
 	return m
 }
 
-func (l *Log) commit(ctx context.Context, rows []wire.EntryRow, meta map[string][]byte) error {
+// commit writes rows (and meta) and returns how many rows were written
+// before a failure (all or none with a store.Batcher).
+func (l *Log) commit(ctx context.Context, rows []wire.EntryRow, meta map[string][]byte) (int, error) {
 	if bt, ok := l.st.(store.Batcher); ok && (len(rows) > 1 || len(meta) > 0) {
 		if err := bt.CommitBatch(ctx, store.Batch{Entries: rows, Meta: meta}); err != nil {
-			return storageErr(err, "commit batch of %d entries", len(rows))
+			return 0, storageErr(err, "commit batch of %d entries", len(rows))
 		}
-		return nil
+		return len(rows), nil
 	}
 	if len(meta) > 0 {
-		return wire.Storagef(nil, "store does not support batch metadata")
+		return 0, wire.Storagef(nil, "store does not support batch metadata")
 	}
-	for _, r := range rows {
+	for i, r := range rows {
 		got, err := l.st.Insert(ctx, r)
 		if err != nil {
-			return storageErr(err, "insert seqno %d", r.Seqno)
+			return i, storageErr(err, "insert seqno %d", r.Seqno)
 		}
 		if got != r.Seqno {
-			return wire.Storagef(nil, "store assigned seqno %d but we committed %d in the hash", got, r.Seqno)
+			return i + 1, wire.Storagef(nil, "store assigned seqno %d but we committed %d in the hash", got, r.Seqno)
 		}
 	}
-	return nil
+	return len(rows), nil
 }
 
 // invalidate drops the write caches (after a failed write, or when another
