@@ -8,6 +8,11 @@
 // witness log (a store.Store), the cosigning key, HTTP and NATS front ends,
 // metrics and the cross-check loop; Client submits checkpoints over HTTP or
 // NATS.
+//
+// With Config.Tlog the same server is also a C2SP tlog-witness
+// (tlogwitness.go): POST /add-checkpoint cosigns RFC 6962 checkpoints of the
+// configured logs with cosignature/v1 signatures, keeping its state in a
+// TreeHeadStore.
 package witnessd
 
 import (

@@ -72,7 +72,8 @@ func (s *Server) answer(ctx context.Context, body []byte) (int, []byte) {
 }
 
 // Handler returns the HTTP handler: POST SubmitPath, GET HeadPath<stream>,
-// GET /healthz, GET /metrics (the server's private registry).
+// GET /healthz, GET /metrics (the server's private registry), and POST
+// TlogAddCheckpointPath when Config.Tlog is set (C2SP tlog-witness).
 // Submissions need no authentication: they are self-authenticating
 // (signed by a key in the trust file).
 func (s *Server) Handler() http.Handler {

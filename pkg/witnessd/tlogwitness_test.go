@@ -269,6 +269,38 @@ func TestTlogWitnessSpecClient(t *testing.T) {
 	}
 }
 
+// specExample is the example request body of c2sp.org/tlog-witness,
+// verbatim: its signatures are by a key our witness does not trust.
+const specExample = `old 20852014
+PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=
+jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=
+5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=
+/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=
+
+example.com/behind-the-sofa
+20852163
+CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
+
+— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=
+— example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=
+`
+
+// TestTlogWitnessSpecExample posts the spec's example body verbatim: its
+// origin is known to our witness but signed by other keys (403); under an
+// origin the witness does not know, 404.
+func TestTlogWitnessSpecExample(t *testing.T) {
+	fx := newTlogFixture(t, nil)
+	if code, _, out := fx.post(specExample); code != 403 {
+		t.Fatalf("spec example: %d %q, want 403", code, out)
+	}
+	if code, _, out := fx.post(strings.ReplaceAll(specExample, "\nexample.com/behind-the-sofa\n", "\nexample.com/in-the-attic\n")); code != 404 {
+		t.Fatalf("spec example, unknown origin: %d %q, want 404", code, out)
+	}
+	if _, ok, _ := fx.state.Latest(t.Context(), testOrigin); ok {
+		t.Fatal("a refused checkpoint was stored")
+	}
+}
+
 // TestTlogWitnessBadInput: every bad request gets the spec's status, a
 // metric, and leaves the stored head untouched.
 func TestTlogWitnessBadInput(t *testing.T) {
