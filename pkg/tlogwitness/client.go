@@ -245,6 +245,20 @@ func (c *Client) Submit(ctx context.Context, signed []byte, proofs ProofSource) 
 	return res, nil
 }
 
+// CosignFunc adapts Submit to a checkpointer hook (the shape of
+// tlog.CheckpointerConfig.Cosign): it returns the note with every verified
+// cosignature merged in; when the policy is not met it returns that
+// partially cosigned note together with the *QuorumError.
+func (c *Client) CosignFunc(proofs ProofSource) func(ctx context.Context, signed []byte) ([]byte, error) {
+	return func(ctx context.Context, signed []byte) ([]byte, error) {
+		res, err := c.Submit(ctx, signed, proofs)
+		if res == nil {
+			return nil, err
+		}
+		return res.Cosigned, err
+	}
+}
+
 // submitOne runs the add-checkpoint exchange with one witness.
 func (c *Client) submitOne(ctx context.Context, w *witness, cp Checkpoint, text string, signed []byte, proofs ProofSource) (Cosignature, *WitnessError) {
 	w.mu.Lock()
