@@ -73,15 +73,12 @@ identity or receipt that does not.`,
 				}
 				opts.KEK = k
 			}
-			var bar *progressBar
-			if progress || isTerminal(a.stderr) {
-				bar = &progressBar{w: a.stderr}
+			bar := a.newProgress(progress, "audit "+path)
+			if bar != nil {
 				opts.Progress = bar.update
 			}
 			rep, err := a.auditBundle(cmd, path, opts)
-			if bar != nil {
-				bar.finish()
-			}
+			bar.finish()
 			out := auditJSON{OK: err == nil, Bundle: path, TrustFile: a.trustFile, WitnessOff: witnessTrust == ""}
 			if rep.TrustSource == bundle.TrustFromBundle {
 				out.TrustNote = selfTrustNote
@@ -162,30 +159,62 @@ func isTerminal(w io.Writer) bool {
 }
 
 // progressBar draws "[=====     ]  42%  420000/1000000 entries" on one
-// line, at most every 100 ms.
+// line, at most every 100 ms; with an unknown total (0) it draws
+// "<label>: 420000 entries".
 type progressBar struct {
 	w     io.Writer
+	label string
 	last  time.Time
 	drawn bool
+	done  uint64
+	total uint64
 }
 
 const barWidth = 30
 
+// newProgress returns a bar on a.stderr when forced or when stderr is a
+// terminal, else nil (every method of a nil bar does nothing).
+func (a *app) newProgress(force bool, label string) *progressBar {
+	if !force && !isTerminal(a.stderr) {
+		return nil
+	}
+	return &progressBar{w: a.stderr, label: label}
+}
+
+// count is update with an unknown total.
+func (p *progressBar) count(done uint64) { p.update(done, 0) }
+
 func (p *progressBar) update(done, total uint64) {
-	if time.Since(p.last) < 100*time.Millisecond && done != total {
+	if p == nil {
 		return
 	}
-	p.last = time.Now()
-	frac := 1.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
+	p.done, p.total = done, total
+	if time.Since(p.last) < 100*time.Millisecond && (total == 0 || done != total) {
+		return
 	}
+	p.draw()
+}
+
+func (p *progressBar) draw() {
+	p.last = time.Now()
+	if p.total == 0 {
+		fmt.Fprintf(p.w, "\r%s: %d entries", p.label, p.done)
+		p.drawn = true
+		return
+	}
+	frac := float64(p.done) / float64(p.total)
 	n := int(frac * barWidth)
-	fmt.Fprintf(p.w, "\r[%s%s] %3d%%  %d/%d entries", strings.Repeat("=", n), strings.Repeat(" ", barWidth-n), int(frac*100), done, total)
+	fmt.Fprintf(p.w, "\r[%s%s] %3d%%  %d/%d entries", strings.Repeat("=", n), strings.Repeat(" ", barWidth-n), int(frac*100), p.done, p.total)
 	p.drawn = true
 }
 
 func (p *progressBar) finish() {
+	if p == nil {
+		return
+	}
+	if p.total == 0 && p.done > 0 {
+		p.draw() // the final count, whatever the rate limit skipped
+	}
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -14,7 +15,7 @@ import (
 )
 
 func (a *app) verifyCmd() *cobra.Command {
-	var allowUnsigned bool
+	var allowUnsigned, progress bool
 	c := &cobra.Command{
 		Use:   "verify STREAM --trust trust.json",
 		Short: "Full audit of a stream: chain, segments, Merkle roots, signatures, head file",
@@ -55,7 +56,12 @@ otherwise exit 1 naming the first seqno or segment that does not.`,
 			} else if !has {
 				return &ExitError{Code: 1, Err: &wire.StreamNotFoundError{Stream: args[0]}}
 			}
+			bar := a.newProgress(progress, "verify "+args[0])
+			if bar != nil {
+				opts.Progress = bar.count
+			}
 			rep, err := audit.Stream(cmd.Context(), audit.StoreSource{Store: l.Store()}, args[0], opts)
+			bar.finish()
 			if err != nil {
 				return &ExitError{Code: 1, Err: fmt.Errorf("verify FAILED for stream %s: %w", args[0], err)}
 			}
@@ -72,6 +78,7 @@ otherwise exit 1 naming the first seqno or segment that does not.`,
 		},
 	}
 	c.Flags().BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "accept unsigned segments after the last signed one")
+	c.Flags().BoolVar(&progress, "progress", false, "show progress on stderr even when it is not a terminal (it is shown on a terminal)")
 	return c
 }
 
@@ -96,6 +103,7 @@ func (k keystoreTrust) Verify(identity string, msg, sig []byte) error {
 
 func (a *app) exportCmd() *cobra.Command {
 	var out string
+	var progress bool
 	c := &cobra.Command{
 		Use:   "export STREAM --out bundle.json",
 		Short: "Write everything an auditor needs to verify a stream offline",
@@ -144,7 +152,13 @@ cosignatures recorded in the store's witness log. Verify it with 'securelog audi
 			for _, r := range rows {
 				receipts = append(receipts, witness.RowReceipt(r))
 			}
-			n, err := bundle.Write(cmd.Context(), f, audit.StoreSource{Store: l.Store()}, args[0], trust, receipts)
+			var src audit.Source = audit.StoreSource{Store: l.Store()}
+			bar := a.newProgress(progress, "export "+args[0])
+			if bar != nil {
+				src = countingSource{Source: src, progress: bar.count}
+			}
+			n, err := bundle.Write(cmd.Context(), f, src, args[0], trust, receipts)
+			bar.finish()
 			if err == nil {
 				err = f.Sync()
 			}
@@ -160,5 +174,22 @@ cosignatures recorded in the store's witness log. Verify it with 'securelog audi
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "bundle file to write")
+	c.Flags().BoolVar(&progress, "progress", false, "show progress on stderr even when it is not a terminal (it is shown on a terminal)")
 	return c
+}
+
+// countingSource reports every entry read from the wrapped source.
+type countingSource struct {
+	audit.Source
+	progress func(entries uint64)
+}
+
+// Entries passes the rows on and reports their running count.
+func (c countingSource) Entries(ctx context.Context, stream string, fn func(wire.EntryRow) error) error {
+	var n uint64
+	return c.Source.Entries(ctx, stream, func(r wire.EntryRow) error {
+		n++
+		c.progress(n)
+		return fn(r)
+	})
 }
