@@ -23,7 +23,8 @@ const (
 	DefaultBatchWait = 5 * time.Millisecond
 	// DefaultMaxPayload is the largest accepted event payload (bytes).
 	DefaultMaxPayload = 256 << 10
-	// DefaultAckWait is the consumer's redelivery timeout.
+	// DefaultAckWait was the consumer's redelivery timeout; the consumer
+	// no longer acknowledges (IngesterConfig.AckWait is ignored).
 	DefaultAckWait = time.Minute
 	// DefaultDuplicates is the JetStream de-duplication window of SECURELOG_IN.
 	DefaultDuplicates = 2 * time.Minute

@@ -36,11 +36,14 @@ type IngesterConfig struct {
 	FilterSubject string
 	// Streams configures SECURELOG_IN and SECURELOG_DLQ if they are created.
 	Streams StreamConfig
-	// MaxBatch, BatchWait, MaxPayload, AckWait: see the Default* constants.
+	// MaxBatch, BatchWait, MaxPayload: see the Default* constants.
 	MaxBatch   int
 	BatchWait  time.Duration
 	MaxPayload int
-	AckWait    time.Duration
+	// AckWait is ignored: the consumer acknowledges nothing (the position
+	// committed with the entries is the progress record). Kept so that
+	// configurations naming it still load.
+	AckWait time.Duration
 	// NoRequestHandlers disables the securelog.append.> and
 	// securelog.close.> request handlers.
 	NoRequestHandlers bool
@@ -98,9 +101,6 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = DefaultMaxPayload
 	}
-	if cfg.AckWait <= 0 {
-		cfg.AckWait = DefaultAckWait
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -146,7 +146,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		in.log.Error("ingester batch loop failed; re-positioning from the store", "err", err)
+		if errors.Is(err, errConsumerGap) {
+			in.log.Warn("ingester consumer dropped messages; re-positioning from the store", "err", err)
+		} else {
+			in.log.Error("ingester batch loop failed; re-positioning from the store", "err", err)
+		}
 		sleepCtx(ctx, DefaultRetryBackoff)
 	}
 	if stopHandlers != nil {
@@ -207,9 +211,13 @@ func (in *Ingester) consume(ctx context.Context) error {
 	if err := in.js.DeleteConsumer(ctx, in.cfg.Stream, in.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("delete consumer %s: %w", in.cfg.Durable, err)
 	}
+	// The consumer acknowledges nothing: the position committed with the
+	// entries is the only progress record, and every start re-creates the
+	// consumer right after it. SECURELOG_IN keeps messages by its limits,
+	// not by acknowledgements, so nothing is lost before it is committed.
 	cc := jetstream.ConsumerConfig{
-		Durable: in.cfg.Durable, AckPolicy: jetstream.AckAllPolicy, AckWait: in.cfg.AckWait,
-		MaxAckPending: 4 * in.cfg.MaxBatch, FilterSubject: in.cfg.FilterSubject, DeliverPolicy: jetstream.DeliverAllPolicy,
+		Durable: in.cfg.Durable, AckPolicy: jetstream.AckNonePolicy,
+		FilterSubject: in.cfg.FilterSubject, DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 	if pos > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
@@ -218,7 +226,10 @@ func (in *Ingester) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s at sequence %d: %w", in.cfg.Durable, pos+1, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * in.cfg.MaxBatch))
+	// A missing heartbeat is not an error here: while the broker persists
+	// a burst it sends neither messages nor heartbeats (see catchUp), and
+	// re-creating the consumer would only queue more behind the burst.
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*in.cfg.MaxBatch), jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", in.cfg.Durable, err)
 	}
@@ -234,17 +245,22 @@ func (in *Ingester) consume(ctx context.Context) error {
 		}
 	}()
 	defer func() { close(post); <-postDone }()
-	// The feeder keeps taking and parsing messages (and so keeps pull
-	// requests going) while a batch commits; commits stay sequential, in
-	// stream order. The consumer's MaxAckPending bounds what it buffers.
-	fb := &feedBuf{signal: make(chan struct{}, 1)}
+	// The feeder keeps taking and parsing messages while a batch commits;
+	// commits stay sequential, in stream order. The catch-up reader takes
+	// over while the consumer is starved. fb bounds what they buffer.
+	fb := newFeedBuf(pos, feedLimit(in.cfg.MaxBatch), in.cfg.MaxBatch)
 	stop := make(chan struct{})
-	feederDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(feederDone)
+		defer wg.Done()
 		in.feed(ctx, it, fb, stop)
 	}()
-	defer func() { close(stop); it.Stop(); <-feederDone }()
+	go func() {
+		defer wg.Done()
+		in.catchUp(ctx, fb, stop)
+	}()
+	defer func() { close(stop); it.Stop(); wg.Wait() }()
 	in.log.Info("ingester consuming", "stream", in.cfg.Stream, "durable", in.cfg.Durable, "filter", in.cfg.FilterSubject, "from_seq", pos+1)
 	in.ready.Store(true)
 	in.once.Do(func() { close(in.started) })
@@ -259,156 +275,42 @@ func (in *Ingester) consume(ctx context.Context) error {
 	}
 }
 
-// feedBuf holds the parsed messages the feeder took and collect has not
-// yet: appended one by one, taken a batch at a time.
-type feedBuf struct {
-	mu     sync.Mutex
-	items  []inItem
-	first  time.Time // when items[0] was taken
-	err    error     // the error that stopped the feeder
-	signal chan struct{}
-}
-
-func (fb *feedBuf) poke() {
-	select {
-	case fb.signal <- struct{}{}:
-	default:
-	}
-}
-
-// feed parses the consumer's messages into fb, in order, until the iterator
-// fails (the error is passed on) or stop is closed. Parsing here overlaps
-// it with the commit of the previous batch.
-func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, fb *feedBuf, stop <-chan struct{}) {
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		var item inItem
-		if err != nil {
-			err = fmt.Errorf("next message: %w", err)
-		} else {
-			item, err = in.parse(m)
-		}
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		fb.mu.Lock()
-		wake := true
-		if err != nil {
-			fb.err = err
-		} else {
-			if len(fb.items) == 0 {
-				fb.first = time.Now()
-			}
-			fb.items = append(fb.items, item)
-			// collect waits for the first message, then for a full batch
-			// or its timer: no need to wake it for every message.
-			wake = len(fb.items) == 1 || len(fb.items) == in.cfg.MaxBatch
-		}
-		fb.mu.Unlock()
-		if wake {
-			fb.poke()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// collect waits for one message, then for MaxBatch messages or BatchWait
-// after the first one was taken, whichever comes first. Messages that
-// arrived while the previous batch committed are taken at once. Each batch
-// is a fresh slice: the previous one is still referenced by its receipts.
-func (in *Ingester) collect(ctx context.Context, fb *feedBuf) ([]inItem, error) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		fb.mu.Lock()
-		if fb.err != nil {
-			err := fb.err
-			fb.mu.Unlock()
-			return nil, err
-		}
-		n, first := len(fb.items), fb.first
-		if n > 0 && (n >= in.cfg.MaxBatch || time.Since(first) >= in.cfg.BatchWait) {
-			var batch []inItem
-			if n <= in.cfg.MaxBatch {
-				batch = fb.items
-				fb.items = make([]inItem, 0, max(64, n))
-			} else {
-				// A backlog: the rest was taken before now, so it goes out
-				// at once in the next batch.
-				batch = append(make([]inItem, 0, in.cfg.MaxBatch), fb.items[:in.cfg.MaxBatch]...)
-				rest := copy(fb.items, fb.items[in.cfg.MaxBatch:])
-				clear(fb.items[rest:])
-				fb.items = fb.items[:rest]
-			}
-			fb.mu.Unlock()
-			return batch, nil
-		}
-		fb.mu.Unlock()
-		var expired <-chan time.Time
-		if n > 0 {
-			if timer == nil {
-				timer = time.NewTimer(time.Until(first.Add(in.cfg.BatchWait)))
-			}
-			expired = timer.C
-		}
-		select {
-		case <-fb.signal:
-		case <-expired:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("next message: %w", ctx.Err())
-		}
-	}
-}
-
 // inItem is one message of a batch.
 type inItem struct {
-	msg    jetstream.Msg
-	seq    uint64
-	stream string // "" if the subject is not securelog.in.<token>
-	msgID  string
-	event  securelog.Event // the parsed event when err == nil
-	ev     int             // index into the batch's events, -1 if rejected before append
-	err    error
+	subject string
+	data    []byte
+	seq     uint64
+	stream  string // "" if the subject is not securelog.in.<token>
+	msgID   string
+	event   securelog.Event // the parsed event when err == nil
+	ev      int             // index into the batch's events, -1 if rejected before append
+	err     error
 }
 
-// parse reads a message's stream sequence, subject and event. An invalid
-// event is reported in the item (it is dead-lettered); only unreadable
-// JetStream metadata is an error.
-func (in *Ingester) parse(m jetstream.Msg) (inItem, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return inItem{}, fmt.Errorf("message metadata: %w", err)
-	}
-	it := inItem{msg: m, seq: md.Sequence.Stream, msgID: m.Headers().Get(wire.MsgIDHeader), ev: -1}
-	stream, ok := wire.StreamOf(wire.KindIn, m.Subject())
+// parse reads a message's subject and event. An invalid event is reported
+// in the item (it is dead-lettered).
+func (in *Ingester) parse(seq uint64, subject, msgID string, data []byte) inItem {
+	it := inItem{subject: subject, data: data, seq: seq, msgID: msgID, ev: -1}
+	stream, ok := wire.StreamOf(wire.KindIn, subject)
 	if !ok {
-		it.err = wire.Invalidf("subject %q is not securelog.in.<stream> with a one-token stream name", m.Subject())
-		return it, nil
+		it.err = wire.Invalidf("subject %q is not securelog.in.<stream> with a one-token stream name", subject)
+		return it
 	}
 	it.stream = stream
-	ev, err := wire.ParseEventMsg(m.Data(), in.cfg.MaxPayload)
+	ev, err := wire.ParseEventMsg(data, in.cfg.MaxPayload)
 	if err != nil {
 		it.err = err
-		return it, nil
+		return it
 	}
 	it.event = securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
 		Producer: ev.Producer, Payload: ev.Payload, Encoding: ev.Encoding}
-	return it, nil
+	return it
 }
 
 // apply commits one batch: one AppendBatch with the position, dead
-// letters, the acknowledgement, then (asynchronously) the receipts.
+// letters, then (asynchronously) the receipts.
 // Messages at or below the applied position are redeliveries: skipped.
 func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
-	last := batch[len(batch)-1].msg
 	pos := in.pos.Load()
 	maxSeq := pos
 	items := batch[:0] // filtered in place: writes never pass reads
@@ -427,7 +329,6 @@ func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
 	}
 	in.m.Received.Add(float64(len(items)))
 	if maxSeq == pos {
-		in.ackLast(last)
 		return nil
 	}
 	var seqb [8]byte
@@ -459,20 +360,8 @@ func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
 	}
 	in.m.Committed.Add(float64(committed))
 	in.deadLetter(ctx, items)
-	// The batch and its position are durable: acknowledge at once so the
-	// consumer's ack window frees up; receipts follow off this path.
-	in.ackLast(last)
 	in.post <- func() { in.publishResults(items, res) }
 	return nil
-}
-
-// ackLast acknowledges a batch by its last message (the consumer is
-// AckAll: it acknowledges all before it). A lost acknowledgement only
-// causes a redelivery, which the position check skips.
-func (in *Ingester) ackLast(last jetstream.Msg) {
-	if err := last.Ack(); err != nil {
-		in.log.Warn("ack failed; the batch will be redelivered and skipped", "err", err)
-	}
 }
 
 // deadLetter publishes every rejected message to securelog.dlq.<stream>
@@ -486,12 +375,12 @@ func (in *Ingester) deadLetter(ctx context.Context, items []inItem) {
 		}
 		code := wire.ErrorCode(it.err)
 		in.m.Rejected.WithLabelValues(code).Inc()
-		rest := strings.TrimPrefix(it.msg.Subject(), wire.KindIn)
+		rest := strings.TrimPrefix(it.subject, wire.KindIn)
 		if rest == "" || strings.HasSuffix(rest, ".") {
 			rest = "_invalid"
 		}
-		in.log.Warn("event rejected to the dead-letter subject", "subject", it.msg.Subject(), "js_seq", it.seq, "msg_id", it.msgID, "err", it.err)
-		b := mustJSON(wire.DLQMsg{Stream: it.stream, MsgID: it.msgID, JSSeq: it.seq, Reason: it.err.Error(), Data: it.msg.Data()})
+		in.log.Warn("event rejected to the dead-letter subject", "subject", it.subject, "js_seq", it.seq, "msg_id", it.msgID, "err", it.err)
+		b := mustJSON(wire.DLQMsg{Stream: it.stream, MsgID: it.msgID, JSSeq: it.seq, Reason: it.err.Error(), Data: it.data})
 		m := nats.NewMsg(wire.KindDLQ + rest)
 		m.Data = b
 		m.Header.Set(wire.MsgIDHeader, fmt.Sprintf("dlq-%s-%d", in.cfg.Stream, it.seq))

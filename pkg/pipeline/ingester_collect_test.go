@@ -108,3 +108,46 @@ func TestCollect(t *testing.T) {
 		}
 	})
 }
+
+func TestFeedBufPush(t *testing.T) {
+	never := make(chan struct{})
+	t.Run("a sequence taken by one path is skipped by the other", func(t *testing.T) {
+		fb := newFeedBuf(10, 0, 4)
+		for _, s := range []uint64{9, 10, 11, 12, 11, 12, 13} {
+			if !fb.push(inItem{seq: s, ev: -1}, never) {
+				t.Fatal("push refused")
+			}
+		}
+		wantSeqs(t, fb.items, 11, 13)
+		if fb.fromConsumer(12) || !fb.fromConsumer(14) {
+			t.Fatal("fromConsumer: want false for a taken sequence, true for a new one")
+		}
+	})
+	t.Run("a full feed waits for collect", func(t *testing.T) {
+		in := &Ingester{cfg: IngesterConfig{MaxBatch: 2, BatchWait: time.Hour}}
+		fb := newFeedBuf(0, 2, 2)
+		fb.push(inItem{seq: 1, ev: -1}, never)
+		fb.push(inItem{seq: 2, ev: -1}, never)
+		pushed := make(chan bool)
+		go func() { pushed <- fb.push(inItem{seq: 3, ev: -1}, never) }()
+		select {
+		case <-pushed:
+			t.Fatal("push into a full feed returned before collect took a batch")
+		case <-time.After(50 * time.Millisecond):
+		}
+		got, err := in.collect(context.Background(), fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSeqs(t, got, 1, 2)
+		if !<-pushed {
+			t.Fatal("push refused")
+		}
+		stop := make(chan struct{})
+		close(stop)
+		fb.push(inItem{seq: 4, ev: -1}, never)
+		if fb.push(inItem{seq: 5, ev: -1}, stop) {
+			t.Fatal("push into a full feed after stop: want false")
+		}
+	})
+}

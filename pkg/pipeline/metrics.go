@@ -19,6 +19,11 @@ type Metrics struct {
 	SignTime   prometheus.Histogram
 	Witnessed  *prometheus.CounterVec
 	Alerts     *prometheus.CounterVec
+	// CatchUps counts the times the ingester's consumer was starved and
+	// the ingester read the stream directly; CatchUpRead counts the
+	// messages it read that way.
+	CatchUps    prometheus.Counter
+	CatchUpRead prometheus.Counter
 }
 
 // NewMetrics creates the metrics on a new private registry.
@@ -50,8 +55,12 @@ func NewMetrics() *Metrics {
 			Help: "Witness submissions by outcome (accepted, refused, error)."}, []string{"outcome"}),
 		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_alerts_total",
 			Help: "Alerts raised, by kind."}, []string{"kind"}),
+		CatchUps: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_ingester_catchups_total",
+			Help: "Times the ingester's consumer delivered nothing while the stream held newer messages, so the ingester read them directly."}),
+		CatchUpRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_ingester_catchup_messages_total",
+			Help: "Messages the ingester read directly from the stream while its consumer was starved."}),
 	}
-	m.reg.MustRegister(m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
+	m.reg.MustRegister(m.CatchUps, m.CatchUpRead, m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
 		m.Sealed, m.CloseTime, m.Signed, m.SignTime, m.Witnessed, m.Alerts)
 	return m
 }
