@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/transport"
@@ -34,7 +35,7 @@ func TestBurstNoStall(t *testing.T) {
 	}
 	const n = 100_000
 	const stream = "burst"
-	info := startLocal(t, pipeline.LocalConfig{
+	info := startLocal(t, node.UpConfig{
 		SyncAlways: true, // the default of securelog up
 		Sealer:     pipeline.SealerConfig{MaxEntries: 10_000, MaxAge: time.Second},
 	})
