@@ -1,90 +1,194 @@
 // Command pipeline measures the JetStream pipeline in one process (the
-// shape of `securelog up`): committed entries/s with producers awaiting the
-// committed level, p50/p99 time to committed and to checkpointed, peak
-// RSS, and the raw JetStream async publish rate against a server with the
-// same settings, with the ratio of the two.
+// shape of `securelog up`, built by internal/node) beside the raw
+// JetStream baseline on a server with the same settings, in the same run.
 //
-//	go run ./bench/pipeline [--events 50000] [--producers 4] [--sync always|default]
-//	    [--cpuprofile cpu.out] [--memprofile allocs.out]
+// Modes (all that are switched on run, in this order, each -runs times on
+// a fresh data directory; medians are printed when -runs > 1):
+//
+//   - closed loop (default): -events spread over -producers clients with
+//     -window events in flight each, every producer awaiting committed:
+//     committed entries/s, time to committed p50/p99, the ratio to the raw
+//     JetStream async publish rate, time to checkpointed, peak RSS.
+//
+//   - open loop (-rate N|half): events offered at a fixed rate for
+//     -duration, each timed from its scheduled send to its commit receipt
+//     (no coordinated omission): p50/p90/p99/max. "half" uses half of the
+//     closed loop's committed rate of the same run.
+//
+//   - burst (-burst N): N events published with core NATS as fast as the
+//     connection takes them (as `nats pub --count N` does): time until all
+//     are committed and the longest gap between two commit receipts.
+//
+//     go run ./bench/pipeline [-sync always|default] [-events 50000] [-producers 4]
+//     [-window 2000] [-size 256] [-rate half|N] [-duration 10s] [-burst 100000]
+//     [-runs 3] [-closed=false] [-cpuprofile cpu.out] [-memprofile allocs.out]
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"sync"
+	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/securelog/securelog/internal/node"
-	"github.com/securelog/securelog/pkg/pipeline"
-	"github.com/securelog/securelog/pkg/producer"
-	"github.com/securelog/securelog/pkg/wire"
 )
 
+type options struct {
+	events, producers, window, size int
+	always                          bool
+	samples                         int
+}
+
 func main() {
-	events := flag.Int("events", 50000, "events to publish")
-	producers := flag.Int("producers", 4, "concurrent producer clients")
-	window := flag.Int("window", 2000, "events in flight per producer")
-	size := flag.Int("size", 256, "payload bytes")
+	var o options
+	flag.IntVar(&o.events, "events", 50000, "closed loop: events to publish")
+	flag.IntVar(&o.producers, "producers", 4, "concurrent producer clients")
+	flag.IntVar(&o.window, "window", 2000, "closed loop: events in flight per producer")
+	flag.IntVar(&o.size, "size", 256, "payload bytes")
 	syncMode := flag.String("sync", "always", "JetStream sync: always or default")
-	checkpoints := flag.Int("checkpoint-samples", 20, "events whose time to checkpointed is measured")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline run")
-	memprofile := flag.String("memprofile", "", "write an allocation profile of the pipeline run")
+	flag.IntVar(&o.samples, "checkpoint-samples", 10, "closed loop: events whose time to checkpointed is measured")
+	closed := flag.Bool("closed", true, "run the closed-loop measurement")
+	rate := flag.String("rate", "", `open loop: offered events/s, or "half" for half the closed loop's committed rate`)
+	duration := flag.Duration("duration", 10*time.Second, "open loop: how long to offer load")
+	burst := flag.Int("burst", 0, "burst: events published at once with core NATS (0 = no burst run)")
+	runs := flag.Int("runs", 1, "repetitions of every mode (medians printed when > 1)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the closed-loop runs")
 	flag.Parse()
 	if *syncMode != "always" && *syncMode != "default" {
-		fmt.Fprintln(os.Stderr, "--sync: want always or default")
+		fmt.Fprintln(os.Stderr, "-sync: want always or default")
 		os.Exit(2)
 	}
-	always := *syncMode == "always"
-	raw, err := rawPublishRate(*events, *size, always)
-	if err != nil {
-		fail(err)
+	o.always = *syncMode == "always"
+	var fixedRate float64
+	if *rate != "" && *rate != "half" {
+		r, err := strconv.ParseFloat(*rate, 64)
+		if err != nil || r <= 0 {
+			fmt.Fprintln(os.Stderr, `-rate: want a positive number of events/s or "half"`)
+			os.Exit(2)
+		}
+		fixedRate = r
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+	if *rate == "half" && !*closed {
+		fmt.Fprintln(os.Stderr, `-rate half needs the closed loop (-closed)`)
+		os.Exit(2)
+	}
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; JetStream sync %s; %d B payloads; %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), *syncMode, o.size,
+		time.Now().UTC().Format("2006-01-02 15:04 MST"))
+
+	var raws, rawE2E []float64
+	var closedRes []closedResult
+	var openRes []openResult
+	var burstRes []burstResult
+	for run := 1; run <= *runs; run++ {
+		raw, err := rawPublishRate(o.events, o.size, o.always)
 		if err != nil {
 			fail(err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		raws = append(raws, raw)
+		e2e, err := rawEndToEnd(o.events, o.size, o.always)
+		if err != nil {
 			fail(err)
 		}
-		defer pprof.StopCPUProfile()
+		rawE2E = append(rawE2E, e2e)
+		fmt.Printf("run %d: raw JetStream async publish %9.0f msg/s; publish + ordered consumer end to end %9.0f msg/s\n", run, raw, e2e)
+		if *closed {
+			stopProfile := startProfiles(*cpuprofile, *memprofile, run)
+			r, err := runClosed(o)
+			stopProfile()
+			if err != nil {
+				fail(err)
+			}
+			r.raw = raw
+			closedRes = append(closedRes, r)
+			r.print(fmt.Sprintf("run %d: closed loop", run), o)
+		}
+		if *rate != "" {
+			rt := fixedRate
+			if *rate == "half" {
+				rt = closedRes[len(closedRes)-1].rate / 2
+			}
+			r, err := runOpen(o, rt, *duration)
+			if err != nil {
+				fail(err)
+			}
+			openRes = append(openRes, r)
+			r.print(fmt.Sprintf("run %d: open loop", run))
+		}
+		if *burst > 0 {
+			r, err := runBurst(o, *burst)
+			if err != nil {
+				fail(err)
+			}
+			burstRes = append(burstRes, r)
+			r.print(fmt.Sprintf("run %d: burst", run))
+		}
 	}
-	if *memprofile != "" {
+	if *runs > 1 {
+		fmt.Printf("\nmedians of %d runs (sync %s)\n", *runs, *syncMode)
+		fmt.Printf("  raw JetStream async publish      %9.0f msg/s\n", median(raws))
+		fmt.Printf("  raw publish + ordered consumer   %9.0f msg/s\n", median(rawE2E))
+		if len(closedRes) > 0 {
+			fmt.Printf("  closed loop committed            %9.0f entries/s\n", median(mapf(closedRes, func(r closedResult) float64 { return r.rate })))
+			fmt.Printf("  committed / raw async publish    %9.2f\n", median(mapf(closedRes, func(r closedResult) float64 { return r.rate / r.raw })))
+			fmt.Printf("  closed loop to committed p99     %9.2f ms\n", median(mapf(closedRes, func(r closedResult) float64 { return ms(pct(r.commit, 99)) })))
+			fmt.Printf("  to checkpointed p99              %9.2f ms\n", median(mapf(closedRes, func(r closedResult) float64 { return ms(pct(r.ckpt, 99)) })))
+		}
+		if len(openRes) > 0 {
+			fmt.Printf("  open loop offered                %9.0f events/s\n", median(mapf(openRes, func(r openResult) float64 { return r.offered })))
+			fmt.Printf("  open loop to committed p50       %9.2f ms\n", median(mapf(openRes, func(r openResult) float64 { return ms(pct(r.lat, 50)) })))
+			fmt.Printf("  open loop to committed p99       %9.2f ms\n", median(mapf(openRes, func(r openResult) float64 { return ms(pct(r.lat, 99)) })))
+		}
+		if len(burstRes) > 0 {
+			fmt.Printf("  burst all committed after        %9.2f s\n", median(mapf(burstRes, func(r burstResult) float64 { return r.total.Seconds() })))
+			fmt.Printf("  burst longest gap                %9.0f ms\n", median(mapf(burstRes, func(r burstResult) float64 { return ms(r.maxGap) })))
+		}
+	}
+	fmt.Printf("peak RSS of the whole program %.1f MiB\n", peakRSS())
+}
+
+// startProfiles starts the CPU profile (one file per run: name.N) and
+// arms the allocation profile; the returned function writes them.
+func startProfiles(cpu, mem string, run int) func() {
+	suffix := func(name string) string {
+		if run == 1 {
+			return name
+		}
+		return fmt.Sprintf("%s.%d", name, run)
+	}
+	var cf *os.File
+	if cpu != "" {
+		var err error
+		if cf, err = os.Create(suffix(cpu)); err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(cf); err != nil {
+			fail(err)
+		}
+	}
+	if mem != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	res, err := runPipeline(*events, *producers, *window, *size, *checkpoints, always)
-	if err != nil {
-		fail(err)
-	}
-	if *memprofile != "" {
-		f, err := os.Create(*memprofile)
-		if err != nil {
-			fail(err)
+	return func() {
+		if cf != nil {
+			pprof.StopCPUProfile()
+			cf.Close()
 		}
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-			fail(err)
+		if mem != "" {
+			f, err := os.Create(suffix(mem))
+			if err != nil {
+				fail(err)
+			}
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fail(err)
+			}
+			f.Close()
 		}
-		f.Close()
 	}
-	fmt.Printf("pipeline (sync %s, %d events x %d B, %d producers, window %d)\n", *syncMode, *events, *size, *producers, *window)
-	fmt.Printf("  committed            %9.0f entries/s\n", res.rate)
-	fmt.Printf("  time to committed    p50 %8.2f ms   p99 %8.2f ms\n", ms(pct(res.commit, 50)), ms(pct(res.commit, 99)))
-	fmt.Printf("  time to checkpointed p50 %8.2f ms   p99 %8.2f ms   (%d samples)\n", ms(pct(res.ckpt, 50)), ms(pct(res.ckpt, 99)), len(res.ckpt))
-	fmt.Printf("  ingester batches     %9d (mean %.0f events, mean commit %.2f ms)\n", res.batches, res.avgBatch, ms(res.avgCommit))
-	fmt.Printf("  raw JetStream async  %9.0f msg/s (same server settings)\n", raw)
-	fmt.Printf("  ratio committed/raw  %9.2f\n", res.rate/raw)
-	fmt.Printf("  peak RSS             %9.1f MiB\n", peakRSS())
 }
 
 func fail(err error) {
@@ -104,6 +208,26 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[max(0, min(i-1, len(s)-1))]
 }
 
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func mapf[T any](xs []T, f func(T) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
 func peakRSS() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -118,207 +242,4 @@ func payload(size, i int) []byte {
 		b[j] = 'a' + byte((i+j)%26)
 	}
 	return b
-}
-
-// rawPublishRate is JetStream alone: async publishes to a file stream on a
-// fresh server with the same sync setting.
-func rawPublishRate(n, size int, always bool) (float64, error) {
-	dir, err := os.MkdirTemp("", "bench-raw")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	ns, err := pipeline.StartServer(pipeline.ServerConfig{StoreDir: dir, SyncAlways: always})
-	if err != nil {
-		return 0, err
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		return 0, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return 0, err
-	}
-	ctx := context.Background()
-	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamConfig{}); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	for i := range n {
-		m := nats.NewMsg("securelog.in.raw")
-		m.Data = payload(size, i)
-		m.Header.Set(wire.MsgIDHeader, fmt.Sprint(i))
-		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
-			return 0, err
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		return 0, fmt.Errorf("raw publishes not acknowledged")
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
-}
-
-type result struct {
-	rate         float64
-	commit, ckpt []time.Duration
-	batches      uint64
-	avgBatch     float64
-	avgCommit    time.Duration
-}
-
-// histStats returns the sample count and sum of a histogram of the
-// pipeline's metrics.
-func histStats(info node.Info, name string) (uint64, float64) {
-	mfs, err := info.Metrics.Registry().Gather()
-	if err != nil {
-		return 0, 0
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			h := mf.GetMetric()[0].GetHistogram()
-			return h.GetSampleCount(), h.GetSampleSum()
-		}
-	}
-	return 0, 0
-}
-
-func runPipeline(n, producers, window, size, samples int, always bool) (result, error) {
-	dir, err := os.MkdirTemp("", "bench-pipeline")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	infoc := make(chan node.Info, 1)
-	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() {
-		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger},
-			func(i node.Info) { infoc <- i })
-	}()
-	var info node.Info
-	select {
-	case info = <-infoc:
-	case err := <-done:
-		return result{}, err
-	}
-	defer func() { cancel(); <-done }()
-
-	var mu sync.Mutex
-	var commits []time.Duration
-	var lastSeqnos []uint64
-	per := n / producers
-	start := time.Now()
-	var wg sync.WaitGroup
-	errc := make(chan error, producers)
-	for p := range producers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nc, err := info.Connect(fmt.Sprintf("bench-%d", p))
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer nc.Close()
-			c, err := producer.New(nc, producer.Options{MaxPending: window})
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer c.Close()
-			type inflight struct {
-				f  *producer.Future
-				at time.Time
-			}
-			q := make(chan inflight, window)
-			waitErr := make(chan error, 1)
-			local := make([]time.Duration, 0, per)
-			var seqno uint64
-			go func() {
-				for it := range q {
-					r, err := it.f.Wait(ctx)
-					if err != nil {
-						waitErr <- err
-						for range q {
-						}
-						return
-					}
-					local = append(local, time.Since(it.at))
-					seqno = r.Seqno
-				}
-				waitErr <- nil
-			}()
-			for i := range per {
-				at := time.Now()
-				f, err := c.Publish(ctx, "bench", producer.Event{Type: "bench", Severity: wire.Info, Producer: "bench", Payload: payload(size, i)})
-				if err != nil {
-					close(q)
-					errc <- err
-					return
-				}
-				q <- inflight{f, at}
-			}
-			close(q)
-			if err := <-waitErr; err != nil {
-				errc <- err
-				return
-			}
-			mu.Lock()
-			commits = append(commits, local...)
-			lastSeqnos = append(lastSeqnos, seqno)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	select {
-	case err := <-errc:
-		return result{}, err
-	default:
-	}
-	res := result{rate: float64(len(commits)) / elapsed.Seconds(), commit: commits}
-	if n, sum := histStats(info, "securelog_pipeline_batch_size"); n > 0 {
-		res.batches, res.avgBatch = n, sum/float64(n)
-	}
-	if n, sum := histStats(info, "securelog_pipeline_commit_duration_seconds"); n > 0 {
-		res.avgCommit = time.Duration(sum / float64(n) * float64(time.Second))
-	}
-
-	// Time to checkpointed: fresh events, each awaited through the levels.
-	nc, err := info.Connect("bench-ckpt")
-	if err != nil {
-		return result{}, err
-	}
-	defer nc.Close()
-	c, err := producer.New(nc, producer.Options{PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		return result{}, err
-	}
-	defer c.Close()
-	for i := range samples {
-		at := time.Now()
-		f, err := c.Publish(ctx, "bench", producer.Event{Type: "sample", Severity: wire.Info, Producer: "bench", Payload: payload(size, i)})
-		if err != nil {
-			return result{}, err
-		}
-		r, err := f.Wait(ctx)
-		if err != nil {
-			return result{}, err
-		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		_, err = c.AwaitCheckpoint(wctx, r.Seqno)
-		wcancel()
-		if err != nil {
-			return result{}, err
-		}
-		res.ckpt = append(res.ckpt, time.Since(at))
-	}
-	return res, nil
 }
