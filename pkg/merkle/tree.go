@@ -69,3 +69,7 @@ func (t *Tree) Prove(index int) ([]Step, error) {
 	}
 	return path, nil
 }
+
+// Levels returns the tree's levels, leaves first and the root level last.
+// The slices are the tree's own: callers must not modify them.
+func (t *Tree) Levels() [][][]byte { return t.levels }

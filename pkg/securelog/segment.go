@@ -111,10 +111,19 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start ui
 	last := rows[len(rows)-1]
 	seg := wire.SegmentRow{
 		StreamID: stream, SeqStart: rows[0].Seqno, SeqEnd: last.Seqno,
-		MerkleRoot: merkle.Root(leaves), LastEntryHash: last.EntryHash,
-		PrevCheckpointHash: prev, ClosedAt: l.timestamp(),
+		LastEntryHash: last.EntryHash, PrevCheckpointHash: prev, ClosedAt: l.timestamp(),
 	}
-	id, err := l.st.SegmentInsert(ctx, seg, entries)
+	var id uint64
+	if ts, ok := l.st.(store.SegmentTreeStore); ok {
+		// Keep the whole tree with the segment, in the same atomic write,
+		// so proofs cost O(log n) reads (issue 13).
+		tree := merkle.NewTree(leaves)
+		seg.MerkleRoot = tree.Root()
+		id, err = ts.SegmentInsertTree(ctx, seg, entries, store.TreeChunks(tree.Levels()))
+	} else {
+		seg.MerkleRoot = merkle.Root(leaves)
+		id, err = l.st.SegmentInsert(ctx, seg, entries)
+	}
 	var overlap *store.SegmentOverlapError
 	if errors.As(err, &overlap) {
 		// DECISIONS 13: another writer closed this stream's segment while we
@@ -239,8 +248,15 @@ type InclusionProof struct {
 
 // BuildInclusionProof builds the proof for seqno (SPEC §14.10). The proof
 // carries the segment's stored root (DECISIONS 2); if the entries no longer
-// hash to it, that is tampering: *wire.ChainBrokenError.
+// hash to it, that is tampering: *wire.ChainBrokenError. On a store that
+// kept the segment's tree (store.SegmentTreeStore) it costs O(log n) reads
+// (proofFromTree); otherwise the segment's entries are read.
 func (l *Log) BuildInclusionProof(ctx context.Context, seqno uint64) (InclusionProof, error) {
+	if ts, ok := l.st.(store.SegmentTreeStore); ok {
+		if p, ok, err := l.proofFromTree(ctx, ts, seqno); ok || err != nil {
+			return p, err
+		}
+	}
 	segID, ok, err := l.st.SegmentForSeqno(ctx, seqno)
 	if err != nil {
 		return InclusionProof{}, storageErr(err, "segment for seqno %d", seqno)

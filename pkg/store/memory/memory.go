@@ -55,12 +55,21 @@ type Store struct {
 type segment struct {
 	row     wire.SegmentRow
 	members []uint64 // seqnos ordered by leaf index
+	// tree holds the stored Merkle tree chunks by level and chunk number
+	// (nil if the segment was inserted without a tree).
+	tree map[treePos][]byte
+}
+
+type treePos struct {
+	level int
+	chunk uint64
 }
 
 // Compile-time interface checks.
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ store.Batcher          = (*Store)(nil)
+	_ store.SegmentTreeStore = (*Store)(nil)
 )
 
 // New returns an uninitialised memory store; call Init before use.

@@ -11,7 +11,53 @@ import (
 // SegmentInsert checks the segment against its stream (store.CheckSegment),
 // assigns the next global id and stores the row and its membership records,
 // all under the write lock.
-func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	return s.segmentInsert(row, entries, nil)
+}
+
+// SegmentInsertTree is SegmentInsert that also keeps the segment's tree
+// chunks (store.SegmentTreeStore).
+func (s *Store) SegmentInsertTree(_ context.Context, row wire.SegmentRow, entries []wire.SegmentEntry, chunks []store.TreeChunk) (uint64, error) {
+	tree := make(map[treePos][]byte, len(chunks))
+	for _, c := range chunks {
+		tree[treePos{c.Level, c.Chunk}] = slices.Clone(c.Nodes)
+	}
+	return s.segmentInsert(row, entries, tree)
+}
+
+// SegmentLeaf returns where seqno is in its segment's stored tree.
+func (s *Store) SegmentLeaf(_ context.Context, seqno uint64) (store.SegmentLeaf, bool, error) {
+	if err := s.rlock(); err != nil {
+		return store.SegmentLeaf{}, false, err
+	}
+	defer s.mu.RUnlock()
+	id, ok := s.forSeqno[seqno]
+	if !ok || s.segments[id].tree == nil {
+		return store.SegmentLeaf{}, false, nil
+	}
+	seg := s.segments[id]
+	i, found := slices.BinarySearch(seg.members, seqno) // members normally ascend with the leaf index
+	if !found {
+		i = slices.Index(seg.members, seqno)
+	}
+	return store.SegmentLeaf{SegmentID: id, Index: uint64(i), Size: uint64(len(seg.members))}, true, nil
+}
+
+// SegmentTreeChunk returns one stored chunk of a segment's tree.
+func (s *Store) SegmentTreeChunk(_ context.Context, id uint64, level int, chunk uint64) ([]byte, bool, error) {
+	if err := s.rlock(); err != nil {
+		return nil, false, err
+	}
+	defer s.mu.RUnlock()
+	seg, ok := s.segments[id]
+	if !ok {
+		return nil, false, nil
+	}
+	b, ok := seg.tree[treePos{level, chunk}]
+	return slices.Clone(b), ok, nil
+}
+
+func (s *Store) segmentInsert(row wire.SegmentRow, entries []wire.SegmentEntry, tree map[treePos][]byte) (uint64, error) {
 	if err := s.lock(); err != nil {
 		return 0, err
 	}
@@ -33,7 +79,7 @@ func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []
 		}
 		return 0
 	})
-	seg := &segment{row: row, members: make([]uint64, len(sorted))}
+	seg := &segment{row: row, members: make([]uint64, len(sorted)), tree: tree}
 	for i, e := range sorted {
 		seg.members[i] = e.Seqno
 		if _, ok := s.forSeqno[e.Seqno]; !ok {

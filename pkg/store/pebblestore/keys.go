@@ -17,7 +17,9 @@ import (
 //	g/<id>                     segment row
 //	gs/<stream><id>            seq_end of the stream's segment (be64)
 //	ge/<id><leaf><seqno>       membership record (empty)
-//	gf/<seqno><id>             reverse membership (empty)
+//	gf/<seqno><id>             reverse membership (empty, or leaf index ‖ tree size
+//	                           (be64 each) when the segment's tree is stored)
+//	gt/<id><level><chunk>      stored Merkle tree chunk (level: 1 byte; store.TreeChunk)
 //	ws/<stream><id>            witness row
 //	t/<order>                  stream row, order = creation order
 //	tn/<name>                  order of the stream (be64)
@@ -34,6 +36,7 @@ var (
 	prefixStreamSeg    = "gs/"
 	prefixSegEntry     = "ge/"
 	prefixSeqnoSeg     = "gf/"
+	prefixSegTree      = "gt/"
 	prefixWitness      = "ws/"
 	prefixStream       = "t/"
 	prefixStreamByName = "tn/"

@@ -74,8 +74,9 @@ type Store struct {
 
 // Compile-time interface checks.
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ store.SegmentTreeStore = (*Store)(nil)
+	_ store.Batcher          = (*Store)(nil)
 )
 
 // New returns an uninitialised Pebble store.

@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -17,6 +18,21 @@ import (
 // The lock is held until the batch is committed, so no other insert can
 // slip between the check and the commit (pebble allows one process).
 func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	return s.segmentInsert(ctx, row, entries, nil)
+}
+
+// SegmentInsertTree is SegmentInsert that also stores the segment's Merkle
+// tree chunks and each member's leaf index and tree size, in the same
+// synced batch (store.SegmentTreeStore).
+func (s *Store) SegmentInsertTree(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry, chunks []store.TreeChunk) (uint64, error) {
+	if chunks == nil {
+		chunks = []store.TreeChunk{}
+	}
+	return s.segmentInsert(ctx, row, entries, chunks)
+}
+
+// segmentInsert inserts a segment; with non-nil chunks, its tree too.
+func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry, chunks []store.TreeChunk) (uint64, error) {
 	db, err := s.acquire(ctx)
 	if err != nil {
 		return 0, err
@@ -41,9 +57,16 @@ func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 		{keySegCounter, be64(id)},
 	}
 	for _, e := range entries {
+		var leaf []byte
+		if chunks != nil {
+			leaf = append(be64(e.LeafIndex), be64(uint64(len(entries)))...)
+		}
 		ops = append(ops,
 			struct{ k, v []byte }{key(prefixSegEntry, be64(id), be64(e.LeafIndex), be64(e.Seqno)), nil},
-			struct{ k, v []byte }{key(prefixSeqnoSeg, be64(e.Seqno), be64(id)), nil})
+			struct{ k, v []byte }{key(prefixSeqnoSeg, be64(e.Seqno), be64(id)), leaf})
+	}
+	for _, c := range chunks {
+		ops = append(ops, struct{ k, v []byte }{treeKey(id, c.Level, c.Chunk), c.Nodes})
 	}
 	for _, op := range ops {
 		if err := b.Set(op.k, op.v, nil); err != nil {
@@ -90,6 +113,42 @@ func (s *Store) segment(db pebble.Reader, id uint64) (wire.SegmentRow, bool, err
 		return wire.SegmentRow{}, false, fmt.Errorf("segment %d: %w", id, err)
 	}
 	return row, true, nil
+}
+
+func treeKey(id uint64, level int, chunk uint64) []byte {
+	return key(prefixSegTree, be64(id), []byte{byte(level)}, be64(chunk))
+}
+
+// SegmentLeaf returns the segment, leaf index and tree size of seqno when
+// its segment's tree was stored (store.SegmentTreeStore).
+func (s *Store) SegmentLeaf(ctx context.Context, seqno uint64) (store.SegmentLeaf, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return store.SegmentLeaf{}, false, err
+	}
+	defer s.release()
+	p := key(prefixSeqnoSeg, be64(seqno))
+	var out store.SegmentLeaf
+	var found bool
+	err = scan(db, p, upperBound(p), false, func(k, v []byte) (bool, error) {
+		if len(v) != 16 {
+			return false, nil // stored without a tree
+		}
+		id, err := u64(k[len(p):])
+		out, found = store.SegmentLeaf{SegmentID: id, Index: binary.BigEndian.Uint64(v), Size: binary.BigEndian.Uint64(v[8:])}, err == nil
+		return false, err
+	})
+	return out, found, err
+}
+
+// SegmentTreeChunk returns one stored chunk of a segment's Merkle tree.
+func (s *Store) SegmentTreeChunk(ctx context.Context, id uint64, level int, chunk uint64) ([]byte, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer s.release()
+	return get(db, treeKey(id, level, chunk))
 }
 
 // SegmentGet returns a segment by id.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -202,4 +203,47 @@ func (h *harness) testSegments(t *testing.T) {
 			t.Fatalf("SegmentGet(2) signer = %s, want present and empty", fmtOptString(got.SignerIdentity))
 		}
 	})
+}
+
+// testSegmentTree checks store.SegmentTreeStore where a backend has it: the
+// tree chunks and leaf locations come back as stored, a segment stored
+// without a tree has none, and the partition rule applies.
+func (h *harness) testSegmentTree(t *testing.T) {
+	s := h.open(t)
+	ts, ok := s.Store.(store.SegmentTreeStore)
+	if !ok {
+		t.Logf("%s does not store segment trees", h.f.Name)
+		return
+	}
+	for n := uint64(1); n <= 5; n++ {
+		mustInsert(t, s, entry(n, "a"))
+	}
+	mustSegment(t, s, segment("a", 1, 2), members(1, 2), 1)
+	chunks := []store.TreeChunk{{Level: 0, Chunk: 0, Nodes: append(hash32("n", 3), hash32("n", 4)...)}, {Level: 1, Chunk: 7, Nodes: hash32("n", 9)}}
+	id, err := ts.SegmentInsertTree(ctx(t), segment("a", 3, 4), members(3, 4), chunks)
+	if err != nil || id != 2 {
+		t.Fatalf("SegmentInsertTree = %d, %v; want 2", id, err)
+	}
+	_, err = ts.SegmentInsertTree(ctx(t), segment("a", 4, 5), members(4, 5), chunks)
+	wantErr[*store.SegmentOverlapError](t, "SegmentInsertTree overlapping", err)
+	for _, c := range chunks {
+		got, ok, err := ts.SegmentTreeChunk(ctx(t), 2, c.Level, c.Chunk)
+		if err != nil || !ok || !bytes.Equal(got, c.Nodes) {
+			t.Fatalf("SegmentTreeChunk(2, %d, %d) = %x, %v, %v", c.Level, c.Chunk, got, ok, err)
+		}
+	}
+	if _, ok, err := ts.SegmentTreeChunk(ctx(t), 1, 0, 0); ok || err != nil {
+		t.Fatalf("segment 1 (no tree) has a chunk: %v, %v", ok, err)
+	}
+	if loc, ok, err := ts.SegmentLeaf(ctx(t), 4); err != nil || !ok || loc != (store.SegmentLeaf{SegmentID: 2, Index: 1, Size: 2}) {
+		t.Fatalf("SegmentLeaf(4) = %+v, %v, %v", loc, ok, err)
+	}
+	for _, n := range []uint64{1, 5, 99} { // no tree; not sealed; unknown
+		if loc, ok, err := ts.SegmentLeaf(ctx(t), n); ok || err != nil {
+			t.Fatalf("SegmentLeaf(%d) = %+v, %v, %v; want absent", n, loc, ok, err)
+		}
+	}
+	if id, ok, err := s.SegmentForSeqno(ctx(t), 3); err != nil || !ok || id != 2 {
+		t.Fatalf("SegmentForSeqno(3) = %d, %v, %v", id, ok, err)
+	}
 }

@@ -56,6 +56,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Lifecycle", h.testLifecycle)
 	t.Run("Entries", h.testEntries)
 	t.Run("Segments", h.testSegments)
+	t.Run("SegmentTree", h.testSegmentTree)
 	t.Run("Witness", h.testWitness)
 	t.Run("Streams", h.testStreams)
 	t.Run("Copies", h.testCopies)
