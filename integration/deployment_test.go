@@ -286,3 +286,38 @@ func waitHTTP(t *testing.T, url string, w *deployWorker) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestDeploymentUpUnit starts securelog-up.service's command with
+// config/up.toml as shipped (only the data directory and the ports
+// changed) and publishes an event through it.
+func TestDeploymentUpUnit(t *testing.T) {
+	root := repoRoot(t)
+	base := t.TempDir()
+	p := deployPaths{etc: filepath.Join(base, "etc"), varlib: filepath.Join(base, "var", "lib", "securelog")}
+	if err := os.MkdirAll(p.etc, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	natsPort, httpPort := freePort(t), freePort(t)
+	b, err := os.ReadFile(filepath.Join(root, "deployments", "config", "up.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := replaceExactly(t, "up.toml", string(b), "127.0.0.1:4222", fmt.Sprintf("127.0.0.1:%d", natsPort), 1)
+	conf = replaceExactly(t, "up.toml", conf, "127.0.0.1:8080", fmt.Sprintf("127.0.0.1:%d", httpPort), 1)
+	if err := os.WriteFile(filepath.Join(p.etc, "up.toml"), []byte(p.template(conf)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := replaceExactly(t, "securelog-up.service", execStart(t, root, "securelog-up.service"), "/usr/local/bin/securelog ", "", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	up := startDeployWorker(ctx, t, "securelog-up.service", strings.Fields(p.template(line)))
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), up)
+	cmd := exec.CommandContext(ctx, securelogBin, "publish", "default", "--type", "user.login", "--severity", "info",
+		"--producer", "authd", "--payload", "alice", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "committed seqno 1") {
+		t.Fatalf("publish: %v\n%s\n--- up ---\n%s", err, out, up.out.String())
+	}
+	cancel()
+	up.wait()
+}
