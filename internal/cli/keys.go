@@ -88,6 +88,9 @@ An existing identity is never overwritten.`,
 					return err
 				}
 			}
+			if err := addVKeys(entries); err != nil {
+				return err
+			}
 			data, err := checkpoint.MarshalTrust(entries)
 			if err != nil {
 				return err
@@ -128,7 +131,7 @@ An existing identity is never overwritten.`,
 			return nil
 		},
 	}
-	c.AddCommand(gen, export, list)
+	c.AddCommand(gen, export, list, a.vkeyCmd())
 	return c
 }
 

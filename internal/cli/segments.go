@@ -168,14 +168,19 @@ type proofFile struct {
 }
 
 func (a *app) proveCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "prove SEQNO",
-		Short: "Build the inclusion proof of an entry in its segment",
+	var tf tlogFlags
+	var inTlog, c2sp bool
+	c := &cobra.Command{
+		Use:   "prove SEQNO [--tlog | --c2sp]",
+		Short: "Build the inclusion proof of an entry in its segment (--tlog: in the transparency tree; --c2sp: a C2SP tlog-proof)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			seqno, err := parseSeqno(args[0])
 			if err != nil {
 				return err
+			}
+			if inTlog || c2sp {
+				return a.proveTlog(cmd, seqno, &tf, c2sp)
 			}
 			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
 			if err != nil {
@@ -203,25 +208,36 @@ func (a *app) proveCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&inTlog, "tlog", false, "prove inclusion in the transparency tree against the latest checkpoint")
+	c.Flags().BoolVar(&c2sp, "c2sp", false, "write a C2SP tlog-proof document (checkpoint, index, proof, the entry) for 'verify-proof'")
+	tf.add(c)
+	return c
 }
 
 func (a *app) verifyProofCmd() *cobra.Command {
 	var rootHex string
+	var tf tlogFlags
 	c := &cobra.Command{
-		Use:   "verify-proof PROOF.json --root HEX",
-		Short: "Verify an inclusion proof (from 'prove --json') against a Merkle root",
+		Use:   "verify-proof PROOF.json --root HEX | verify-proof PROOF.tlog-proof --trust trust.json",
+		Short: "Verify an inclusion proof (from 'prove --json') against a Merkle root, or a C2SP tlog-proof (from 'prove --c2sp') with the log's vkey",
 		Long: `Check that the proof's path, with exactly the shape implied by its leaf_index and
 tree_size, leads from the entry to --root. If the proof carries the entry, the leaf
 is recomputed from the entry's canonical bytes. Needs no store.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := wire.ParseHash32(rootHex)
-			if err != nil {
-				return usageErr("--root: %v", err)
-			}
 			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return fmt.Errorf("read proof: %w", err)
+			}
+			if isC2SPProof(data) {
+				return a.verifyC2SPProof(data, &tf)
+			}
+			if rootHex == "" {
+				return usageErr("--root is required for a proof from 'prove --json'")
+			}
+			root, err := wire.ParseHash32(rootHex)
+			if err != nil {
+				return usageErr("--root: %v", err)
 			}
 			var p proofFile
 			if err := json.Unmarshal(data, &p); err != nil {
@@ -246,6 +262,6 @@ is recomputed from the entry's canonical bytes. Needs no store.`,
 		},
 	}
 	c.Flags().StringVar(&rootHex, "root", "", "expected Merkle root (64 hex characters), e.g. from a signed checkpoint")
-	_ = c.MarkFlagRequired("root")
+	tf.add(c)
 	return c
 }

@@ -19,17 +19,22 @@ type TrustEntry struct {
 	Identity  string
 	Algorithm string
 	PublicKey []byte
+	// VKey is the C2SP signed-note verifier key of an ed25519 key (the
+	// key named after the log's checkpoint origin; package tlog), or "".
+	// It is carried, not used, by this package.
+	VKey string
 }
 
 type trustEntryJSON struct {
 	Identity  string `json:"identity"`
 	Algorithm string `json:"algorithm"`
 	PublicKey string `json:"public_key"`
+	VKey      string `json:"vkey,omitempty"`
 }
 
 // MarshalJSON encodes the entry with its public key as lowercase hex.
 func (e TrustEntry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(trustEntryJSON{e.Identity, e.Algorithm, hex.EncodeToString(e.PublicKey)})
+	return json.Marshal(trustEntryJSON{e.Identity, e.Algorithm, hex.EncodeToString(e.PublicKey), e.VKey})
 }
 
 // UnmarshalJSON decodes the entry; the public key must be hex. Algorithm and
@@ -43,7 +48,7 @@ func (e *TrustEntry) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("public_key %q is not hex: %w", j.PublicKey, err)
 	}
-	*e = TrustEntry{Identity: j.Identity, Algorithm: j.Algorithm, PublicKey: pub}
+	*e = TrustEntry{Identity: j.Identity, Algorithm: j.Algorithm, PublicKey: pub, VKey: j.VKey}
 	return nil
 }
 
@@ -117,7 +122,7 @@ func ParseTrust(data []byte) (*Trust, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trust entry %d (identity %q): public_key %q is not hex: %w", i, j.Identity, j.PublicKey, err)
 		}
-		entries[i] = TrustEntry{Identity: j.Identity, Algorithm: j.Algorithm, PublicKey: pub}
+		entries[i] = TrustEntry{Identity: j.Identity, Algorithm: j.Algorithm, PublicKey: pub, VKey: j.VKey}
 	}
 	return NewTrust(entries...)
 }

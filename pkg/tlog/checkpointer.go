@@ -1,0 +1,329 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/securelog/securelog/pkg/store"
+)
+
+// DefaultCheckpointInterval is the shortest time between two checkpoints.
+const DefaultCheckpointInterval = time.Second
+
+// CheckpointSubject is the NATS subject on which each new checkpoint (the
+// signed note, cosigned when witnesses are configured) is announced.
+const CheckpointSubject = "securelog.checkpoint.log"
+
+// TreeSource is the tree a checkpointer signs: its committed head and its
+// tiles (*Tree is one).
+type TreeSource interface {
+	Head(ctx context.Context) (int64, tlog.Hash, error)
+	Tiles(ctx context.Context) TileReader
+}
+
+// CheckpointStore persists the latest signed checkpoint note. Save must be
+// durable when it returns nil.
+type CheckpointStore interface {
+	// Load returns the stored note, or nil if there is none.
+	Load(ctx context.Context) ([]byte, error)
+	Save(ctx context.Context, signed []byte) error
+}
+
+// CheckpointKey is the store meta record of the latest signed checkpoint.
+const CheckpointKey = "tlog/checkpoint"
+
+// CosignedCheckpointKey is the store meta record of the latest cosigned
+// checkpoint.
+const CosignedCheckpointKey = "tlog/checkpoint-cosigned"
+
+// MetaCheckpoints is a CheckpointStore in store meta records (a meta-only
+// synced CommitBatch), beside the tree.
+type MetaCheckpoints struct {
+	Store store.Batcher
+	// Key is the meta key (CheckpointKey if empty).
+	Key string
+}
+
+func (m MetaCheckpoints) key() string {
+	if m.Key == "" {
+		return CheckpointKey
+	}
+	return m.Key
+}
+
+// Load returns the stored checkpoint note, or nil.
+func (m MetaCheckpoints) Load(ctx context.Context) ([]byte, error) {
+	v, ok, err := m.Store.GetMeta(ctx, m.key())
+	if err != nil || !ok {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Save stores the note durably.
+func (m MetaCheckpoints) Save(ctx context.Context, signed []byte) error {
+	return m.Store.CommitBatch(ctx, store.Batch{Meta: map[string][]byte{m.key(): signed}})
+}
+
+// CheckpointerConfig configures a Checkpointer.
+type CheckpointerConfig struct {
+	// Tree is the tree to checkpoint. Required.
+	Tree TreeSource
+	// Signer signs the note; its name must equal Origin (NewNoteSigner
+	// over the log's Ed25519 keystore key). Required.
+	Signer note.Signer
+	// Origin is the checkpoint origin (DefaultOrigin of the signing
+	// identity, typically).
+	Origin string
+	// Store persists the latest signed checkpoint. Required.
+	Store CheckpointStore
+	// Cosigned, if set, persists the latest cosigned checkpoint (what
+	// /checkpoint serves when a Cosigner is configured).
+	Cosigned CheckpointStore
+	// Interval is the shortest time between checkpoints
+	// (DefaultCheckpointInterval).
+	Interval time.Duration
+	// Cosign, if set, gets each new signed checkpoint and returns it with
+	// witness cosignatures (for example a C2SP tlog-witness client). Its
+	// error is logged; the log-signed checkpoint is still published.
+	Cosign func(ctx context.Context, signed []byte) ([]byte, error)
+	// Publish, if set, announces each new checkpoint (for example on
+	// CheckpointSubject); an error is logged.
+	Publish func(signed []byte) error
+	// OnAlert is called when the checkpointer refuses to sign a tree that
+	// is inconsistent with its last signed checkpoint.
+	OnAlert func(err error)
+	Logger  *slog.Logger
+}
+
+// InconsistentTreeError is the refusal to sign a tree that is not an
+// extension of the last signed checkpoint.
+type InconsistentTreeError struct {
+	Signed  Checkpoint // the last signed checkpoint
+	Size    int64      // the tree now
+	Root    tlog.Hash
+	Problem string
+}
+
+func (e *InconsistentTreeError) Error() string {
+	return fmt.Sprintf("refusing to sign tree size %d root %s: %s (last signed checkpoint: size %d root %s)",
+		e.Size, EncodeHash(e.Root), e.Problem, e.Signed.Size, EncodeHash(e.Signed.Root))
+}
+
+// Checkpointer signs a C2SP checkpoint of the tree whenever it grew, at
+// most every Interval. It never signs two inconsistent checkpoints: before
+// signing it proves the new tree consistent with the persisted last
+// signed one (tlog.ProveTree, checked with tlog.CheckTree) and refuses
+// otherwise, with an alert.
+type Checkpointer struct {
+	cfg CheckpointerConfig
+	log *slog.Logger
+
+	mu     sync.Mutex
+	last   Checkpoint // last signed
+	signed []byte     // its note
+	served []byte     // what /checkpoint serves (cosigned when available)
+	loaded bool
+	notify chan struct{}
+}
+
+// NewCheckpointer checks cfg.
+func NewCheckpointer(cfg CheckpointerConfig) (*Checkpointer, error) {
+	if cfg.Tree == nil || cfg.Signer == nil || cfg.Store == nil {
+		return nil, errors.New("checkpointer: Tree, Signer and Store are required")
+	}
+	if !ValidOrigin(cfg.Origin) {
+		return nil, fmt.Errorf("checkpointer: origin %q is empty or has a space, '+' or control character", cfg.Origin)
+	}
+	if cfg.Signer.Name() != cfg.Origin {
+		return nil, fmt.Errorf("checkpointer: note key name %q differs from the origin %q", cfg.Signer.Name(), cfg.Origin)
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultCheckpointInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Checkpointer{cfg: cfg, log: cfg.Logger.With("worker", "checkpointer"), notify: make(chan struct{})}, nil
+}
+
+// Latest returns the latest published checkpoint note (cosigned when
+// witnesses cosigned it), or nil before the first one.
+func (c *Checkpointer) Latest() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served
+}
+
+// LatestSigned returns the latest checkpoint signed by the log and its
+// note.
+func (c *Checkpointer) LatestSigned() (Checkpoint, []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last, c.signed
+}
+
+// Changed returns a channel closed at the next published checkpoint.
+func (c *Checkpointer) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.notify
+}
+
+func (c *Checkpointer) load(ctx context.Context) error {
+	if c.loaded {
+		return nil
+	}
+	msg, err := c.cfg.Store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("checkpointer: load last signed checkpoint: %w", err)
+	}
+	if msg != nil {
+		text, _, err := SplitNote(msg)
+		if err != nil {
+			return fmt.Errorf("checkpointer: stored checkpoint: %w", err)
+		}
+		ck, err := ParseCheckpoint(text)
+		if err != nil {
+			return fmt.Errorf("checkpointer: stored checkpoint: %w", err)
+		}
+		if ck.Origin != c.cfg.Origin {
+			return fmt.Errorf("checkpointer: stored checkpoint has origin %q, configured origin is %q (a new origin is a new log)", ck.Origin, c.cfg.Origin)
+		}
+		c.last, c.signed, c.served = ck, msg, msg
+		if c.cfg.Cosigned != nil {
+			if co, err := c.cfg.Cosigned.Load(ctx); err == nil && co != nil {
+				if t, _, err := SplitNote(co); err == nil && bytes.Equal(t, text) {
+					c.served = co
+				}
+			}
+		}
+	}
+	c.loaded = true
+	return nil
+}
+
+// Step signs and publishes a checkpoint if the tree grew since the last
+// one (or none was ever signed). It reports whether it signed.
+func (c *Checkpointer) Step(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	if err := c.load(ctx); err != nil {
+		c.mu.Unlock()
+		return false, err
+	}
+	last, have := c.last, c.signed != nil
+	c.mu.Unlock()
+	size, root, err := c.cfg.Tree.Head(ctx)
+	if err != nil {
+		return false, fmt.Errorf("checkpointer: tree head: %w", err)
+	}
+	if have && size == last.Size && root == last.Root {
+		return false, nil
+	}
+	if have {
+		if err := c.consistent(ctx, last, size, root); err != nil {
+			if c.cfg.OnAlert != nil {
+				c.cfg.OnAlert(err)
+			}
+			c.log.Error("checkpointer alert", "err", err)
+			return false, err
+		}
+	}
+	ck := Checkpoint{Origin: c.cfg.Origin, Size: size, Root: root}
+	signed, err := SignCheckpoint(ck, c.cfg.Signer)
+	if err != nil {
+		return false, fmt.Errorf("checkpointer: sign size %d: %w", size, err)
+	}
+	if err := c.cfg.Store.Save(ctx, signed); err != nil {
+		return false, fmt.Errorf("checkpointer: store checkpoint size %d: %w", size, err)
+	}
+	served := signed
+	if c.cfg.Cosign != nil {
+		co, err := c.cfg.Cosign(ctx, signed)
+		if err != nil {
+			c.log.Warn("checkpoint not cosigned", "size", size, "err", err)
+		}
+		if co != nil {
+			served = co
+			if c.cfg.Cosigned != nil {
+				if err := c.cfg.Cosigned.Save(ctx, co); err != nil {
+					c.log.Warn("store cosigned checkpoint", "size", size, "err", err)
+				}
+			}
+		}
+	}
+	c.mu.Lock()
+	c.last, c.signed, c.served = ck, signed, served
+	close(c.notify)
+	c.notify = make(chan struct{})
+	c.mu.Unlock()
+	if c.cfg.Publish != nil {
+		if err := c.cfg.Publish(served); err != nil {
+			c.log.Warn("announce checkpoint", "size", size, "err", err)
+		}
+	}
+	c.log.Debug("checkpoint signed", "origin", ck.Origin, "size", size)
+	return true, nil
+}
+
+// consistent proves the tree (size, root) an extension of last.
+func (c *Checkpointer) consistent(ctx context.Context, last Checkpoint, size int64, root tlog.Hash) error {
+	bad := func(problem string) error {
+		return &InconsistentTreeError{Signed: last, Size: size, Root: root, Problem: problem}
+	}
+	switch {
+	case size < last.Size:
+		return bad("the tree is smaller than the last signed checkpoint (rollback)")
+	case size == last.Size:
+		return bad("same size, different root")
+	}
+	r := TileHashes(c.cfg.Tree.Tiles(ctx))
+	if last.Size > 0 {
+		p, err := tlog.ProveTree(size, last.Size, r)
+		if err != nil {
+			return bad("no consistency proof: " + err.Error())
+		}
+		if err := tlog.CheckTree(p, size, root, last.Size, last.Root); err != nil {
+			return bad("consistency proof fails: " + err.Error())
+		}
+	}
+	// The root must also be the tree's own hash at size (the head and
+	// tiles agree).
+	h, err := tlog.TreeHash(size, r)
+	if err != nil {
+		return bad("tree hash: " + err.Error())
+	}
+	if h != root {
+		return bad("the tiles hash to " + EncodeHash(h))
+	}
+	return nil
+}
+
+// Run checkpoints every Interval until ctx ends (then returns nil). A
+// refused (inconsistent) tree is alerted and retried at each tick; it is
+// never signed.
+func (c *Checkpointer) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
+			var inc *InconsistentTreeError
+			if !errors.As(err, &inc) {
+				c.log.Warn("checkpoint failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
