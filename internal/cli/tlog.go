@@ -365,7 +365,7 @@ func (a *app) vkeyCmd() *cobra.Command {
 			if kind, err := a.keystoreKind(); err != nil {
 				return err
 			} else if kind == keystorePKCS11 {
-				es, err := pkcs11TrustEntries(cmd.Context(), args)
+				es, err := a.pkcs11TrustEntries(cmd.Context(), args)
 				if err != nil {
 					return err
 				}
