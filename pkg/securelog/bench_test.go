@@ -153,14 +153,32 @@ func BenchmarkBuildInclusionProof10k(b *testing.B) { benchProof(b, 10_000) }
 // take a while before the timer starts.
 func BenchmarkBuildInclusionProof1M(b *testing.B) { benchProof(b, 1_000_000) }
 
+// BenchmarkBuildInclusionProof10kFromEntries is the path for stores that
+// keep no tree (the segment's entries are read and the tree rebuilt), for
+// comparison in the same run.
+func BenchmarkBuildInclusionProof10kFromEntries(b *testing.B) {
+	benchProofOn(b, 10_000, func(l *Log) *Log {
+		p := New(plainStore{l.Store()}, Options{})
+		if err := p.OpenInitialized(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	})
+}
+
 // benchProof proves pseudo-random seqnos of one n-entry segment and reports
 // the p99 latency beside the mean.
-func benchProof(b *testing.B, n int) {
+func benchProof(b *testing.B, n int) { benchProofOn(b, n, nil) }
+
+func benchProofOn(b *testing.B, n int, wrap func(*Log) *Log) {
 	l := benchLog(b)
 	fill(b, l, "default", n)
 	ctx := context.Background()
 	if _, err := l.CloseSegment(ctx, "default"); err != nil {
 		b.Fatal(err)
+	}
+	if wrap != nil {
+		l = wrap(l)
 	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
