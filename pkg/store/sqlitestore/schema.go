@@ -14,7 +14,8 @@ type migration struct {
 }
 
 // migrations are SPEC §18 M1–M4 (table, column and index names exact) plus
-// M5, the key/value table behind store.Batcher meta records. The reference's
+// M5, the key/value table behind store.Batcher meta records, and M6, the
+// stored Merkle tree chunks of store.SegmentTreeStore. The reference's
 // M4 seed row is written by Init instead, with an RFC 3339 created_at
 // (DECISIONS 22).
 var migrations = []migration{
@@ -85,6 +86,15 @@ var migrations = []migration{
 		`CREATE TABLE IF NOT EXISTS _secure_log_meta (
 			key   TEXT PRIMARY KEY,
 			value BLOB NOT NULL
+		)`,
+	}},
+	{6, []string{
+		`CREATE TABLE IF NOT EXISTS _secure_log_segment_tree (
+			segment_id INTEGER NOT NULL,
+			level      INTEGER NOT NULL,
+			chunk      INTEGER NOT NULL,
+			nodes      BLOB NOT NULL,
+			PRIMARY KEY (segment_id, level, chunk)
 		)`,
 	}},
 }

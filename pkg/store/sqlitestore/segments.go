@@ -19,6 +19,12 @@ const segmentColumns = `segment_id, stream_id, seq_start, seq_end, merkle_root, 
 // write lock from its start (BEGIN IMMEDIATE), so the check and the insert
 // are atomic across processes.
 func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
+	return s.SegmentInsertTree(ctx, row, entries, nil)
+}
+
+// SegmentInsertTree is SegmentInsert that also stores the segment's Merkle
+// tree chunks in the same transaction (store.SegmentTreeStore).
+func (s *Store) SegmentInsertTree(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry, chunks []store.TreeChunk) (uint64, error) {
 	seqStart, err := toInt64("seq_start", row.SeqStart)
 	if err != nil {
 		return 0, err
@@ -64,6 +70,16 @@ func (s *Store) SegmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 				return fmt.Errorf("sqlite store: insert segment %d entry (seqno %d, leaf %d): %w", id, e.Seqno, e.LeafIndex, err)
 			}
 		}
+		for _, c := range chunks {
+			chunk, err := toInt64("tree chunk", c.Chunk)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO _secure_log_segment_tree (segment_id, level, chunk, nodes) VALUES (?,?,?,?)`,
+				id, c.Level, chunk, nonNil(c.Nodes)); err != nil {
+				return fmt.Errorf("sqlite store: insert segment %d tree chunk %d/%d: %w", id, c.Level, c.Chunk, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -98,6 +114,60 @@ func streamTail(ctx context.Context, tx *sql.Tx, stream string) (store.StreamTai
 		t.HasUnsealed = true
 	}
 	return t, nil
+}
+
+// SegmentLeaf returns the segment, leaf index and tree size of seqno when
+// its segment's tree was stored: the membership record gives the leaf index,
+// the last level-0 chunk the tree size.
+func (s *Store) SegmentLeaf(ctx context.Context, seqno uint64) (store.SegmentLeaf, bool, error) {
+	key, ok := clampKey(seqno)
+	if !ok {
+		return store.SegmentLeaf{}, false, nil
+	}
+	db, release, err := s.handle()
+	if err != nil {
+		return store.SegmentLeaf{}, false, err
+	}
+	defer release()
+	var id, leaf, chunk, n int64
+	err = db.QueryRowContext(ctx, `SELECT e.segment_id, e.leaf_index, t.chunk, length(t.nodes)
+		FROM secure_log_segment_entries e JOIN _secure_log_segment_tree t ON t.segment_id = e.segment_id AND t.level = 0
+		WHERE e.seqno = ? ORDER BY e.segment_id, t.chunk DESC LIMIT 1`, key).Scan(&id, &leaf, &chunk, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.SegmentLeaf{}, false, nil
+	}
+	if err != nil {
+		return store.SegmentLeaf{}, false, fmt.Errorf("sqlite store: leaf of seqno %d: %w", seqno, err)
+	}
+	if id < 0 || leaf < 0 || chunk < 0 {
+		return store.SegmentLeaf{}, false, fmt.Errorf("sqlite store: leaf of seqno %d: negative stored value", seqno)
+	}
+	size := uint64(chunk)*store.TreeChunkNodes + uint64(n)/wire.HashLen
+	return store.SegmentLeaf{SegmentID: uint64(id), Index: uint64(leaf), Size: size}, true, nil
+}
+
+// SegmentTreeChunk returns one stored chunk of a segment's Merkle tree.
+func (s *Store) SegmentTreeChunk(ctx context.Context, id uint64, level int, chunk uint64) ([]byte, bool, error) {
+	idKey, ok1 := clampKey(id)
+	chunkKey, ok2 := clampKey(chunk)
+	if !ok1 || !ok2 {
+		return nil, false, nil
+	}
+	db, release, err := s.handle()
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	var b []byte
+	err = db.QueryRowContext(ctx, `SELECT nodes FROM _secure_log_segment_tree WHERE segment_id = ? AND level = ? AND chunk = ?`,
+		idKey, level, chunkKey).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite store: tree chunk %d/%d of segment %d: %w", level, chunk, id, err)
+	}
+	return nonNil(b), true, nil
 }
 
 // SegmentGet returns a segment by id.

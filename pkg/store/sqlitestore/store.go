@@ -55,8 +55,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ store.Batcher          = (*Store)(nil)
+	_ store.SegmentTreeStore = (*Store)(nil)
 )
 
 // New returns an uninitialised SQLite store.
