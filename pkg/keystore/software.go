@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/securelog/securelog/pkg/secretfile"
 )
 
 // SoftwareKeyBits is the RSA modulus size of generated rsa-pss-sha256 keys.
@@ -81,19 +83,39 @@ type KeyInfo struct {
 
 // Software is the file-backed software keystore (DECISIONS 4): keys are
 // random, generated with crypto/rand, and kept one per identity as a PKCS#8
-// PEM file <identity>.pem with mode 0600 in a 0700 directory. It implements
+// PEM file <identity>.pem with mode 0600 in a 0700 directory; a key file
+// other users can read is refused unless SoftwareOptions allow it. It implements
 // Signer and is safe for concurrent use; loaded keys are cached.
 type Software struct {
-	dir   string
-	mu    sync.Mutex
-	cache map[string]Key
+	dir     string
+	secrets secretfile.Policy
+	mu      sync.Mutex
+	cache   map[string]Key
 }
 
 var _ Signer = (*Software)(nil)
 
+// SoftwareOptions configures OpenSoftwareWith.
+type SoftwareOptions struct {
+	// AllowReadableKeys uses key files that other users can read, with a
+	// warning; by default they are refused (a *secretfile.ModeError naming
+	// the file and the fix, chmod 600).
+	AllowReadableKeys bool
+	// Hint replaces the error's default way to allow such files (e.g. the
+	// CLI flag that sets AllowReadableKeys).
+	Hint string
+	// Logger receives warnings (slog.Default() if nil).
+	Logger *slog.Logger
+}
+
 // OpenSoftware opens (creating it with mode 0700 if needed) the key directory
-// dir.
+// dir. Key files other users can read are refused (see OpenSoftwareWith).
 func OpenSoftware(dir string) (*Software, error) {
+	return OpenSoftwareWith(dir, SoftwareOptions{})
+}
+
+// OpenSoftwareWith is OpenSoftware with options.
+func OpenSoftwareWith(dir string, opts SoftwareOptions) (*Software, error) {
 	if dir == "" {
 		return nil, errors.New("software keystore: empty key directory")
 	}
@@ -110,7 +132,8 @@ func OpenSoftware(dir string) (*Software, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		slog.Warn("software keystore directory is accessible to other users", "dir", dir, "mode", st.Mode().Perm().String())
 	}
-	return &Software{dir: dir, cache: make(map[string]Key)}, nil
+	pol := secretfile.Policy{AllowReadable: opts.AllowReadableKeys, Hint: opts.Hint, Logger: opts.Logger}
+	return &Software{dir: dir, secrets: pol, cache: make(map[string]Key)}, nil
 }
 
 // Dir returns the key directory.
@@ -159,7 +182,7 @@ func (s *Software) Generate(identity, alg string) (Key, error) {
 		return nil, &BackendError{Msg: "encode " + alg + " key", Err: err}
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeNew(s.dir, s.path(identity), data); err != nil {
+	if err := secretfile.WriteNew(s.path(identity), data); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, &KeyExistsError{Identity: identity}
 		}
@@ -172,41 +195,6 @@ func (s *Software) Generate(identity, alg string) (Key, error) {
 	s.cache[identity] = k
 	slog.Info("software keystore: generated key", "identity", identity, "algorithm", alg, "file", s.path(identity))
 	return k, nil
-}
-
-// writeNew atomically creates path with data and mode 0600: the bytes go to a
-// synced temporary file that is then hard-linked to path, so path never
-// exists half-written and an existing path is never replaced (os.ErrExist).
-func writeNew(dir, path string, data []byte) error {
-	f, err := os.CreateTemp(dir, ".tmp-key-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: persist the new directory entry
-		d.Close()
-	}
-	return nil
 }
 
 // GetKey loads the key of identity (SPEC §9.1 get-key). A missing key gives
@@ -233,15 +221,12 @@ func (s *Software) GetKey(ctx context.Context, identity string) (Key, error) {
 
 func (s *Software) load(identity string) (Key, error) {
 	p := s.path(identity)
-	data, err := os.ReadFile(p)
+	data, err := secretfile.Read("key file", p, s.secrets)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &KeyNotFoundError{Identity: identity}
 	}
 	if err != nil {
-		return nil, &BackendError{Msg: "read key file " + p, Err: err}
-	}
-	if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
-		slog.Warn("software key file is accessible to other users", "file", p, "mode", st.Mode().Perm().String())
+		return nil, &BackendError{Msg: "software keystore: load key '" + identity + "'", Err: err}
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +42,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/securelog/securelog/pkg/httpserver"
+	"github.com/securelog/securelog/pkg/secretfile"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -62,7 +62,11 @@ type Config struct {
 	// Subject is the NATS request subject (wire.DefaultNATSSubject if empty).
 	Subject string
 	// TokensFile is the JSON tokens file; empty turns authentication off.
+	// A tokens file other users can read is refused unless
+	// AllowReadableTokens is set (then it is used with a warning).
 	TokensFile string
+	// AllowReadableTokens accepts a TokensFile other users can read.
+	AllowReadableTokens bool
 	// TLSCert and TLSKey are PEM files; both set turns on HTTPS.
 	TLSCert, TLSKey string
 	// MaxBody limits a request body in bytes: 0 → DefaultMaxBody, < 0 → unlimited.
@@ -93,11 +97,18 @@ type TokenEntry struct {
 
 // LoadTokens reads a tokens file: a JSON array of {"token","role"} with
 // role "reader" or "writer". Tokens must be non-empty and distinct; an
-// empty list is an error (it would lock everybody out).
+// empty list is an error (it would lock everybody out). A file other users
+// can read is refused (see LoadTokensWith).
 func LoadTokens(path string) ([]TokenEntry, error) {
-	b, err := os.ReadFile(path)
+	return LoadTokensWith(path, secretfile.Policy{})
+}
+
+// LoadTokensWith is LoadTokens with the policy for tokens files other
+// users can read.
+func LoadTokensWith(path string, p secretfile.Policy) ([]TokenEntry, error) {
+	b, err := secretfile.Read("tokens file", path, p)
 	if err != nil {
-		return nil, fmt.Errorf("tokens file: %w", err)
+		return nil, err
 	}
 	var entries []TokenEntry
 	if err := json.Unmarshal(b, &entries); err != nil {
@@ -146,7 +157,7 @@ func New(st store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		s.maxBody = DefaultMaxBody
 	}
 	if cfg.TokensFile != "" {
-		entries, err := LoadTokens(cfg.TokensFile)
+		entries, err := LoadTokensWith(cfg.TokensFile, secretfile.Policy{AllowReadable: cfg.AllowReadableTokens, Logger: log})
 		if err != nil {
 			return nil, err
 		}

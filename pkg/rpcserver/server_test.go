@@ -351,3 +351,21 @@ func TestDispatchCoversEveryMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestReadableTokensFileRefused reproduces issue 9 item 7 for bearer token
+// files: a tokens file other users can read used to be loaded silently.
+func TestReadableTokensFileRefused(t *testing.T) {
+	p := writeTokens(t, `[{"token":"w","role":"writer"}]`)
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rpcserver.LoadTokens(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("LoadTokens of a 0644 file: %v", err)
+	}
+	if _, err := rpcserver.New(memStore(t), rpcserver.Config{TokensFile: p}, nil); err == nil {
+		t.Fatal("New accepted a readable tokens file")
+	}
+	if _, err := rpcserver.New(memStore(t), rpcserver.Config{TokensFile: p, AllowReadableTokens: true}, nil); err != nil {
+		t.Fatalf("AllowReadableTokens: %v", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/securelog/securelog/pkg/secretfile"
 )
 
 // ParseKEK decodes key-file contents: either exactly 32 raw bytes, or 64 hex
@@ -36,11 +38,18 @@ func ParseKEK(data []byte) ([]byte, error) {
 }
 
 // LoadKEK reads a master key file (see ParseKEK for the accepted forms). The
-// error names the file and, for a bad key, its length.
+// error names the file and, for a bad key, its length. A file other users
+// can read is refused (a *secretfile.ModeError naming the fix, chmod 600);
+// see LoadKEKWith.
 func LoadKEK(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	return LoadKEKWith(path, secretfile.Policy{})
+}
+
+// LoadKEKWith is LoadKEK with the policy for KEK files other users can read.
+func LoadKEKWith(path string, p secretfile.Policy) ([]byte, error) {
+	data, err := secretfile.Read("KEK file", path, p)
 	if err != nil {
-		return nil, fmt.Errorf("read KEK file: %w", err)
+		return nil, err
 	}
 	k, err := ParseKEK(data)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/securelog/securelog/pkg/keystore"
+	"github.com/securelog/securelog/pkg/secretfile"
 )
 
 // Environment variables read by ConfigFromEnv.
@@ -58,7 +59,14 @@ type Config struct {
 // ConfigFromEnv reads Module from SECURELOG_PKCS11_MODULE, TokenLabel from
 // SECURELOG_PKCS11_TOKEN, and the PIN from SECURELOG_PKCS11_PIN or from the file
 // named by SECURELOG_PKCS11_PIN_FILE (exactly one of the two must be set).
-func ConfigFromEnv() (Config, error) {
+//
+// A PIN file other users can read is refused (a *secretfile.ModeError
+// naming the fix, chmod 600); ConfigFromEnvWith takes the policy.
+func ConfigFromEnv() (Config, error) { return ConfigFromEnvWith(secretfile.Policy{}) }
+
+// ConfigFromEnvWith is ConfigFromEnv with the policy for PIN files other
+// users can read.
+func ConfigFromEnvWith(p secretfile.Policy) (Config, error) {
 	cfg := Config{Module: os.Getenv(EnvModule), TokenLabel: os.Getenv(EnvToken)}
 	if cfg.Module == "" {
 		return Config{}, fmt.Errorf("pkcs11 config: %s is not set (path of the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so)", EnvModule)
@@ -72,7 +80,7 @@ func ConfigFromEnv() (Config, error) {
 	case pinSet && fileSet:
 		return Config{}, fmt.Errorf("pkcs11 config: both %s and %s are set; set exactly one", EnvPIN, EnvPINFile)
 	case fileSet:
-		b, err := os.ReadFile(pinFile)
+		b, err := secretfile.Read("PIN file", pinFile, p)
 		if err != nil {
 			return Config{}, fmt.Errorf("pkcs11 config: reading PIN file %q (%s): %w", pinFile, EnvPINFile, err)
 		}

@@ -19,6 +19,10 @@ func TestConfigFromEnv(t *testing.T) {
 	pinNL := write("pin-nl", "4321\n")
 	pinCRLF := write("pin-crlf", "4321\r\n")
 	pinEmpty := write("pin-empty", "\n")
+	pinReadable := write("pin-readable", "4321\n")
+	if err := os.Chmod(pinReadable, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	unset := "\x00unset"
 	for _, tc := range []struct {
 		name                  string
@@ -36,6 +40,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"empty pin env", "/m.so", "tok", "", unset, "", "empty"},
 		{"empty pin file", "/m.so", "tok", unset, pinEmpty, "", "is empty"},
 		{"missing pin file", "/m.so", "tok", unset, filepath.Join(dir, "nope"), "", "nope"},
+		{"readable pin file", "/m.so", "tok", unset, pinReadable, "", "chmod 600 " + pinReadable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(EnvModule, tc.module)
