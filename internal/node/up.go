@@ -49,6 +49,9 @@ type UpConfig struct {
 	Ingester pipeline.IngesterConfig
 	Sealer   pipeline.SealerConfig
 	Signer   pipeline.SignerConfig
+	// Tlog configures the transparency tree, its C2SP checkpoints (signed
+	// with Identity's ed25519 key) and the tiles on the HTTP listener.
+	Tlog TlogConfig
 	// Extra, if set, runs after the ingester is ready (for example a test
 	// witness); the witnesses it returns are added to the signer's.
 	Extra  func(ctx context.Context, info Info) ([]pipeline.Witness, error)
@@ -90,10 +93,10 @@ func PrepareData(dir, identity string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return prepareData(context.Background(), dir, identity, ks)
+	return prepareData(context.Background(), dir, identity, ks, TlogConfig{})
 }
 
-func prepareData(ctx context.Context, dir, identity string, ks *Keystore) (Info, error) {
+func prepareData(ctx context.Context, dir, identity string, ks *Keystore, tc TlogConfig) (Info, error) {
 	info := Info{DataDir: dir, TrustFile: filepath.Join(dir, "trust.json"), Keystore: ks.Kind(),
 		HeadFile: filepath.Join(dir, "heads.json"), KEKFile: filepath.Join(dir, "kek.hex"), Identity: identity,
 		StoreSpec: "pebble:" + filepath.Join(dir, "store")}
@@ -108,6 +111,9 @@ func prepareData(ctx context.Context, dir, identity string, ks *Keystore) (Info,
 	}
 	entries, err := ks.TrustEntries(ctx, identity)
 	if err != nil {
+		return info, err
+	}
+	if err := addVKeys(entries, tc); err != nil {
 		return info, err
 	}
 	data, err := checkpoint.MarshalTrust(entries)
@@ -145,7 +151,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	if err != nil {
 		return err
 	}
-	info, err := prepareData(ctx, cfg.DataDir, cfg.Identity, ks)
+	info, err := prepareData(ctx, cfg.DataDir, cfg.Identity, ks, cfg.Tlog)
 	ks.Close()
 	if err != nil {
 		return err
@@ -181,7 +187,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		return err
 	}
 	ip, err := b.ingester(IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
-		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester}, ncIn, st)
+		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester, Tlog: cfg.Tlog}, ncIn, st)
 	if err != nil {
 		return err
 	}
@@ -234,6 +240,9 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 			err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
 				HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc}, signNC)
 		}
+	}
+	if err == nil && ip.tlog != nil {
+		err = b.checkpointer(ip.tlog, st, cfg.Keystore, cfg.Identity, cfg.Tlog, ncIn)
 	}
 	if err != nil {
 		g.stop()

@@ -13,6 +13,7 @@ import (
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
 
@@ -82,6 +83,8 @@ type IngesterConfig struct {
 	// Worker tunes the ingester (its Log, Conn, Logger and Metrics are
 	// filled in here).
 	Worker pipeline.IngesterConfig
+	// Tlog configures the transparency tree committed with the entries.
+	Tlog   TlogConfig
 	Logger *slog.Logger
 }
 
@@ -90,6 +93,7 @@ type ingesterPart struct {
 	in       *pipeline.Ingester
 	rpc      *rpcserver.Server
 	httpAddr string
+	tlog     *tlogPart // nil when the tree is off
 }
 
 // ingester builds the ingester over st and serves the store RPC on nc.
@@ -111,6 +115,14 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 			return nil, err
 		}
 		opts.Trust = t
+	}
+	var tp *tlogPart
+	if !cfg.Tlog.Off {
+		tree, err := tlog.NewTree(st)
+		if err != nil {
+			return nil, err
+		}
+		opts.CommitHook, tp = tree, &tlogPart{tree: tree}
 	}
 	l := securelog.New(st, opts)
 	if err := l.OpenInitialized(b.ctx); err != nil {
@@ -137,10 +149,10 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		defer cancel()
 		_ = rpc.StopNATS(sctx, sub)
 	})
-	p := &ingesterPart{in: in, rpc: rpc}
+	p := &ingesterPart{in: in, rpc: rpc, tlog: tp}
 	b.services = append(b.services, NewService("ingester", in.Run))
 	if cfg.HTTPListen != "" {
-		h := HTTPHandler(rpc.Handler(), in.Ready, b.metrics.Registry(), rpc.Registry())
+		h := withTiles(HTTPHandler(rpc.Handler(), in.Ready, b.metrics.Registry(), rpc.Registry()), tp)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
 		if err != nil {
 			return nil, err
