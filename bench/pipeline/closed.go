@@ -45,6 +45,7 @@ type closedResult struct {
 	batches      uint64
 	avgBatch     float64
 	avgCommit    time.Duration
+	cpu          time.Duration // process CPU time of the run (checkpoint samples included)
 }
 
 func (r closedResult) print(title string, o options) {
@@ -52,6 +53,7 @@ func (r closedResult) print(title string, o options) {
 	fmt.Printf("  committed            %9.0f entries/s   (raw async publish %0.f msg/s, ratio %.2f)\n", r.rate, r.raw, r.rate/r.raw)
 	fmt.Printf("  time to committed    p50 %8.2f ms   p99 %8.2f ms\n", ms(pct(r.commit, 50)), ms(pct(r.commit, 99)))
 	fmt.Printf("  time to checkpointed p50 %8.2f ms   p99 %8.2f ms   (%d samples)\n", ms(pct(r.ckpt, 50)), ms(pct(r.ckpt, 99)), len(r.ckpt))
+	fmt.Printf("  process CPU          %9.1f µs/event\n", usPer(r.cpu, o.events))
 	fmt.Printf("  ingester batches     %9d (mean %.0f events, mean commit %.2f ms)\n", r.batches, r.avgBatch, ms(r.avgCommit))
 }
 

@@ -297,7 +297,7 @@ func (in *Ingester) parse(seq uint64, subject, msgID string, data []byte) inItem
 		return it
 	}
 	it.stream = stream
-	ev, err := wire.ParseEventMsg(data, in.cfg.MaxPayload)
+	ev, err := parseEvent(data, in.cfg.MaxPayload)
 	if err != nil {
 		it.err = err
 		return it

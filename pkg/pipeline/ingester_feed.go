@@ -53,7 +53,7 @@ type feedBuf struct {
 // newFeedBuf returns a feed positioned after stream sequence pos.
 func newFeedBuf(pos uint64, limit, batch int) *feedBuf {
 	now := time.Now()
-	return &feedBuf{last: pos, lastAt: now, consumerAt: now, limit: limit, batch: batch,
+	return &feedBuf{items: make([]inItem, 0, max(64, batch)), last: pos, lastAt: now, consumerAt: now, limit: limit, batch: batch,
 		space: make(chan struct{}), signal: make(chan struct{}, 1)}
 }
 
@@ -166,20 +166,24 @@ func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, fb *
 			fb.fail(fmt.Errorf("next message: %w", err))
 			return
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			fb.fail(fmt.Errorf("message metadata: %w", err))
-			return
+		seq, d, ok := ackSeqs(m.Reply())
+		if !ok {
+			md, err := m.Metadata()
+			if err != nil {
+				fb.fail(fmt.Errorf("message metadata: %w", err))
+				return
+			}
+			seq, d = md.Sequence.Stream, md.Sequence.Consumer
 		}
-		if d := md.Sequence.Consumer; d != delivered+1 {
-			fb.fail(fmt.Errorf("%w: delivery %d follows %d (stream sequence %d)", errConsumerGap, d, delivered, md.Sequence.Stream))
+		if d != delivered+1 {
+			fb.fail(fmt.Errorf("%w: delivery %d follows %d (stream sequence %d)", errConsumerGap, d, delivered, seq))
 			return
 		}
 		delivered++
-		if !fb.fromConsumer(md.Sequence.Stream) {
+		if !fb.fromConsumer(seq) {
 			continue // the catch-up reader took it
 		}
-		item := in.parse(md.Sequence.Stream, m.Subject(), m.Headers().Get(wire.MsgIDHeader), m.Data())
+		item := in.parse(seq, m.Subject(), m.Headers().Get(wire.MsgIDHeader), m.Data())
 		if !fb.push(item, stop) {
 			return
 		}
