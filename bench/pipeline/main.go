@@ -202,7 +202,9 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func usPer(d time.Duration, n int) float64 { return float64(d) / float64(time.Microsecond) / float64(n) }
+func usPer(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Microsecond) / float64(n)
+}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
