@@ -208,9 +208,11 @@ func (f *Future) Accepted(ctx context.Context) (uint64, bool, error) {
 // Wait waits until the event is committed (or rejected) or ctx ends. On
 // ctx end the future is forgotten: a later receipt is ignored.
 //
-// A duplicate publish (same msg id within the window) whose original was
-// committed before this client subscribed receives no receipt; bound Wait
-// with a deadline.
+// A duplicate publish (same msg id within the window, reported so by
+// JetStream's acknowledgement) receives no receipt of its own: Wait asks
+// the ingester's commit index at once and resolves to the original's
+// commit (or polls it every PollInterval while the original is pending).
+// Other missed receipts are looked up after LookupAfter.
 func (f *Future) Wait(ctx context.Context) (Committed, error) {
 	var lookup <-chan time.Time
 	var poll *time.Ticker
@@ -224,8 +226,24 @@ func (f *Future) Wait(ctx context.Context) (Committed, error) {
 			poll.Stop()
 		}
 	}()
+	accepted := f.accepted
 	for {
 		select {
+		case <-accepted:
+			accepted = nil
+			if !f.dup || f.c.opts.LookupAfter < 0 {
+				continue
+			}
+			// JetStream dropped this publish as a duplicate: its original
+			// may be committed already, and then no receipt will come. Ask
+			// the commit index at once, then poll (issue 9 item 11).
+			if f.lookup(ctx) {
+				return f.res, f.err
+			}
+			if poll == nil {
+				poll = time.NewTicker(f.c.opts.PollInterval)
+				lookup = poll.C
+			}
 		case <-f.done:
 			return f.res, f.err
 		case <-ctx.Done():
