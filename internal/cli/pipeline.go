@@ -202,7 +202,14 @@ func (p *pipelineFlags) load(c *cobra.Command, a *app) error {
 		}
 	})
 	p.configFile = cfgFile
-	if err != nil {
+	return err
+}
+
+// loadWithSecrets is load followed by readSecrets: what a command that
+// connects does (load alone only parses, so configurations can be checked
+// on a machine without their secret files).
+func (p *pipelineFlags) loadWithSecrets(c *cobra.Command, a *app) error {
+	if err := p.load(c, a); err != nil {
 		return err
 	}
 	return p.readSecrets()

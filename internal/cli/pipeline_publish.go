@@ -26,7 +26,7 @@ func (a *app) publishCmd() *cobra.Command {
   checkpointed  its segment is sealed and signed: also prints the segment and inclusion proof.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := p.load(cmd, a); err != nil {
+			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
 			stream := args[0]

@@ -30,7 +30,7 @@ The listeners are on loopback by default and unauthenticated: do not expose
 them. Ctrl-C shuts down gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.load(cmd, a); err != nil {
+			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
 			sync := p.cfg.JetStream.Sync

@@ -42,7 +42,7 @@ securelog.close.<stream>, and serves the store RPC on NATS (securelog.rpc) and,
 with --http, on HTTP with /healthz and /metrics. One ingester per store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.load(cmd, a); err != nil {
+			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
 			return a.runIngester(cmd.Context(), &p)
@@ -71,7 +71,7 @@ func (a *app) sealerCmd() *cobra.Command {
 		Short: "Run the sealer: close segments at max entries or max age",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.load(cmd, a); err != nil {
+			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
 			return node.RunSealer(cmd.Context(), node.SealerConfig{NATS: p.natsClient(), RPC: p.rpcClient(),
@@ -89,7 +89,7 @@ func (a *app) signerCmd() *cobra.Command {
 		Short: "Run the signer: sign sealed segments, submit them to witnesses, publish checkpoints",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.load(cmd, a); err != nil {
+			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
 			return a.runSigner(cmd.Context(), &p)
