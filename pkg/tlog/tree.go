@@ -43,17 +43,28 @@ func (f TileReaderFunc) ReadTile(id TileID) ([]byte, bool, error) { return f(id)
 // TileHashes returns a tlog.HashReader over the stored hashes of a tree,
 // reading each hash from the tile that holds it (tlog.TileForIndex and
 // tlog.HashFromTile). It trusts the tiles (they are the log's own). Cost:
-// one ReadTile per index, plus up to 2^7−1 node hashes for a hash stored
+// one ReadTile per distinct tile of a call, plus up to 2^7−1 node hashes for a hash stored
 // inside a tile at a level that is not a multiple of 8.
 func TileHashes(tr TileReader) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
+		type read struct {
+			data []byte
+			ok   bool
+		}
+		tiles := map[TileID]read{} // one read per tile per call
 		for i, x := range indexes {
 			t := tlog.TileForIndex(TileHeight, x)
-			data, ok, err := tr.ReadTile(TileID{t.L, t.N})
-			if err != nil {
-				return nil, err
+			id := TileID{t.L, t.N}
+			r, seen := tiles[id]
+			if !seen {
+				var err error
+				if r.data, r.ok, err = tr.ReadTile(id); err != nil {
+					return nil, err
+				}
+				tiles[id] = r
 			}
+			data, ok := r.data, r.ok
 			if !ok || len(data) < t.W*tlog.HashSize {
 				return nil, fmt.Errorf("tlog: hash %d needs tile %d/%d of width %d; have %d bytes", x, t.L, t.N, t.W, len(data))
 			}
