@@ -35,6 +35,10 @@ type witnessFlags struct {
 	logTokenFile, natsUser, natsPasswordFile string
 	storeSpec                                string
 	interval                                 time.Duration
+	// tlogLogs ([ORIGIN=]VKEY) and tlogName configure the C2SP
+	// tlog-witness endpoint (witness_tlog.go).
+	tlogLogs []string
+	tlogName string
 }
 
 // DefaultWitnessListen is the default HTTP address of `securelog witness`.
@@ -64,7 +68,18 @@ the witness's public key with 'securelog witness keys --out witnesses.json'.
 With --log-rpc the witness also reads the log's store through its RPC (a server
 started with 'securelog serve-rpc') every --check-interval and alerts when the
 log no longer holds what was witnessed (divergence, rollback). Alerts are logged,
-counted in /metrics and, with --nats, published on securelog.alert.<stream>.`,
+counted in /metrics and, with --nats, published on securelog.alert.<stream>.
+
+With --tlog-log [ORIGIN=]VKEY (repeatable) the witness is also a C2SP tlog-witness
+(c2sp.org/tlog-witness) for those logs: POST /add-checkpoint takes an old size,
+a consistency proof and a signed checkpoint, and answers a cosignature/v1
+signature line, or 404 (unknown origin), 403 (no valid signature by the log's
+key), 400 (malformed, old size larger than the checkpoint's), 409 with the
+latest cosigned size (text/x.tlog.size), 422 (proof fails, or another root for
+a cosigned size, which also raises a tlog-equivocation alert). Its state is
+DIR/tlog-witness.db; the cosigner is named --tlog-name (default --identity) and
+its vkey is printed by 'securelog witness keys' and at startup. Any C2SP client
+can submit (litewitness's peers, Sigsum, Tessera); so can securelog's own log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runWitness(cmd.Context(), w) },
 	}
@@ -81,6 +96,7 @@ counted in /metrics and, with --nats, published on securelog.alert.<stream>.`,
 	f.StringVar(&w.natsPasswordFile, "nats-password-file", "", "file holding the password of --nats-user")
 	f.StringVar(&w.storeSpec, "witness-store", "", "witness log as BACKEND:CONFIG (default pebble:DIR/log)")
 	f.DurationVar(&w.interval, "check-interval", witnessd.DefaultCheckInterval, "period of the cross-check against --log-rpc")
+	addTlogWitnessFlags(c, w)
 	c.AddCommand(a.witnessKeysCmd(w))
 	return c
 }
@@ -113,6 +129,9 @@ can check receipts' cosignatures.`,
 				return a.printJSON(entry)
 			}
 			a.printf("%s\t%s\t%x\n", entry.Identity, entry.Algorithm, entry.PublicKey)
+			if vkey, err := tlogCosignerVKey(w, key); err == nil {
+				a.printf("tlog-witness cosigner vkey\t%s\n", vkey)
+			}
 			if out != "" {
 				a.printf("wrote witness trust file %s\n", out)
 			}
@@ -201,12 +220,24 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 		}
 		logStore = rs
 	}
+	tlogCfg, err := tlogWitnessConfig(ctx, w)
+	if err != nil {
+		return err
+	}
+	if tlogCfg != nil {
+		defer tlogCfg.State.Close()
+	}
 	srv, err := witnessd.New(witnessd.Config{
 		Store: st, Trust: trust, Key: key, Identity: w.identity, LogStore: logStore,
 		CheckInterval: w.interval, NATS: nc, Logger: a.logger, EvidenceDir: filepath.Join(w.data, "evidence"),
+		Tlog: tlogCfg,
 	})
 	if err != nil {
 		return err
+	}
+	if tlogCfg != nil {
+		fmt.Fprintf(a.stdout, "witness %q serves C2SP tlog-witness POST %s for %d log(s); cosigner vkey %s\n",
+			w.identity, witnessd.TlogAddCheckpointPath, len(tlogCfg.Logs), srv.TlogVerifierKey())
 	}
 	if nc != nil {
 		fmt.Fprintf(a.stdout, "witness %q serving NATS subject %s\n", w.identity, w.subject)

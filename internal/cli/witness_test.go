@@ -3,6 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store/memory"
+	"github.com/securelog/securelog/pkg/tlogwitness"
 	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
@@ -180,5 +188,102 @@ func TestWitnessUsage(t *testing.T) {
 		if code := Main(context.Background(), args, nil, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errb.String())
 		}
+	}
+}
+
+// TestWitnessCommandTlog: `securelog witness --tlog-log VKEY` serves C2SP
+// tlog-witness; the vkey `witness keys --tlog-name` prints verifies its
+// cosignatures, and its state survives a restart.
+func TestWitnessCommandTlog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "witness")
+	trustPath := filepath.Join(dir, "trust.json")
+	witnessLog(t, trustPath)
+	var out, errb bytes.Buffer
+	if code := Main(ctx, []string{"witness", "keys", "--data", data, "--tlog-name", "witness.test/w1"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("witness keys: %d %s", code, errb.String())
+	}
+	m := regexp.MustCompile(`tlog-witness cosigner vkey\t(\S+)`).FindStringSubmatch(out.String())
+	if m == nil || !strings.HasPrefix(m[1], "witness.test/w1+") {
+		t.Fatalf("witness keys output %q has no cosigner vkey", out.String())
+	}
+	wvkey := m[1]
+
+	const origin = "example.com/cli-log"
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	var leaves []xtlog.Hash
+	var size int64
+	hr := xtlog.HashReaderFunc(func(idx []int64) ([]xtlog.Hash, error) {
+		outh := make([]xtlog.Hash, len(idx))
+		for i, x := range idx {
+			outh[i] = leaves[x]
+		}
+		return outh, nil
+	})
+	checkpointOf := func(k int, salt string) []byte {
+		for range k {
+			hs, err := xtlog.StoredHashes(size, []byte(salt+fmt.Sprint(size)), hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaves = append(leaves, hs...)
+			size++
+		}
+		root, err := xtlog.TreeHash(size, hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: origin, Size: size, Hash: root}.String()}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+
+	args := []string{"--data", data, "--trust", trustPath, "--tlog-log", vkey, "--tlog-name", "witness.test/w1"}
+	url, stop := startWitness(t, args...)
+	opts := tlogwitness.Options{Witnesses: []tlogwitness.WitnessConfig{{URL: url, VKey: wvkey}}}
+	client, err := tlogwitness.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logV, _ := tlogwitness.NewVerifier(vkey)
+	verifier := tlogwitness.CheckpointVerifier{Origin: origin, Log: logV, Policy: client.Policy()}
+	for _, k := range []int{2, 5} {
+		res, err := client.Submit(ctx, checkpointOf(k, "a"), tlogwitness.HashReaderProofs(hr))
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if _, err := verifier.Verify(res.Cosigned, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("witness exit %d", code)
+	}
+	// Restarted, the witness remembers size 7: a fresh client learns it
+	// through 409 and gets the next checkpoint cosigned.
+	url, stop = startWitness(t, args...)
+	defer stop()
+	opts.Witnesses[0].URL = url
+	client, _ = tlogwitness.New(opts)
+	res, err := client.Submit(ctx, checkpointOf(3, "a"), tlogwitness.HashReaderProofs(hr))
+	if err != nil || !res.Witnessed {
+		t.Fatalf("after restart: %v", err)
+	}
+	// An unknown origin is 404.
+	resp, err := http.Post(url+"/add-checkpoint", "text/plain", strings.NewReader("old 0\n\nexample.com/nobody\n1\n"+
+		base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n\n— example.com/nobody AAAAAAAA\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown origin: %d", resp.StatusCode)
 	}
 }
