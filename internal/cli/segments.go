@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/securelog/securelog/pkg/chain"
+	"github.com/securelog/securelog/pkg/merkle"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -222,7 +223,11 @@ func (a *app) verifyProofCmd() *cobra.Command {
 		Short: "Verify an inclusion proof (from 'prove --json') against a Merkle root, or a C2SP tlog-proof (from 'prove --c2sp') with the log's vkey",
 		Long: `Check that the proof's path, with exactly the shape implied by its leaf_index and
 tree_size, leads from the entry to --root. If the proof carries the entry, the leaf
-is recomputed from the entry's canonical bytes. Needs no store.`,
+is recomputed from the entry's canonical bytes. Needs no store.
+
+A proof without leaf_index and tree_size (the reference implementation's shape) is
+checked against the root only: the output says that the check was weaker (the leaf's
+position and the tree size are not bound) and gives the leaf index its path implies.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -251,11 +256,17 @@ is recomputed from the entry's canonical bytes. Needs no store.`,
 					return fmt.Errorf("entry %d does not hash to the proof's entry_hash: recomputed %x", p.Seqno, h)
 				}
 			}
+			if p.TreeSize == 0 {
+				// A reference-shaped proof (SPEC §3.7): no leaf_index and
+				// tree_size (a real tree has at least one leaf). Check the
+				// root only, and say what was not checked.
+				return a.verifyUnboundProof(p, root)
+			}
 			if err := securelog.VerifyInclusionProof(p.InclusionProof, root); err != nil {
 				return err
 			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"seqno": p.Seqno, "segment_id": p.SegmentID, "ok": true})
+				return a.printJSON(map[string]any{"seqno": p.Seqno, "segment_id": p.SegmentID, "ok": true, "position_checked": true})
 			}
 			a.printf("proof OK: seqno %d is leaf %d of %d under root %x\n", p.Seqno, p.LeafIndex, p.TreeSize, root)
 			return nil
@@ -264,4 +275,31 @@ is recomputed from the entry's canonical bytes. Needs no store.`,
 	c.Flags().StringVar(&rootHex, "root", "", "expected Merkle root (64 hex characters), e.g. from a signed checkpoint")
 	tf.add(c)
 	return c
+}
+
+// verifyUnboundProof checks a proof without leaf_index/tree_size by its
+// root alone (merkle.VerifyUnbound) and reports the weaker check.
+func (a *app) verifyUnboundProof(p proofFile, root []byte) error {
+	if len(p.MerkleRoot) != wire.HashLen {
+		return wire.Invalidf("hash is not 32 bytes")
+	}
+	idx, err := merkle.VerifyUnbound(p.EntryHash, p.Path, root)
+	if err != nil {
+		var inv *wire.InvalidError
+		if errors.As(err, &inv) {
+			return err
+		}
+		return &wire.InclusionMismatchError{Seqno: p.Seqno, SegmentID: p.SegmentID}
+	}
+	leaf := "entry_hash"
+	if p.Entry != nil {
+		leaf = "the entry's recomputed hash"
+	}
+	if a.jsonOut {
+		return a.printJSON(map[string]any{"seqno": p.Seqno, "segment_id": p.SegmentID, "ok": true,
+			"position_checked": false, "leaf_index_from_path": idx})
+	}
+	a.printf("proof OK (weaker check): seqno %d: the path leads from %s to root %x\n", p.Seqno, leaf, root)
+	a.printf("  the proof has no leaf_index/tree_size, so the leaf's position and the tree size were not checked; its path implies leaf %d (if no level was promoted)\n", idx)
+	return nil
 }

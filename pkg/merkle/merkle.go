@@ -247,3 +247,44 @@ func Verify(leaf []byte, index, size uint64, path []Step, root []byte) error {
 	}
 	return nil
 }
+
+// IndexFromPath returns the leaf index a path implies if no level of the
+// tree promoted the running node: step i with Right false (the sibling is
+// on the left, so the running node is a right child) sets bit i. Levels
+// where the node was promoted have no step and are not counted, so for
+// such trees this is not the leaf's true index. Paths longer than 64 steps
+// keep the low 64 bits.
+func IndexFromPath(path []Step) uint64 {
+	var idx uint64
+	for i, s := range path {
+		if !s.Right && i < 64 {
+			idx |= 1 << i
+		}
+	}
+	return idx
+}
+
+// VerifyUnbound checks a proof that carries no leaf index and no tree size
+// — the reference's proof shape (SPEC §3.7, §6.3): leaf, root and every
+// sibling must be 32 bytes (else *wire.InvalidError "hash is not 32
+// bytes"), and RootFromPath(leaf, path) must equal root (else an error
+// wrapping ErrMismatch). It returns IndexFromPath(path).
+//
+// This is weaker than Verify: without (index, size) the path's shape is not
+// checked, so neither the leaf's position nor the tree size is bound, and
+// an interior node presented as a leaf with a shorter path also verifies.
+// Callers must say so, and should recompute leaf from the entry's bytes.
+func VerifyUnbound(leaf []byte, path []Step, root []byte) (uint64, error) {
+	if len(leaf) != wire.HashLen || len(root) != wire.HashLen {
+		return 0, errNot32()
+	}
+	for _, s := range path {
+		if len(s.Sibling) != wire.HashLen {
+			return 0, errNot32()
+		}
+	}
+	if got := RootFromPath(leaf, path); !bytes.Equal(got, root) {
+		return 0, fmt.Errorf("%w: recomputed %x, expected %x (proof without leaf index or tree size)", ErrMismatch, got, root)
+	}
+	return IndexFromPath(path), nil
+}

@@ -414,3 +414,42 @@ func BenchmarkTreeProve10k(b *testing.B) {
 		i += 7919
 	}
 }
+
+// TestVerifyUnbound: proofs without (index, size) verify by root only and
+// report the index their path implies.
+func TestVerifyUnbound(t *testing.T) {
+	for n := 1; n <= 17; n++ {
+		leaves := make([][]byte, n)
+		for i := range leaves {
+			leaves[i] = bytes.Repeat([]byte{byte(i + 1)}, 32)
+		}
+		root := Root(leaves)
+		for i := range n {
+			path, _ := Prove(leaves, i)
+			idx, err := VerifyUnbound(leaves[i], path, root)
+			if err != nil {
+				t.Fatalf("n=%d i=%d: %v", n, i, err)
+			}
+			// Without promotions on the leaf's way up the index is exact.
+			if shape, _ := PathShape(uint64(i), uint64(n)); len(shape) == bitsFor(n) && idx != uint64(i) {
+				t.Errorf("n=%d i=%d: index from path %d", n, i, idx)
+			}
+			other := bytes.Repeat([]byte{0xee}, 32)
+			if _, err := VerifyUnbound(other, path, root); !errors.Is(err, ErrMismatch) {
+				t.Errorf("n=%d i=%d: wrong leaf: %v", n, i, err)
+			}
+		}
+	}
+	if _, err := VerifyUnbound([]byte{1}, nil, make([]byte, 32)); err == nil {
+		t.Error("short leaf accepted")
+	}
+}
+
+// bitsFor is the number of levels above the leaves of a tree of n leaves.
+func bitsFor(n int) int {
+	b := 0
+	for ; n > 1; n = (n + 1) / 2 {
+		b++
+	}
+	return b
+}
