@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,32 @@ import (
 
 // ShutdownTimeout bounds the graceful shutdown of a listener.
 const ShutdownTimeout = 10 * time.Second
+
+// healthChecks are checks (such as securelog.Log.Healthy) that /healthz
+// runs besides readiness; parts built later add theirs.
+type healthChecks struct {
+	mu     sync.Mutex
+	checks []func() error
+}
+
+func (h *healthChecks) add(f func() error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks = append(h.checks, f)
+}
+
+// ok reports whether every check passes.
+func (h *healthChecks) ok() bool {
+	h.mu.Lock()
+	checks := h.checks
+	h.mu.Unlock()
+	for _, f := range checks {
+		if f() != nil {
+			return false
+		}
+	}
+	return true
+}
 
 // HTTPHandler serves GET /healthz (200 "ok" once ready, else 503),
 // GET /metrics (the given registries plus the Go runtime and process

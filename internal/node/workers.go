@@ -25,6 +25,7 @@ type builder struct {
 	metrics  *pipeline.Metrics
 	cl       closers
 	services []Service
+	health   healthChecks // the logs' integrity halts, for /healthz
 }
 
 func newBuilder(ctx context.Context, log *slog.Logger) *builder {
@@ -57,7 +58,7 @@ func (b *builder) openStore(cfg StoreConfig) (store.Store, error) {
 // alerts returns the OnAlert hook of a log, publishing on nc.
 func (b *builder) alerts(nc *nats.Conn, source string) func(string, error) {
 	a := pipeline.Alerter{Conn: nc, Logger: b.log, Metrics: b.metrics, Source: source}
-	return func(stream string, e error) { a.Alert(stream, "log-alert", 0, e.Error()) }
+	return a.LogAlert
 }
 
 // IngesterConfig configures the ingester part: the single writer of its
@@ -152,7 +153,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	p := &ingesterPart{in: in, rpc: rpc, tlog: tp}
 	b.services = append(b.services, NewService("ingester", in.Run))
 	if cfg.HTTPListen != "" {
-		h := withTiles(HTTPHandler(rpc.Handler(), in.Ready, b.metrics.Registry(), rpc.Registry()), tp)
+		ready := func() bool { return in.Ready() && b.health.ok() }
+		h := withTiles(HTTPHandler(rpc.Handler(), ready, b.metrics.Registry(), rpc.Registry()), tp)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
 		if err != nil {
 			return nil, err
@@ -306,6 +308,7 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	if err := l.OpenInitialized(b.ctx); err != nil {
 		return fmt.Errorf("open signer log: %w", err)
 	}
+	b.health.add(l.Healthy) // a halted stream makes up's /healthz not ok
 	w := cfg.Worker
 	w.Conn, w.Log, w.Identity, w.Witnesses, w.Logger, w.Metrics = nc, l, cfg.Identity, ws, b.log, b.metrics
 	s, err := pipeline.NewSigner(w)

@@ -118,8 +118,9 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 // Position returns the last JetStream stream sequence applied to the store.
 func (in *Ingester) Position() uint64 { return in.pos.Load() }
 
-// Ready reports whether the consumer is positioned and consuming.
-func (in *Ingester) Ready() bool { return in.ready.Load() }
+// Ready reports whether the consumer is positioned and consuming, and its
+// log has not halted a stream after a failed integrity check.
+func (in *Ingester) Ready() bool { return in.ready.Load() && in.cfg.Log.Healthy() == nil }
 
 // Started is closed the first time the consumer is positioned and
 // consuming: from then on, published events are taken.

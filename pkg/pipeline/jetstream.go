@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -104,6 +105,22 @@ func (a Alerter) Alert(stream, kind string, segmentID uint64, msg string) {
 	if err := a.Conn.Publish(wire.SubjectFor(wire.KindAlert, stream), b); err != nil {
 		log.Error("publish alert", "stream", stream, "err", err)
 	}
+}
+
+// LogAlert is a securelog.Options.OnAlert that publishes the log's alerts:
+// a halted stream (*securelog.StreamHaltedError) as an alert of its kind
+// ("forged-entry", "segment-invalid", "rollback") and the
+// securelog_pipeline_stream_halted gauge; anything else as "log-alert".
+func (a Alerter) LogAlert(stream string, err error) {
+	var h *securelog.StreamHaltedError
+	if errors.As(err, &h) {
+		if a.Metrics != nil {
+			a.Metrics.Halted.WithLabelValues(stream, h.Kind).Set(1)
+		}
+		a.Alert(stream, h.Kind, 0, err.Error())
+		return
+	}
+	a.Alert(stream, "log-alert", 0, err.Error())
 }
 
 // publishJSON publishes v as JSON on subject (core NATS), logging failures.

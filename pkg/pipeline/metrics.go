@@ -24,6 +24,9 @@ type Metrics struct {
 	// messages it read that way.
 	CatchUps    prometheus.Counter
 	CatchUpRead prometheus.Counter
+	// Halted is 1 for each stream a worker's log halted after an integrity
+	// check failed (securelog.StreamHaltedError), by stream and kind.
+	Halted *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics on a new private registry.
@@ -59,9 +62,12 @@ func NewMetrics() *Metrics {
 			Help: "Times the ingester's consumer delivered nothing while the stream held newer messages, so the ingester read them directly."}),
 		CatchUpRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_ingester_catchup_messages_total",
 			Help: "Messages the ingester read directly from the stream while its consumer was starved."}),
+		Halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "securelog_pipeline_stream_halted",
+			Help: "1 while a stream is halted because an integrity check failed (appends or signing refused until an operator repairs the store and restarts)."},
+			[]string{"stream", "kind"}),
 	}
 	m.reg.MustRegister(m.CatchUps, m.CatchUpRead, m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
-		m.Sealed, m.CloseTime, m.Signed, m.SignTime, m.Witnessed, m.Alerts)
+		m.Sealed, m.CloseTime, m.Signed, m.SignTime, m.Witnessed, m.Alerts, m.Halted)
 	return m
 }
 

@@ -30,7 +30,9 @@ type SignerConfig struct {
 	Conn *nats.Conn
 	// Log is the signer's own log over the (remote) store, opened, with a
 	// keystore (Options.Signer) and a local head file (Options.HeadFile),
-	// so that signing refuses a rolled-back store.
+	// so that signing refuses a rolled-back store, and with
+	// Options.OnAlert = Alerter.LogAlert so that a segment that fails the
+	// log's pre-signing check (the stream is then halted) is alerted.
 	Log *securelog.Log
 	// Identity is the signing key's identity (DefaultIdentity).
 	Identity string
@@ -91,6 +93,10 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	}
 	return s, nil
 }
+
+// Healthy returns nil unless the signer's log halted a stream (a segment
+// failed the check before signing, or the store was rolled back).
+func (s *Signer) Healthy() error { return s.cfg.Log.Healthy() }
 
 // Run signs until ctx ends.
 func (s *Signer) Run(ctx context.Context) error {
@@ -228,10 +234,16 @@ func (s *Signer) signOne(ctx context.Context, seg wire.SegmentRow) error {
 	start := time.Now()
 	h, sig, err := s.cfg.Log.SignSegment(ctx, s.cfg.Identity, seg.SegmentID)
 	if err != nil {
+		var halted *securelog.StreamHaltedError
 		var cb *wire.ChainBrokenError
-		if errors.As(err, &cb) {
+		switch {
+		case errors.As(err, &halted):
+			// The log raised the alert (its OnAlert) when it halted the
+			// stream; it stays halted, so this is only logged.
+			s.log.Error("segment not signed: stream halted", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
+		case errors.As(err, &cb):
 			s.alert.Alert(seg.StreamID, "rollback", seg.SegmentID, err.Error())
-		} else {
+		default:
 			s.log.Error("sign segment", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
 		}
 		return err

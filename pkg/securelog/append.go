@@ -154,6 +154,9 @@ func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]B
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
+	if err := l.anyHalted(); err != nil {
+		return nil, err // no batch commits around a halted stream (halt.go)
+	}
 	for attempt := 1; ; attempt++ {
 		res, retry, err := l.appendLocked(ctx, events, meta)
 		if !retry || attempt >= maxSeqnoRetries || ctx.Err() != nil {
@@ -185,7 +188,8 @@ func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]Batc
 	for i, ev := range events {
 		row, err := b.build(ctx, ev, next+1)
 		if err != nil {
-			if isStorage(err) {
+			if isStorage(err) || isHalt(err) {
+				l.invalidate() // build cached provisional hashes of this batch
 				return nil, false, err
 			}
 			results[i].Err = err
@@ -214,6 +218,7 @@ func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]Batc
 	l.globalHead = next
 	for _, r := range rows {
 		l.lastHash[r.StreamID] = r.EntryHash
+		l.anchors[r.StreamID] = tailAnchor{seqno: r.Seqno, hash: r.EntryHash}
 	}
 	return results, false, nil
 }
@@ -384,6 +389,9 @@ func (l *Log) prevHash(ctx context.Context, stream string) ([]byte, error) {
 		return wire.ZeroHash, nil
 	}
 	if err := check32(last.EntryHash, fmt.Sprintf("entry_hash of seqno %d", last.Seqno)); err != nil {
+		return nil, err
+	}
+	if err := l.verifyTail(ctx, stream, last); err != nil {
 		return nil, err
 	}
 	l.lastHash[stream] = last.EntryHash

@@ -161,8 +161,10 @@ func (l *Log) Checkpoint(ctx context.Context, segID uint64) (wire.SegmentRow, wi
 }
 
 // SignSegment signs the segment's checkpoint hash with the key of identity
-// (SPEC §8.3), after checking the stream for rollback (DECISIONS 11), and
-// advances the head file. Returns (checkpoint hash, signature).
+// (SPEC §8.3), after checking the stream for rollback (DECISIONS 11) and
+// checking the segment against the store (checkSegment), and advances the
+// head file. Returns (checkpoint hash, signature). A failed check signs
+// nothing, raises an alert and halts the stream (*StreamHaltedError).
 func (l *Log) SignSegment(ctx context.Context, identity string, segID uint64) ([]byte, []byte, error) {
 	if l.opts.Signer == nil {
 		return nil, nil, wire.Invalidf("sign failed: no keystore configured")
@@ -171,7 +173,17 @@ func (l *Log) SignSegment(ctx context.Context, identity string, segID uint64) ([
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := l.CheckRollback(ctx, seg.StreamID); err != nil {
+	if err := l.haltedErr(seg.StreamID); err != nil {
+		return nil, nil, err
+	}
+	if err := l.checkHead(ctx, seg.StreamID); err != nil {
+		return nil, nil, err
+	}
+	if err := l.checkSegment(ctx, seg); err != nil {
+		var cb *wire.ChainBrokenError
+		if errors.As(err, &cb) {
+			return nil, nil, l.halt(seg.StreamID, HaltInvalidSegment, err)
+		}
 		return nil, nil, err
 	}
 	_, _, h, err := l.Checkpoint(ctx, segID)
@@ -398,6 +410,20 @@ func (l *Log) checkRecord(ctx context.Context, rec witness.HeadRecord) error {
 		return err
 	}
 	return l.verifySig(ctx, seg, h)
+}
+
+// checkHead is CheckRollback for the sign path: a rollback halts the stream.
+func (l *Log) checkHead(ctx context.Context, stream string) error {
+	rec, ok, err := l.HeadRecord(stream)
+	if err != nil || !ok {
+		return err
+	}
+	err = l.checkRecord(ctx, rec)
+	var cb *wire.ChainBrokenError
+	if errors.As(err, &cb) {
+		return l.halt(stream, HaltRollback, err)
+	}
+	return err
 }
 
 // checkAllRollback runs CheckRollback for every stream in the head file.

@@ -85,6 +85,9 @@ type Log struct {
 	haveHead   bool
 	globalHead uint64
 	lastHash   map[string][]byte // stream → entry hash of its newest entry
+	// anchors survive invalidate: the newest entry per stream this
+	// instance wrote or verified (tail.go).
+	anchors map[string]tailAnchor
 
 	qmu        sync.Mutex // guards the group-commit queue
 	queue      []*groupReq
@@ -97,11 +100,14 @@ type Log struct {
 
 	keyMu    sync.Mutex
 	keyCache map[string]keystore.Key
+
+	haltMu sync.Mutex
+	halted map[string]*StreamHaltedError // streams that failed an integrity check (halt.go)
 }
 
 // New returns a Log over st. Call Open (or OpenInitialized) before use.
 func New(st store.Store, opts Options) *Log {
-	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, ckCache: map[uint64][]byte{}, ckByHash: map[string]ckOwner{}, keyCache: map[string]keystore.Key{}}
+	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, anchors: map[string]tailAnchor{}, ckCache: map[uint64][]byte{}, ckByHash: map[string]ckOwner{}, keyCache: map[string]keystore.Key{}}
 	l.log = opts.Logger
 	if l.log == nil {
 		l.log = slog.Default()
