@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/securelog/securelog/pkg/chain"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/merkle"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/memory"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -59,6 +62,51 @@ func forgeSegment(t *testing.T, e *env, rows []wire.EntryRow, prevCk []byte, mod
 	return id
 }
 
+// lyingStore is a memory store that can answer with altered segment rows
+// and memberships, as a tampered or malicious store (or store RPC server)
+// can, past the checks a correct backend makes on insert.
+type lyingStore struct {
+	store.Store
+	mu      sync.Mutex
+	segs    map[uint64]func(*wire.SegmentRow)
+	members map[uint64][]uint64
+}
+
+var lying = backend{"lying", func(t *testing.T) (store.Store, string) {
+	return &lyingStore{Store: memory.New(), segs: map[uint64]func(*wire.SegmentRow){}, members: map[uint64][]uint64{}}, "test"
+}}
+
+func (s *lyingStore) tamper(id uint64, seg func(*wire.SegmentRow), members []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seg != nil {
+		s.segs[id] = seg
+	}
+	if members != nil {
+		s.members[id] = members
+	}
+}
+
+func (s *lyingStore) SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error) {
+	row, ok, err := s.Store.SegmentGet(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.segs[id]; f != nil && ok {
+		f(&row)
+	}
+	return row, ok, err
+}
+
+func (s *lyingStore) SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error) {
+	s.mu.Lock()
+	m, ok := s.members[id]
+	s.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	return s.Store.SegmentEntrySeqnos(ctx, id)
+}
+
 func storedRows(t *testing.T, e *env, stream string) []wire.EntryRow {
 	t.Helper()
 	rows, err := e.st.Range(context.Background(), stream, 1, 1<<40)
@@ -93,14 +141,22 @@ func TestSignRefusesInvalidSegment(t *testing.T) {
 		},
 		"skips the first entry": func(t *testing.T, e *env) uint64 {
 			appendN(t, e.log, "s", 3)
-			return forgeSegment(t, e, storedRows(t, e, "s")[1:], wire.ZeroHash, nil)
+			id := forgeSegment(t, e, storedRows(t, e, "s"), wire.ZeroHash, nil)
+			// Stores refuse such a segment now; a tampered store can still
+			// answer with one.
+			rows := storedRows(t, e, "s")[1:]
+			e.st.(*lyingStore).tamper(id, func(s *wire.SegmentRow) {
+				s.SeqStart = rows[0].Seqno
+				s.MerkleRoot = merkle.Root([][]byte{rows[0].EntryHash, rows[1].EntryHash})
+			}, []uint64{rows[0].Seqno, rows[1].Seqno})
+			return id
 		},
 		"members are not the range": func(t *testing.T, e *env) uint64 {
 			appendN(t, e.log, "s", 3)
 			rows := storedRows(t, e, "s")
-			return forgeSegment(t, e, []wire.EntryRow{rows[0], rows[2]}, wire.ZeroHash, func(s *wire.SegmentRow, _ *[]wire.SegmentEntry) {
-				s.SeqStart, s.SeqEnd = 1, 3
-			})
+			id := forgeSegment(t, e, rows, wire.ZeroHash, nil)
+			e.st.(*lyingStore).tamper(id, nil, []uint64{rows[0].Seqno, rows[2].Seqno})
+			return id
 		},
 		"last entry hash": func(t *testing.T, e *env) uint64 {
 			appendN(t, e.log, "s", 3)
@@ -121,7 +177,7 @@ func TestSignRefusesInvalidSegment(t *testing.T) {
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
 			var alerts atomic.Int32
-			e := newEnv(t, mem, keystore.Ed25519, func(o *Options) {
+			e := newEnv(t, lying, keystore.Ed25519, func(o *Options) {
 				o.OnAlert = func(string, error) { alerts.Add(1) }
 			})
 			appendN(t, e.log, "other", 1)
