@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,8 +67,26 @@ func TestDeploymentConfigsLoad(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example configs: %v", err)
 	}
+	// The shipped files name secrets under /etc/securelog; load them with
+	// that directory templated to a temporary one holding 0600 secret files,
+	// as an operator's install would.
+	etc := t.TempDir()
+	secret := regexp.MustCompile(`(?m)^\s*\w+_file\s*=\s*"/etc/securelog/([^"]+)"`)
 	for _, f := range files {
-		if _, err := loadPipeline(t, []string{"--config", f}, "jetstream", "ingester", "sealer", "signer", "up"); err != nil {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range secret.FindAllStringSubmatch(string(raw), -1) {
+			if err := os.WriteFile(filepath.Join(etc, m[1]), []byte("example-secret\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		templated := filepath.Join(etc, filepath.Base(f))
+		if err := os.WriteFile(templated, []byte(strings.ReplaceAll(string(raw), "/etc/securelog/", etc+"/")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadPipeline(t, []string{"--config", templated}, "jetstream", "ingester", "sealer", "signer", "up"); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
