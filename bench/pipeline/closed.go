@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,9 @@ import (
 
 // startNode runs the pipeline as `securelog up` does (internal/node) in a
 // fresh data directory; stop ends it and removes the directory.
+// noTlog switches the transparency tree off, to compare its cost.
+var noTlog = flag.Bool("no-tlog", false, "run the node without the transparency tree (issue 11 cost comparison)")
+
 func startNode(always bool) (node.Info, func(), error) {
 	dir, err := os.MkdirTemp("", "bench-pipeline")
 	if err != nil {
@@ -26,7 +30,7 @@ func startNode(always bool) (node.Info, func(), error) {
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
-		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger},
+		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: *noTlog}},
 			func(i node.Info) { infoc <- i })
 	}()
 	select {

@@ -14,6 +14,7 @@ func init() { extraCommands = append(extraCommands, (*app).upCmd) }
 
 func (a *app) upCmd() *cobra.Command {
 	var p pipelineFlags
+	var tc node.TlogConfig
 	c := &cobra.Command{
 		Use:   "up [--data DIR] [--listen-nats 127.0.0.1:4222] [--http 127.0.0.1:8080]",
 		Short: "Run the whole pipeline in one process: embedded NATS JetStream, ingester, sealer, signer, witness",
@@ -43,11 +44,13 @@ them. Ctrl-C shuts down gracefully.`,
 				TokensFile: p.cfg.RPC.Tokens, LocalWitness: !p.cfg.Up.NoWitness,
 				Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),
 				Signer: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),
+				Tlog: tc,
 			}
 			return node.Up(cmd.Context(), cfg, func(info node.Info) { a.printUp(info, sync) })
 		},
 	}
 	p.add(c, "up", "ingester", "sealer", "signer")
+	addTlogUpFlags(c, &tc)
 	return c
 }
 
