@@ -37,8 +37,9 @@ type witnessFlags struct {
 	interval                                 time.Duration
 	// tlogLogs ([ORIGIN=]VKEY) and tlogName configure the C2SP
 	// tlog-witness endpoint (witness_tlog.go).
-	tlogLogs []string
-	tlogName string
+	tlogLogs  []string
+	tlogName  string
+	tlogTrust bool
 }
 
 // DefaultWitnessListen is the default HTTP address of `securelog witness`.
@@ -70,7 +71,8 @@ started with 'securelog serve-rpc') every --check-interval and alerts when the
 log no longer holds what was witnessed (divergence, rollback). Alerts are logged,
 counted in /metrics and, with --nats, published on securelog.alert.<stream>.
 
-With --tlog-log [ORIGIN=]VKEY (repeatable) the witness is also a C2SP tlog-witness
+With --tlog (the log keys of --trust that carry a vkey) and/or --tlog-log
+[ORIGIN=]VKEY (repeatable) the witness is also a C2SP tlog-witness
 (c2sp.org/tlog-witness) for those logs: POST /add-checkpoint takes an old size,
 a consistency proof and a signed checkpoint, and answers a cosignature/v1
 signature line, or 404 (unknown origin), 403 (no valid signature by the log's
@@ -220,7 +222,7 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 		}
 		logStore = rs
 	}
-	tlogCfg, err := tlogWitnessConfig(ctx, w)
+	tlogCfg, err := tlogWitnessConfig(ctx, w, trust)
 	if err != nil {
 		return err
 	}

@@ -266,9 +266,23 @@ func TestWitnessCommandTlog(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("witness exit %d", code)
 	}
-	// Restarted, the witness remembers size 7: a fresh client learns it
+	// Restarted with --tlog (the log's vkey from a trust file instead of
+	// --tlog-log), the witness remembers size 7: a fresh client learns it
 	// through 409 and gets the next checkpoint cosigned.
-	url, stop = startWitness(t, args...)
+	raw, _ := base64.StdEncoding.DecodeString(vkey[strings.LastIndexByte(vkey, '+')+1:])
+	trust2 := filepath.Join(dir, "trust-vkey.json")
+	tdata, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{{Identity: "tlog", Algorithm: keystore.Ed25519, PublicKey: raw[1:], VKey: vkey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trust2, tdata, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var eout, eerr bytes.Buffer
+	if code := Main(ctx, []string{"witness", "--data", data, "--trust", trustPath, "--tlog", "--listen", "127.0.0.1:0"}, nil, &eout, &eerr); code != 2 {
+		t.Fatalf("--tlog with a trust file without vkeys: exit %d, want 2 (%s)", code, eerr.String())
+	}
+	url, stop = startWitness(t, "--data", data, "--trust", trust2, "--tlog", "--tlog-name", "witness.test/w1")
 	defer stop()
 	opts.Witnesses[0].URL = url
 	client, _ = tlogwitness.New(opts)

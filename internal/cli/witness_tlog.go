@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/tlogwitness"
 	"github.com/securelog/securelog/pkg/witnessd"
@@ -22,6 +23,7 @@ func addTlogWitnessFlags(c *cobra.Command, w *witnessFlags) {
 	f.StringArrayVar(&w.tlogLogs, "tlog-log", nil, "also serve C2SP tlog-witness POST /add-checkpoint for this log: [ORIGIN=]VKEY "+
 		"(the log's note verifier key, 'securelog keys vkey'; ORIGIN defaults to the key name); repeatable, one vkey per flag, "+
 		"a log with several keys repeats its origin")
+	f.BoolVar(&w.tlogTrust, "tlog", false, "also serve C2SP tlog-witness POST /add-checkpoint for every log key of --trust that has a vkey (written by 'securelog keys export'); origin = the vkey's key name")
 	c.PersistentFlags().StringVar(&w.tlogName, "tlog-name", "", "cosigner name of the tlog-witness cosignatures, e.g. witness.example.com/w1 (default: --identity)")
 }
 
@@ -57,10 +59,22 @@ func parseTlogLogs(vals []string) ([]witnessd.TlogLog, error) {
 }
 
 // tlogWitnessConfig returns the tlog-witness configuration of the
-// witness command, or nil when no --tlog-log is given. The caller closes
-// its State.
-func tlogWitnessConfig(ctx context.Context, w *witnessFlags) (*witnessd.TlogConfig, error) {
-	logs, err := parseTlogLogs(w.tlogLogs)
+// witness command, or nil when neither --tlog nor --tlog-log is given. The
+// caller closes its State.
+func tlogWitnessConfig(ctx context.Context, w *witnessFlags, trust *checkpoint.Trust) (*witnessd.TlogConfig, error) {
+	vals := w.tlogLogs
+	if w.tlogTrust {
+		n := len(vals)
+		for _, e := range trust.Entries() {
+			if e.VKey != "" {
+				vals = append(vals, e.VKey)
+			}
+		}
+		if len(vals) == n {
+			return nil, usageErr("--tlog: the trust file has no vkey (re-export it with 'securelog keys export', or pass --tlog-log VKEY)")
+		}
+	}
+	logs, err := parseTlogLogs(vals)
 	if err != nil || len(logs) == 0 {
 		return nil, err
 	}
