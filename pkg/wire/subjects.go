@@ -119,7 +119,14 @@ type ParsedEvent struct {
 // ParseEventMsg decodes and validates an event: well-formed JSON object,
 // known severity, at most one payload form, valid base64, and a payload of
 // at most maxPayload bytes (0 = no limit). Errors are *InvalidError.
+//
+// Invalid UTF-8 anywhere in the event is rejected (naming the byte offset):
+// encoding/json would silently replace it by U+FFFD, storing a payload the
+// producer did not send. Binary payloads go in payload_b64.
 func ParseEventMsg(data []byte, maxPayload int) (ParsedEvent, error) {
+	if !utf8.Valid(data) {
+		return ParsedEvent{}, Invalidf("event is not valid UTF-8 (first bad byte at offset %d); send binary payloads as payload_b64", invalidUTF8At(data))
+	}
 	var m EventMsg
 	if err := json.Unmarshal(data, &m); err != nil {
 		return ParsedEvent{}, Invalidf("event is not a JSON object {type, severity, producer, payload|payload_b64}: %v", err)
@@ -288,4 +295,17 @@ func ErrorCode(err error) string {
 		return "storage"
 	}
 	return "error"
+}
+
+// invalidUTF8At returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence (len(b) if there is none).
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -122,4 +123,26 @@ func FuzzParseEventMsg(f *testing.F) {
 			t.Fatalf("re-encoding changed the event: %v", err)
 		}
 	})
+}
+
+// TestParseEventMsgRejectsInvalidUTF8 reproduces issue 9 item 11: invalid
+// UTF-8 in an event (in "payload" or any other string) was silently
+// replaced by U+FFFD and stored; it is now rejected, so the ingester sends
+// the event to the DLQ with the reason.
+func TestParseEventMsgRejectsInvalidUTF8(t *testing.T) {
+	for _, in := range []string{
+		"{\"severity\":\"info\",\"payload\":\"a\xffb\"}",
+		"{\"severity\":\"info\",\"type\":\"t\xc3\",\"payload\":\"ok\"}",
+		"{\"severity\":\"info\",\"producer\":\"\xed\xa0\x80\"}", // a UTF-16 surrogate encoded in UTF-8
+	} {
+		_, err := ParseEventMsg([]byte(in), 0)
+		var inv *InvalidError
+		if !errors.As(err, &inv) || !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("ParseEventMsg(%q) = %v, want an invalid-input error naming UTF-8", in, err)
+		}
+	}
+	// Escaped code points stay accepted.
+	if ev, err := ParseEventMsg([]byte(`{"severity":"info","payload":"caf\u00e9 \u2713"}`), 0); err != nil || string(ev.Payload) != "café ✓" {
+		t.Errorf("escaped text: %q %v", ev.Payload, err)
+	}
 }
