@@ -36,7 +36,7 @@ import (
 // says it is when the commands run in the directory `up` started in) and
 // on free ports instead of 4222 and 8080, so the test never collides with a
 // real deployment; blocks get the same ports (127.0.0.1:4222 and
-// 127.0.0.1:8080 in their text are replaced, SECURE_LOG_NATS_URL is set).
+// 127.0.0.1:8080 in their text are replaced, SECURELOG_NATS is set).
 // Nothing else is substituted: a block with a placeholder fails.
 
 // docBlock is one fenced code block.
@@ -283,7 +283,7 @@ func runBlock(t *testing.T, where, workdir, gobin string, up *upProc, text strin
 	cmd.Env = append(os.Environ(),
 		"PATH="+gobin+string(os.PathListSeparator)+filepath.Dir(securelogBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	if up != nil {
-		cmd.Env = append(cmd.Env, fmt.Sprintf("SECURE_LOG_NATS_URL=nats://127.0.0.1:%d", up.natsPort))
+		cmd.Env = append(cmd.Env, fmt.Sprintf("SECURELOG_NATS=nats://127.0.0.1:%d", up.natsPort))
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {

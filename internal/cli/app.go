@@ -50,6 +50,12 @@ type app struct {
 	natsURL      string
 	keystoreFlag string
 
+	// lookupEnv reads the environment (os.LookupEnv; nil = none);
+	// fromEnv and envVar record the flags it set and from which variable.
+	lookupEnv func(string) (string, bool)
+	fromEnv   map[string]string
+	envVar    map[string]string
+
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -59,7 +65,7 @@ type app struct {
 // Main runs the CLI with args (without the program name) and returns the
 // process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -93,28 +99,32 @@ Keys live in a key directory (--keys); verification reads a trust file (--trust)
 of public keys that 'securelog keys export' writes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.applyEnv(cmd); err != nil {
+				return err
+			}
 			level := slog.LevelWarn
 			if a.verbose {
 				level = slog.LevelDebug
 			}
 			a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 			slog.SetDefault(a.logger) // libraries that log through the default logger follow --verbose
+			return nil
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.storeSpec, "store", os.Getenv("SECURELOG_STORE"), "store as BACKEND:CONFIG, e.g. pebble:./data/log (env SECURELOG_STORE)")
-	pf.StringVar(&a.keysDir, "keys", os.Getenv("SECURELOG_KEYS"), "software keystore directory (env SECURELOG_KEYS)")
-	pf.StringVar(&a.kekFile, "kek", os.Getenv("SECURELOG_KEK_FILE"), "file with the 32-byte payload sealing key, raw or 64 hex chars (env SECURELOG_KEK_FILE)")
-	pf.StringVar(&a.trustFile, "trust", os.Getenv("SECURELOG_TRUST"), "trust file: JSON list of {identity, algorithm, public_key} (env SECURELOG_TRUST)")
-	pf.StringVar(&a.headFile, "head-file", "", "anti-rollback head file (default: beside a local store, <store>.heads.json)")
+	pf.StringVar(&a.storeSpec, "store", "", "store as BACKEND:CONFIG, e.g. pebble:./data/log (env SECURELOG_STORE)")
+	pf.StringVar(&a.keysDir, "keys", "", "software keystore directory (env SECURELOG_KEYS)")
+	pf.StringVar(&a.kekFile, "kek", "", "file with the 32-byte payload sealing key, raw or 64 hex chars (env SECURELOG_KEK_FILE)")
+	pf.StringVar(&a.trustFile, "trust", "", "trust file: JSON list of {identity, algorithm, public_key} (env SECURELOG_TRUST)")
+	pf.StringVar(&a.headFile, "head-file", "", "anti-rollback head file (default: beside a local store, <store>.heads.json) (env SECURELOG_HEAD_FILE)")
 	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
 	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
-	pf.StringVar(&a.keystoreFlag, "keystore", os.Getenv(EnvKeystore), "signing keystore: software (keys in --keys DIR) or pkcs11 (token from SECURELOG_PKCS11_MODULE/_TOKEN/_PIN_FILE) (env SECURELOG_KEYSTORE)")
-	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURE_LOG_TRANSPORT)")
-	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURE_LOG_RPC_URL)")
-	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL for --transport nats (env SECURE_LOG_NATS_URL)")
+	pf.StringVar(&a.keystoreFlag, "keystore", "", "signing keystore: software (keys in --keys DIR) or pkcs11 (token from SECURELOG_PKCS11_MODULE/_TOKEN/_PIN_FILE) (env SECURELOG_KEYSTORE)")
+	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURELOG_TRANSPORT)")
+	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURELOG_RPC_URL or SECURE_LOG_RPC_URL)")
+	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL (env SECURELOG_NATS)")
 
 	root.AddCommand(a.appendCmd(), a.readCmd(), a.headCmd(), a.verifyChainCmd(), a.closeSegmentCmd(),
 		a.segmentsCmd(), a.signSegmentCmd(), a.keysCmd(), a.proveCmd(), a.verifyProofCmd(), a.verifyCmd(),

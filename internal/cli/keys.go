@@ -20,20 +20,13 @@ func (a *app) keysCmd() *cobra.Command {
 	gen := &cobra.Command{
 		Use:   "generate IDENTITY [--alg ed25519|ecdsa-p256|rsa-pss-sha256] [--keystore pkcs11]",
 		Short: "Generate a random signing key for IDENTITY (0600 file, or a non-extractable token key)",
-		Long: `Generate a new random key. The default algorithm comes from SECURE_LOG_KEYSTORE_ALG
+		Long: `Generate a new random key. The default algorithm comes from SECURELOG_KEYSTORE_ALG (or SECURE_LOG_KEYSTORE_ALG)
 (exact spellings: ed25519, ecdsa-p256, rsa-pss-sha256), else ed25519.
 An existing identity is never overwritten.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("alg") {
-				env, err := keystore.AlgorithmFromEnv()
-				if err != nil {
-					return usageErr("%s: %v", keystore.EnvAlgorithm, err)
-				}
-				alg = env
-			}
-			if _, err := keystore.ParseAlgorithm(alg); err != nil {
-				return usageErr("--alg: %v", err)
+			if err := a.checkAlg(cmd, alg); err != nil {
+				return err
 			}
 			if kind, err := a.keystoreKind(); err != nil {
 				return err
@@ -63,7 +56,7 @@ An existing identity is never overwritten.`,
 			return nil
 		},
 	}
-	gen.Flags().StringVar(&alg, "alg", keystore.Ed25519, "algorithm: ed25519, ecdsa-p256 or rsa-pss-sha256")
+	gen.Flags().StringVar(&alg, "alg", keystore.Ed25519, "algorithm: ed25519, ecdsa-p256 or rsa-pss-sha256 (env SECURELOG_KEYSTORE_ALG or SECURE_LOG_KEYSTORE_ALG)")
 
 	var out string
 	var identities []string

@@ -18,7 +18,8 @@ import (
 
 // pipelineConfig is the one configuration file every pipeline command
 // reads (--config FILE, TOML). Precedence: defaults < file < environment
-// (SECURELOG_<FLAG>, e.g. SECURELOG_NATS, SECURELOG_MAX_BATCH) < flags.
+// (SECURELOG_<FLAG>, e.g. SECURELOG_NATS, SECURELOG_MAX_BATCH; see env.go)
+// < flags.
 // deployments/*.toml are annotated examples.
 type pipelineConfig struct {
 	NATS      natsSection      `toml:"nats"`
@@ -122,11 +123,11 @@ type pipelineFlags struct {
 func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 	p.cfg = defaultPipelineConfig()
 	f := c.Flags()
-	f.StringVar(&p.configFile, "config", os.Getenv("SECURELOG_CONFIG"), "TOML configuration file (env SECURELOG_CONFIG)")
+	f.StringVar(&p.configFile, "config", "", "TOML configuration file (env SECURELOG_CONFIG)")
 	for _, g := range groups {
 		switch g {
 		case "nats":
-			// --nats URL is the global flag (env SECURE_LOG_NATS_URL).
+			// --nats URL is the global flag (env SECURELOG_NATS).
 			f.StringVar(&p.cfg.NATS.Creds, "nats-creds", "", "NATS credentials file")
 			f.StringVar(&p.cfg.NATS.User, "nats-user", "", "NATS user (with --nats-password-file)")
 			f.StringVar(&p.cfg.NATS.PasswordFile, "nats-password-file", "", "file holding the password of --nats-user")
@@ -194,11 +195,8 @@ func (p *pipelineFlags) load(c *cobra.Command, a *app) error {
 			err = f.Value.Set(v)
 			return
 		}
-		env := "SECURELOG_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = usageErr("%s=%q: %v", env, v, e)
-			}
+		if v, ok := a.fromEnv[f.Name]; ok {
+			err = f.Value.Set(v)
 		}
 	})
 	p.configFile = cfgFile
@@ -263,9 +261,9 @@ func (p *pipelineFlags) applyGlobals(a *app) {
 			}
 		}
 	}
-	set(&p.cfg.NATS.URL, a.natsURL, os.Getenv("SECURE_LOG_NATS_URL"))
-	set(&p.cfg.RPC.Transport, a.transport, os.Getenv("SECURE_LOG_TRANSPORT"))
-	set(&p.cfg.RPC.URL, a.rpcURL, os.Getenv("SECURE_LOG_RPC_URL"))
+	set(&p.cfg.NATS.URL, a.natsURL)
+	set(&p.cfg.RPC.Transport, a.transport)
+	set(&p.cfg.RPC.URL, a.rpcURL)
 	set(&p.cfg.Store.Spec, a.storeSpec)
 	set(&p.cfg.Signer.Keys, a.keysDir)
 	set(&p.cfg.Signer.Trust, a.trustFile)

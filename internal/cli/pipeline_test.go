@@ -16,11 +16,13 @@ import (
 // returns the resulting configuration.
 func loadPipeline(t *testing.T, args []string, groups ...string) (pipelineConfig, error) {
 	t.Helper()
-	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, lookupEnv: os.LookupEnv}
 	var p pipelineFlags
 	var loadErr error
 	c := &cobra.Command{Use: "x", RunE: func(cmd *cobra.Command, _ []string) error {
-		loadErr = p.load(cmd, a)
+		if loadErr = a.applyEnv(cmd); loadErr == nil {
+			loadErr = p.load(cmd, a)
+		}
 		return nil
 	}}
 	p.add(c, groups...)

@@ -103,12 +103,8 @@ keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
 		Short: "Generate a non-extractable key pair labelled IDENTITY in the token",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("alg") {
-				env, err := keystore.AlgorithmFromEnv()
-				if err != nil {
-					return usageErr("%s: %v", keystore.EnvAlgorithm, err)
-				}
-				alg = env
+			if err := a.checkAlg(cmd, alg); err != nil {
+				return err
 			}
 			e, err := a.pkcs11Generate(args[0], alg)
 			if err != nil {
@@ -117,11 +113,11 @@ keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
 			if a.jsonOut {
 				return a.printJSON(e)
 			}
-			a.printf("generated %s key %q in token %s (non-extractable)\npublic_key %x\n", e.Algorithm, e.Identity, os.Getenv(pkcs11.EnvToken), e.PublicKey)
+			a.printf("generated %s key %q in token %s (non-extractable)\npublic_key %x\n", e.Algorithm, e.Identity, a.env(pkcs11.EnvToken), e.PublicKey)
 			return nil
 		},
 	}
-	gen.Flags().StringVar(&alg, "alg", keystore.Ed25519, "algorithm: ed25519, ecdsa-p256 or rsa-pss-sha256 (default $SECURE_LOG_KEYSTORE_ALG, else ed25519)")
+	gen.Flags().StringVar(&alg, "alg", keystore.Ed25519, "algorithm: ed25519, ecdsa-p256 or rsa-pss-sha256 (env SECURELOG_KEYSTORE_ALG or SECURE_LOG_KEYSTORE_ALG)")
 
 	var ids []string
 	var out string
@@ -187,7 +183,11 @@ the signature and advance the head file.`,
 
 // tokenConfig reads the PKCS#11 token configuration (a node.TokenConfig).
 func (a *app) tokenConfig() (pkcs11.Config, error) {
-	cfg, err := pkcs11.ConfigFromEnv()
+	lookup := a.lookupEnv
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
+	cfg, err := pkcs11.ConfigFrom(lookup)
 	if err != nil {
 		return pkcs11.Config{}, &ExitError{Code: 2, Err: err}
 	}

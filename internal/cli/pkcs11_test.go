@@ -41,7 +41,7 @@ func softToken(t *testing.T) {
 
 func TestPKCS11Commands(t *testing.T) {
 	softToken(t)
-	for _, v := range []string{"SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", keystore.EnvAlgorithm} {
+	for _, v := range []string{"SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE_ALG", "SECURE_LOG_KEYSTORE_ALG"} {
 		t.Setenv(v, "")
 		os.Unsetenv(v)
 	}
@@ -101,7 +101,7 @@ func TestPKCS11Commands(t *testing.T) {
 		t.Errorf("verify: %s", out)
 	}
 	// The signer hook picks the token with --keystore pkcs11.
-	s, closeFn, err := (&app{keystoreFlag: "pkcs11"}).signer()
+	s, closeFn, err := (&app{keystoreFlag: "pkcs11", lookupEnv: os.LookupEnv}).signer()
 	if err != nil {
 		t.Fatal(err)
 	}

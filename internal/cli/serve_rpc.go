@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -35,10 +34,10 @@ tokens the server is open: keep it on loopback.`,
 			if spec == "" {
 				// The reference falls back to "secure-log.db"; we never open a
 				// store nobody named (DESIGN: no silent default).
-				spec = os.Getenv("SECURE_LOG_STORE_CONFIG")
-				if spec == "" {
-					return usageErr("no store to serve: pass --store BACKEND:CONFIG or set SECURE_LOG_STORE_CONFIG (e.g. sqlite:secure-log.db)")
-				}
+				return usageErr("no store to serve: pass --store BACKEND:CONFIG or set SECURELOG_STORE or SECURE_LOG_STORE_CONFIG (e.g. sqlite:secure-log.db)")
+			}
+			if a.envVar["store"] == "SECURE_LOG_STORE_CONFIG" {
+				// The reference's variable: a bare path is an SQLite file.
 				if _, _, err := store.ParseSpec(spec); err != nil || !isBackend(spec) {
 					spec = "sqlite:" + spec
 				}
@@ -57,7 +56,7 @@ tokens the server is open: keep it on loopback.`,
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.Listen, "listen", "", "HTTP listen address, e.g. 127.0.0.1:8700")
-	f.StringVar(&spec, "store", "", "store to serve as BACKEND:CONFIG (default $SECURE_LOG_STORE_CONFIG)")
+	f.StringVar(&spec, "store", "", "store to serve as BACKEND:CONFIG (env SECURELOG_STORE, or SECURE_LOG_STORE_CONFIG where a bare path means sqlite:PATH)")
 	f.StringVar(&cfg.NATSURL, "nats", "", "also serve on this NATS server")
 	f.StringVar(&cfg.Subject, "subject", "", "NATS subject (default securelog.rpc)")
 	f.StringVar(&cfg.TokensFile, "tokens", "", "bearer tokens file (JSON list of {token, role})")

@@ -42,7 +42,7 @@ failed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := stackcheck.Options{Stacks: stacks, Algorithms: algs, SkipPKCS11: skipPKCS11, Binary: binary, Dir: dir}
 			if !skipPKCS11 {
-				cleanup, note := stackToken(cmd.Context(), &opts)
+				cleanup, note := a.stackToken(cmd.Context(), &opts)
 				defer cleanup()
 				fmt.Fprintf(a.stderr, "verify-stack: %s\n", note)
 			}
@@ -114,11 +114,11 @@ const EnvRequirePKCS11 = "SECURELOG_REQUIRE_PKCS11"
 // (SECURELOG_PKCS11_*) if configured, else a throwaway SoftHSM token when
 // softhsm2 is installed, else a skip reason saying how to enable the cells.
 // It returns a cleanup function and a one-line note for stderr.
-func stackToken(ctx context.Context, opts *stackcheck.Options) (func(), string) {
+func (a *app) stackToken(ctx context.Context, opts *stackcheck.Options) (func(), string) {
 	nothing := func() {}
-	opts.RequirePKCS11 = os.Getenv(EnvRequirePKCS11) != ""
-	if os.Getenv(pkcs11.EnvModule) != "" {
-		cfg, err := pkcs11.ConfigFromEnv()
+	opts.RequirePKCS11 = a.env(EnvRequirePKCS11) != ""
+	if a.env(pkcs11.EnvModule) != "" {
+		cfg, err := a.tokenConfig()
 		if err != nil {
 			opts.PKCS11Error = err
 			return nothing, fmt.Sprintf("PKCS#11 token misconfigured: %v", err)

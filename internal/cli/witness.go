@@ -86,13 +86,13 @@ can submit (litewitness's peers, Sigsum, Tessera); so can securelog's own log.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runWitness(cmd.Context(), w) },
 	}
 	pf := c.PersistentFlags()
-	pf.StringVar(&w.data, "data", os.Getenv("SECURELOG_WITNESS_DATA"), "witness data directory: witness log in DIR/log, key in DIR/keys (env SECURELOG_WITNESS_DATA)")
+	pf.StringVar(&w.data, "data", "", "witness data directory: witness log in DIR/log, key in DIR/keys (env SECURELOG_WITNESS_DATA)")
 	pf.StringVar(&w.identity, "identity", witnessd.DefaultIdentity, "identity of the witness's key in receipts and its trust file")
 	f := c.Flags()
 	f.StringVar(&w.listen, "listen", DefaultWitnessListen, `HTTP listen address ("" = no HTTP)`)
 	f.StringVar(&w.subject, "subject", witnessd.DefaultSubject, "NATS subject of submissions (with --nats)")
 	f.StringVar(&w.logRPC, "log-rpc", "", "the log's store RPC for cross-checks: http(s)://HOST:PORT, or nats[:SUBJECT] over --nats")
-	f.StringVar(&w.logToken, "log-rpc-token", "", "bearer token (reader role) for --log-rpc (env SECURE_LOG_RPC_TOKEN)")
+	f.StringVar(&w.logToken, "log-rpc-token", "", "bearer token (reader role) for --log-rpc (env SECURELOG_LOG_RPC_TOKEN)")
 	f.StringVar(&w.logTokenFile, "log-rpc-token-file", "", "file holding the bearer token for --log-rpc")
 	f.StringVar(&w.natsUser, "nats-user", "", "NATS user (with --nats-password-file)")
 	f.StringVar(&w.natsPasswordFile, "nats-password-file", "", "file holding the password of --nats-user")

@@ -20,10 +20,6 @@ const (
 // Algorithms lists the supported algorithm identifiers.
 var Algorithms = []string{Ed25519, ECDSAP256, RSAPSSSHA256}
 
-// EnvAlgorithm is the environment variable choosing the algorithm of new
-// software keys (SPEC §9.3).
-const EnvAlgorithm = "SECURE_LOG_KEYSTORE_ALG"
-
 // Key is a resolved signing key.
 type Key interface {
 	// Algorithm returns one of Ed25519, ECDSAP256, RSAPSSSHA256.

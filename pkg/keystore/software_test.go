@@ -227,30 +227,17 @@ func TestOpenSoftwareOnFile(t *testing.T) {
 	}
 }
 
-func TestAlgorithmFromEnv(t *testing.T) {
-	cases := []struct {
-		set     bool
-		val     string
-		want    string
-		wantErr bool
+// TestParseAlgorithmExact: only the exact spellings are accepted (SPEC
+// §9.3); the CLI applies it to SECURELOG_KEYSTORE_ALG.
+func TestParseAlgorithmExact(t *testing.T) {
+	for _, c := range []struct {
+		val, want string
 	}{
-		{false, "", keystore.Ed25519, false},
-		{true, "ed25519", keystore.Ed25519, false},
-		{true, "ecdsa-p256", keystore.ECDSAP256, false},
-		{true, "rsa-pss-sha256", keystore.RSAPSSSHA256, false},
-		{true, "", "", true},
-		{true, "ED25519", "", true},
-		{true, " ed25519", "", true},
-	}
-	for _, c := range cases {
-		if c.set {
-			t.Setenv(keystore.EnvAlgorithm, c.val)
-		} else {
-			t.Setenv(keystore.EnvAlgorithm, "x")
-			os.Unsetenv(keystore.EnvAlgorithm)
-		}
-		got, err := keystore.AlgorithmFromEnv()
-		if c.wantErr {
+		{"ed25519", keystore.Ed25519}, {"ecdsa-p256", keystore.ECDSAP256}, {"rsa-pss-sha256", keystore.RSAPSSSHA256},
+		{"", ""}, {"ED25519", ""}, {" ed25519", ""},
+	} {
+		got, err := keystore.ParseAlgorithm(c.val)
+		if c.want == "" {
 			var ua *keystore.UnsupportedAlgorithmError
 			if !errors.As(err, &ua) || ua.Algorithm != c.val {
 				t.Errorf("%q: got %q %v", c.val, got, err)
@@ -258,7 +245,7 @@ func TestAlgorithmFromEnv(t *testing.T) {
 			continue
 		}
 		if err != nil || got != c.want {
-			t.Errorf("set=%v %q: got %q %v", c.set, c.val, got, err)
+			t.Errorf("%q: got %q %v", c.val, got, err)
 		}
 	}
 }

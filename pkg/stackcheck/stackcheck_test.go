@@ -75,7 +75,7 @@ func tokenConfig(t *testing.T) (*pkcs11.Config, string) {
 		t.Setenv(pkcs11.EnvPIN, "")
 		os.Unsetenv(pkcs11.EnvPIN)
 	}
-	cfg, err := pkcs11.ConfigFromEnv()
+	cfg, err := pkcs11.ConfigFrom(os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

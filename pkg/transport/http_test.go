@@ -16,13 +16,9 @@ import (
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-func clearEnv(t *testing.T) {
-	t.Helper()
-	for _, k := range []string{transport.EnvTransport, transport.EnvRPCURL, transport.EnvNATSURL,
-		transport.EnvSubject, transport.EnvToken, transport.EnvCAFile} {
-		t.Setenv(k, "")
-	}
-}
+// clearEnv is kept for the tests' shape: the package reads no
+// environment, so there is nothing to clear.
+func clearEnv(t *testing.T) { t.Helper() }
 
 func TestNewHTTPConfigErrors(t *testing.T) {
 	clearEnv(t)
@@ -43,9 +39,10 @@ func TestNewHTTPConfigErrors(t *testing.T) {
 	if _, err := transport.New("carrier-pigeon", transport.Config{}); err == nil || !strings.Contains(err.Error(), `unknown kind "carrier-pigeon"`) {
 		t.Errorf("unknown kind: %v", err)
 	}
-	t.Setenv(transport.EnvTransport, "smoke")
-	if _, err := transport.New("", transport.Config{}); err == nil || !strings.Contains(err.Error(), `"smoke"`) {
-		t.Errorf("SECURE_LOG_TRANSPORT=smoke: %v", err)
+	// An empty kind is DefaultKind (http), whatever the environment says.
+	t.Setenv("SECURE_LOG_TRANSPORT", "smoke")
+	if _, err := transport.New("", transport.Config{}); err == nil || !strings.Contains(err.Error(), "SECURE_LOG_RPC_URL is not set") {
+		t.Errorf("empty kind: %v", err)
 	}
 }
 
@@ -116,14 +113,13 @@ func TestHTTPCallSendsExactBody(t *testing.T) {
 	}
 }
 
-func TestHTTPTokenFromEnv(t *testing.T) {
+// TestHTTPConfigValue: URL and token come from the Config value only.
+func TestHTTPConfigValue(t *testing.T) {
 	rc := &recorder{answer: func(_ int32, w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "null") }}
 	hs := httptest.NewServer(rc)
 	t.Cleanup(hs.Close)
-	clearEnv(t)
-	t.Setenv(transport.EnvRPCURL, hs.URL)
-	t.Setenv(transport.EnvToken, "env-token")
-	tr, err := transport.New("", transport.Config{})
+	t.Setenv("SECURE_LOG_RPC_TOKEN", "ignored")
+	tr, err := transport.New("", transport.Config{URL: hs.URL, Token: "env-token"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package transport carries the remote store's JSON-RPC calls (SPEC §16.1):
 // one call is (method, params JSON) → result JSON or an error. Two providers
-// exist: "http" (SPEC §16.4: POST {"method","params"} to SECURE_LOG_RPC_URL)
-// and "nats" (request/reply on a subject, framing in pkg/wire).
+// exist: "http" (SPEC §16.4: POST {"method","params"} to Config.URL, which the
+// CLI takes from --rpc-url / SECURELOG_RPC_URL / SECURE_LOG_RPC_URL) and
+// "nats" (request/reply on a subject, framing in pkg/wire). The package takes
+// its configuration as a value and never reads the environment.
 //
 // Both providers retry only read methods (those not in wire.MutatingMethods)
 // and only on failures that cannot be an answer from the store: network
@@ -32,25 +34,9 @@ type Transport interface {
 	Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 }
 
-// Environment variables read by New for fields left empty in Config.
-const (
-	// EnvTransport selects the provider ("http" or "nats") when kind is "".
-	EnvTransport = "SECURE_LOG_TRANSPORT"
-	// EnvRPCURL is the HTTP endpoint (SPEC §16.4).
-	EnvRPCURL = "SECURE_LOG_RPC_URL"
-	// EnvNATSURL is the NATS server URL(s), comma separated.
-	EnvNATSURL = "SECURE_LOG_NATS_URL"
-	// EnvSubject is the NATS request subject.
-	EnvSubject = "SECURE_LOG_RPC_SUBJECT"
-	// EnvToken is the bearer token sent with every call.
-	EnvToken = "SECURE_LOG_RPC_TOKEN"
-	// EnvCAFile is a PEM file of CA certificates trusted for https.
-	EnvCAFile = "SECURE_LOG_RPC_CA_FILE"
-)
-
 // Defaults of Config.
 const (
-	// DefaultKind is the provider used when neither kind nor SECURE_LOG_TRANSPORT is set.
+	// DefaultKind is the provider New uses for an empty kind.
 	DefaultKind = "http"
 	// DefaultTimeout bounds one attempt of a call.
 	DefaultTimeout = 30 * time.Second
@@ -62,18 +48,18 @@ const (
 	MaxBackoff = 2 * time.Second
 )
 
-// Config configures a transport. Zero fields take the environment variable
-// named in their comment, then the default.
+// Config configures a transport. Zero fields take the default named in
+// their comment.
 type Config struct {
-	// URL is the HTTP endpoint, scheme://authority[/path] (SECURE_LOG_RPC_URL).
+	// URL is the HTTP endpoint, scheme://authority[/path] (required for http).
 	URL string
-	// NATSURL is the NATS server URL (SECURE_LOG_NATS_URL, else nats.DefaultURL).
+	// NATSURL is the NATS server URL (nats.DefaultURL).
 	NATSURL string
-	// Subject is the NATS request subject (SECURE_LOG_RPC_SUBJECT, else wire.DefaultNATSSubject).
+	// Subject is the NATS request subject (wire.DefaultNATSSubject).
 	Subject string
-	// Token is sent as "Authorization: Bearer <token>" (SECURE_LOG_RPC_TOKEN).
+	// Token is sent as "Authorization: Bearer <token>" ("" = none).
 	Token string
-	// CAFile is a PEM bundle trusted for https (SECURE_LOG_RPC_CA_FILE); ignored if TLS is set.
+	// CAFile is a PEM bundle trusted for https; ignored if TLS is set.
 	CAFile string
 	// TLS is the client TLS configuration for https (and tls:// NATS URLs).
 	TLS *tls.Config
@@ -89,12 +75,9 @@ type Config struct {
 	NATSOptions []nats.Option
 }
 
-// New returns the transport of the given kind: "http" or "nats". An empty
-// kind reads SECURE_LOG_TRANSPORT, then defaults to "http".
+// New returns the transport of the given kind: "http" or "nats"; an empty
+// kind is DefaultKind.
 func New(kind string, cfg Config) (Transport, error) {
-	if kind == "" {
-		kind = os.Getenv(EnvTransport)
-	}
 	if kind == "" {
 		kind = DefaultKind
 	}
@@ -108,18 +91,8 @@ func New(kind string, cfg Config) (Transport, error) {
 	}
 }
 
-// withDefaults fills empty fields from the environment and the defaults.
+// withDefaults fills empty fields with the defaults.
 func (c Config) withDefaults() Config {
-	env := func(v *string, name string) {
-		if *v == "" {
-			*v = os.Getenv(name)
-		}
-	}
-	env(&c.URL, EnvRPCURL)
-	env(&c.NATSURL, EnvNATSURL)
-	env(&c.Subject, EnvSubject)
-	env(&c.Token, EnvToken)
-	env(&c.CAFile, EnvCAFile)
 	if c.NATSURL == "" {
 		c.NATSURL = nats.DefaultURL
 	}

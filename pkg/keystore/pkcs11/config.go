@@ -5,7 +5,8 @@
 //
 // The token is found by its label, never by slot number (SoftHSM reassigns the
 // slot id when a token is initialised). The PIN comes from the environment or a
-// file (ConfigFromEnv), never from a command-line flag value.
+// file (ConfigFrom, given the caller's environment lookup), never from a
+// command-line flag value. The package itself never reads the environment.
 //
 // The package also keeps the securelog master KEK (DECISIONS 6) wrapped under a
 // non-extractable AES-256 key of the token: see NewWrappedKEK and LoadWrappedKEK.
@@ -18,14 +19,13 @@ package pkcs11
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/secretfile"
 )
 
-// Environment variables read by ConfigFromEnv.
+// Environment variables ConfigFrom looks up.
 const (
 	// EnvModule names the PKCS#11 module (shared library) path.
 	EnvModule = "SECURELOG_PKCS11_MODULE"
@@ -56,26 +56,30 @@ type Config struct {
 	Sessions int
 }
 
-// ConfigFromEnv reads Module from SECURELOG_PKCS11_MODULE, TokenLabel from
-// SECURELOG_PKCS11_TOKEN, and the PIN from SECURELOG_PKCS11_PIN or from the file
-// named by SECURELOG_PKCS11_PIN_FILE (exactly one of the two must be set).
+// ConfigFrom builds a Config from variables found by lookup (the CLI passes
+// its environment): Module from SECURELOG_PKCS11_MODULE, TokenLabel from
+// SECURELOG_PKCS11_TOKEN, and the PIN from SECURELOG_PKCS11_PIN or from the
+// file named by SECURELOG_PKCS11_PIN_FILE (exactly one of the two must be set).
 //
 // A PIN file other users can read is refused (a *secretfile.ModeError
-// naming the fix, chmod 600); ConfigFromEnvWith takes the policy.
-func ConfigFromEnv() (Config, error) { return ConfigFromEnvWith(secretfile.Policy{}) }
+// naming the fix, chmod 600); ConfigFromWith takes the policy.
+func ConfigFrom(lookup func(name string) (string, bool)) (Config, error) {
+	return ConfigFromWith(lookup, secretfile.Policy{})
+}
 
-// ConfigFromEnvWith is ConfigFromEnv with the policy for PIN files other
-// users can read.
-func ConfigFromEnvWith(p secretfile.Policy) (Config, error) {
-	cfg := Config{Module: os.Getenv(EnvModule), TokenLabel: os.Getenv(EnvToken)}
+// ConfigFromWith is ConfigFrom with the policy for PIN files other users
+// can read.
+func ConfigFromWith(lookup func(name string) (string, bool), p secretfile.Policy) (Config, error) {
+	get := func(name string) string { v, _ := lookup(name); return v }
+	cfg := Config{Module: get(EnvModule), TokenLabel: get(EnvToken)}
 	if cfg.Module == "" {
 		return Config{}, fmt.Errorf("pkcs11 config: %s is not set (path of the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so)", EnvModule)
 	}
 	if cfg.TokenLabel == "" {
 		return Config{}, fmt.Errorf("pkcs11 config: %s is not set (label of the token)", EnvToken)
 	}
-	pin, pinSet := os.LookupEnv(EnvPIN)
-	pinFile, fileSet := os.LookupEnv(EnvPINFile)
+	pin, pinSet := lookup(EnvPIN)
+	pinFile, fileSet := lookup(EnvPINFile)
 	switch {
 	case pinSet && fileSet:
 		return Config{}, fmt.Errorf("pkcs11 config: both %s and %s are set; set exactly one", EnvPIN, EnvPINFile)

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestConfigFromEnv(t *testing.T) {
+func TestConfigFrom(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -53,7 +53,7 @@ func TestConfigFromEnv(t *testing.T) {
 					os.Setenv(name, v)
 				}
 			}
-			cfg, err := ConfigFromEnv()
+			cfg, err := ConfigFrom(os.LookupEnv)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)

@@ -76,7 +76,7 @@ func testConfig(t testing.TB) Config {
 		}
 		t.Skip(skipReason)
 	}
-	cfg, err := ConfigFromEnv()
+	cfg, err := ConfigFrom(os.LookupEnv)
 	if err != nil {
 		t.Fatalf("ConfigFromEnv: %v", err)
 	}

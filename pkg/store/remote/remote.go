@@ -14,11 +14,10 @@
 // unwraps to that type (store.ParseError), so errors.As works remotely.
 //
 // Importing the package registers backend "remote" for store.Open:
-// "remote:HANDSHAKE" (any non-empty handshake value). The transport comes
-// from the environment at Init: SECURE_LOG_TRANSPORT ("http", the default,
-// or "nats"), SECURE_LOG_RPC_URL (HTTP endpoint), SECURE_LOG_NATS_URL (NATS
-// server), SECURE_LOG_RPC_SUBJECT (NATS subject, default "securelog.rpc"),
-// SECURE_LOG_RPC_TOKEN (bearer token), SECURE_LOG_RPC_CA_FILE (CA for https).
+// "remote:HANDSHAKE" (any non-empty handshake value); a store opened that
+// way has an empty transport configuration (Init fails asking for the URL).
+// Callers that configure the transport (the CLI's store opener,
+// internal/node) build it and use New.
 package remote
 
 import (
@@ -56,8 +55,8 @@ type Store struct {
 func New(t transport.Transport) *Store { return &Store{t: t} }
 
 // NewFromConfig returns a remote store that builds its transport with
-// transport.New(kind, cfg) when Init is called (so the environment is read
-// then, and a bad configuration is an Init error).
+// transport.New(kind, cfg) when Init is called (a bad configuration is an
+// Init error).
 func NewFromConfig(kind string, cfg transport.Config) *Store {
 	return &Store{build: func() (transport.Transport, error) { return transport.New(kind, cfg) }}
 }

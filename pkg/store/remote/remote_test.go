@@ -260,16 +260,14 @@ func TestResultDecodeAndTransportErrors(t *testing.T) {
 	}
 }
 
-func TestRegisteredBackendUsesEnvironment(t *testing.T) {
+// TestConfiguredTransport: NewFromConfig builds its transport from the
+// configuration value at Init; the registered backend, which has none,
+// fails asking for the URL (the package never reads the environment).
+func TestConfiguredTransport(t *testing.T) {
 	st := memServer(t)
 	url := rpctest.ServeHTTP(t, st, rpcserver.Config{})
-	for _, k := range []string{transport.EnvNATSURL, transport.EnvSubject, transport.EnvToken, transport.EnvCAFile} {
-		t.Setenv(k, "")
-	}
-	t.Setenv(transport.EnvTransport, "http")
-	t.Setenv(transport.EnvRPCURL, url)
-	s, err := store.Open(t.Context(), "remote:anything")
-	if err != nil {
+	s := remote.NewFromConfig("http", transport.Config{URL: url})
+	if err := s.Init(t.Context(), "anything"); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
@@ -280,7 +278,6 @@ func TestRegisteredBackendUsesEnvironment(t *testing.T) {
 		t.Errorf("server store head = %d %v %v, want 4", head, ok, err)
 	}
 
-	t.Setenv(transport.EnvRPCURL, "")
 	if _, err := store.Open(t.Context(), "remote:x"); err == nil || !strings.Contains(err.Error(), "transport-http: SECURE_LOG_RPC_URL is not set") {
 		t.Errorf("Open without URL = %v", err)
 	}
