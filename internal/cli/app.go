@@ -45,6 +45,7 @@ type app struct {
 	noHeadFile   bool
 	jsonOut      bool
 	verbose      bool
+	logFormat    string
 	transport    string
 	rpcURL       string
 	natsURL      string
@@ -99,6 +100,7 @@ Keys live in a key directory (--keys); verification reads a trust file (--trust)
 of public keys that 'securelog keys export' writes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readVersion().String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.applyEnv(cmd); err != nil {
 				return err
@@ -107,7 +109,10 @@ of public keys that 'securelog keys export' writes.`,
 			if a.verbose {
 				level = slog.LevelDebug
 			}
-			a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			if a.logFormat != "text" && a.logFormat != "json" {
+				return usageErr("%s %q: want text or json", settingName(cmd, "log-format"), a.logFormat)
+			}
+			a.logger = a.newLogger(level)
 			slog.SetDefault(a.logger) // libraries that log through the default logger follow --verbose
 			return nil
 		},
@@ -121,11 +126,13 @@ of public keys that 'securelog keys export' writes.`,
 	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
 	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
+	pf.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json (env SECURELOG_LOG_FORMAT)")
 	pf.StringVar(&a.keystoreFlag, "keystore", "", "signing keystore: software (keys in --keys DIR) or pkcs11 (token from SECURELOG_PKCS11_MODULE/_TOKEN/_PIN_FILE) (env SECURELOG_KEYSTORE)")
 	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURELOG_TRANSPORT)")
 	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURELOG_RPC_URL or SECURE_LOG_RPC_URL)")
 	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL (env SECURELOG_NATS)")
 
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.appendCmd(), a.readCmd(), a.headCmd(), a.verifyChainCmd(), a.closeSegmentCmd(),
 		a.segmentsCmd(), a.signSegmentCmd(), a.keysCmd(), a.proveCmd(), a.verifyProofCmd(), a.verifyCmd(),
 		a.streamsCmd(), a.kekCmd(), a.openPayloadCmd(), a.exportCmd(), a.checkpointCmd())

@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +175,60 @@ func TestSignerCommandPKCS11(t *testing.T) {
 	v := mustCLI(t, "--store", "remote:x", "--transport", "nats", "--nats", url, "--no-head-file", "--trust", trust, "verify", "default")
 	if !strings.Contains(v, "verify OK") || strings.Contains(v, " 0 signatures") {
 		t.Errorf("verify with the token's public key: %s", v)
+	}
+}
+
+// TestVersion: `version` and `--version` print the module version and the
+// Go version (issue 10 item 3).
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out := mustCLI(t, args...)
+		if !strings.HasPrefix(out, "securelog ") || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("%v: %q", args, out)
+		}
+	}
+	if out := mustCLI(t, "--json", "version"); !strings.Contains(out, `"go":"`+runtime.Version()+`"`) || !strings.Contains(out, `"module":"github.com/securelog/securelog"`) {
+		t.Errorf("version --json: %s", out)
+	}
+}
+
+// TestUpTakenNATSPortAndJSONLogs: `up` on a taken NATS port fails at once
+// naming the port and the server's error; --log-format json logs JSON; the
+// banner lists every listener including the local witness, and /metrics
+// carries the Go runtime and process collectors (issue 10 item 4).
+func TestUpTakenNATSPortAndJSONLogs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	code, _, errs := runCLI(t, "up", "--data", t.TempDir(), "--listen-nats", ln.Addr().String(), "--http", "")
+	if code == 0 || !strings.Contains(errs, port) || !strings.Contains(errs, "address already in use") {
+		t.Errorf("taken NATS port: exit %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "--log-format", "yaml", "version"); code != 2 || !strings.Contains(errs, "--log-format") {
+		t.Errorf("bad --log-format: exit %d %s", code, errs)
+	}
+
+	data := t.TempDir()
+	out, errb := startCLI(t, "--log-format", "json", "up", "--data", data, "--listen-nats", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	addr := waitMatch(t, out, errb, `store RPC\s+http://(\S+)/`)
+	waitMatch(t, out, errb, `witness\s+http://127\.0\.0\.1:\d+/`)
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		if line != "" && !strings.HasPrefix(line, "{") {
+			t.Errorf("--log-format json: non-JSON log line %q", line)
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"go_goroutines", "process_cpu_seconds_total", "securelog_"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics has no %s", m)
+		}
 	}
 }

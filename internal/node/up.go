@@ -167,7 +167,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 	}
 
-	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.SyncAlways})
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.SyncAlways, Logger: b.log})
 	if err != nil {
 		return err
 	}
