@@ -190,7 +190,7 @@ func TestDeploymentEndToEnd(t *testing.T) {
 
 	// An auditor verifies the stream through the ingester's store RPC with
 	// only the public keys.
-	verify := mustRun(t, []string{"SECURE_LOG_RPC_TOKEN=" + tokens["auditor"]}, "--store", "remote:x", "--transport", "http",
+	verify := mustRun(t, []string{"SECURELOG_RPC_TOKEN=" + tokens["auditor"]}, "--store", "remote:x", "--transport", "http",
 		"--rpc-url", fmt.Sprintf("http://127.0.0.1:%d/", httpPort), "--trust", filepath.Join(p.etc, "trust.json"), "verify", "default")
 	t.Logf("verify: %s", verify)
 

@@ -46,6 +46,7 @@ type app struct {
 	jsonOut      bool
 	verbose      bool
 	logFormat    string
+	tokenFile    string
 	transport    string
 	rpcURL       string
 	natsURL      string
@@ -130,6 +131,7 @@ of public keys that 'securelog keys export' writes.`,
 	pf.StringVar(&a.keystoreFlag, "keystore", "", "signing keystore: software (keys in --keys DIR) or pkcs11 (token from SECURELOG_PKCS11_MODULE/_TOKEN/_PIN_FILE) (env SECURELOG_KEYSTORE)")
 	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURELOG_TRANSPORT)")
 	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURELOG_RPC_URL or SECURE_LOG_RPC_URL)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "file holding the bearer token for a remote store's RPC (env SECURELOG_TOKEN_FILE; or the token itself in SECURELOG_RPC_TOKEN)")
 	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL (env SECURELOG_NATS)")
 
 	root.SetVersionTemplate("{{.Version}}\n")
@@ -164,9 +166,30 @@ func settingErr(err error) error {
 }
 
 // storeConfig is the store of --store with the remote transport flags.
-func (a *app) storeConfig(create bool) node.StoreConfig {
+func (a *app) storeConfig(create bool) (node.StoreConfig, error) {
+	tok, err := a.rpcToken()
+	if err != nil {
+		return node.StoreConfig{}, err
+	}
 	return node.StoreConfig{Spec: a.storeSpec, Create: create, RPC: node.RPCClient{Transport: a.transport, URL: a.rpcURL,
-		NATS: node.NATSClient{URL: a.natsURL}}}
+		Token: tok, NATS: node.NATSClient{URL: a.natsURL}}}, nil
+}
+
+// EnvRPCToken holds the store RPC bearer token of client commands when no
+// --token-file is given (a secret: never a flag value).
+const EnvRPCToken = "SECURELOG_RPC_TOKEN"
+
+// rpcToken returns the bearer token for the store RPC: the content of
+// --token-file, else SECURELOG_RPC_TOKEN, else "".
+func (a *app) rpcToken() (string, error) {
+	if a.tokenFile != "" {
+		tok, err := readSecretFile(a.tokenFile)
+		if err != nil {
+			return "", usageErr("%s: %v", settingName(nil, "token-file"), err)
+		}
+		return tok, nil
+	}
+	return a.env(EnvRPCToken), nil
 }
 
 type openOpts struct {
@@ -226,7 +249,12 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 			return nil, nil, usageErr("no KEK: pass --kek FILE (make one with 'securelog kek generate --out FILE')")
 		}
 	}
-	st, err := node.OpenStore(ctx, a.storeConfig(o.create))
+	sc, err := a.storeConfig(o.create)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	st, err := node.OpenStore(ctx, sc)
 	if err != nil {
 		release()
 		return nil, nil, settingErr(err)
