@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ import (
 )
 
 func (a *app) verifyCmd() *cobra.Command {
-	var allowUnsigned, progress bool
+	var allowUnsigned, progress, strict bool
 	c := &cobra.Command{
 		Use:   "verify STREAM --trust trust.json",
 		Short: "Full audit of a stream: chain, segments, Merkle roots, signatures, head file",
@@ -23,7 +24,13 @@ func (a *app) verifyCmd() *cobra.Command {
 every entry hash and chain link; each segment's membership, range, Merkle root,
 last entry hash and checkpoint linkage; every checkpoint signature against the
 public keys of the trust file; and the head file's record. Exit 0 only if all hold;
-otherwise exit 1 naming the first seqno or segment that does not.`,
+otherwise exit 1 naming the first seqno or segment that does not.
+
+What could not be checked is printed as "not covered: ..." lines: entries not yet
+in a segment (no Merkle root or signature covers them), unsigned segments accepted
+with --allow-unsigned-tail, and a missing head file or head-file record (then no
+anti-rollback anchor was checked: a store restored from an older copy verifies).
+With --strict any of these fails the command (exit 1).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.trustFile == "" && a.keysDir == "" {
@@ -44,11 +51,11 @@ otherwise exit 1 naming the first seqno or segment that does not.`,
 			} else {
 				opts.Trust = keystoreTrust{a}
 			}
-			rec, ok, err := l.HeadRecord(args[0])
+			rec, haveHead, err := l.HeadRecord(args[0])
 			if err != nil {
 				return err
 			}
-			if ok {
+			if haveHead {
 				opts.Head = &rec
 			}
 			if _, has, err := l.Head(cmd.Context(), args[0]); err != nil {
@@ -65,8 +72,13 @@ otherwise exit 1 naming the first seqno or segment that does not.`,
 			if err != nil {
 				return &ExitError{Code: 1, Err: fmt.Errorf("verify FAILED for stream %s: %w", args[0], err)}
 			}
+			gaps := notCovered(rep, l.HeadFilePath() != "", haveHead)
+			if strict && len(gaps) > 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("verify INCOMPLETE for stream %s (--strict): not covered: %s",
+					args[0], strings.Join(gaps, "; "))}
+			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"ok": true, "report": rep})
+				return a.printJSON(map[string]any{"ok": true, "report": rep, "not_covered": gaps})
 			}
 			a.printf("verify OK: stream %s, %d entries (%d not yet in a segment), %d segments, %d signatures",
 				rep.Stream, rep.Entries, rep.OpenEntries, rep.Segments, rep.Signed)
@@ -74,12 +86,46 @@ otherwise exit 1 naming the first seqno or segment that does not.`,
 				a.printf(", head file at segment %d", rep.HeadSegment)
 			}
 			a.printf("\n")
+			for _, g := range gaps {
+				a.printf("not covered: %s\n", g)
+			}
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "accept unsigned segments after the last signed one")
 	c.Flags().BoolVar(&progress, "progress", false, "show progress on stderr even when it is not a terminal (it is shown on a terminal)")
+	c.Flags().BoolVar(&strict, "strict", false, "fail (exit 1) when anything was not covered: unsealed entries, unsigned segments, no head file")
 	return c
+}
+
+// notCovered lists what a successful audit could not check (issue 9 item
+// 10): entries outside any segment, unsigned segments, and a missing
+// anti-rollback anchor.
+func notCovered(rep audit.Report, headFile, headRecord bool) []string {
+	var gaps []string
+	if rep.OpenEntries > 0 {
+		gaps = append(gaps, fmt.Sprintf("%d %s not yet in a segment (no Merkle root or signature covers %s; close and sign a segment)",
+			rep.OpenEntries, plural(rep.OpenEntries, "entry", "entries"), plural(rep.OpenEntries, "it", "them")))
+	}
+	if n := rep.Segments - rep.Signed; n > 0 {
+		gaps = append(gaps, fmt.Sprintf("%d unsigned %s (accepted by --allow-unsigned-tail)", n, plural(uint64(n), "segment", "segments")))
+	}
+	switch {
+	case !headFile:
+		gaps = append(gaps, "no head file (pass --head-file): no anti-rollback anchor was checked, an older copy of the store would verify")
+	case !headRecord && rep.Signed > 0:
+		gaps = append(gaps, "no head-file record for this stream although it has signed segments: no anti-rollback anchor was checked")
+	case !headRecord:
+		gaps = append(gaps, "no head-file record for this stream (nothing signed yet): no anti-rollback anchor was checked")
+	}
+	return gaps
+}
+
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // keystoreTrust verifies with the public keys of --keys (when no --trust).

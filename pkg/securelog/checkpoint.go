@@ -344,6 +344,9 @@ func (l *Log) advanceHead(seg wire.SegmentRow, h []byte) error {
 	return nil
 }
 
+// HeadFilePath returns the configured head file ("" = none).
+func (l *Log) HeadFilePath() string { return l.opts.HeadFile }
+
 // HeadRecord returns the head-file record of a stream.
 func (l *Log) HeadRecord(stream string) (witness.HeadRecord, bool, error) {
 	if l.opts.HeadFile == "" {
