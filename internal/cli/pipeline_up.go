@@ -23,7 +23,7 @@ worker in one process, with everything stored under --data:
 
   DATA/store       the log (pebble)         DATA/keys        signing keys (0600)
   DATA/nats        JetStream                DATA/trust.json  public keys for verifiers
-  DATA/heads.json  anti-rollback head file  DATA/witness     the local witness
+  DATA/witness     the local witness      DATA/store.heads.json  anti-rollback head file
 
 Keys and the trust file are generated on first start. Publish with
 'securelog publish STREAM ...' or any NATS client on securelog.in.<stream>.

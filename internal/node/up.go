@@ -16,6 +16,7 @@ import (
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/witness"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
 
@@ -23,7 +24,7 @@ import (
 // nats-server, the default a new user starts with.
 type UpConfig struct {
 	// DataDir holds everything: nats/ (JetStream), store/ (pebble), keys/,
-	// trust.json, heads.json, kek.hex and witness/. Created if missing.
+	// trust.json, store.heads.json (the head file of store/), kek.hex and witness/. Created if missing.
 	DataDir string
 	// NATSListen is the client listen address ("" = in-process only).
 	NATSListen string
@@ -98,7 +99,7 @@ func PrepareData(dir, identity string) (Info, error) {
 
 func prepareData(ctx context.Context, dir, identity string, ks *Keystore, tc TlogConfig) (Info, error) {
 	info := Info{DataDir: dir, TrustFile: filepath.Join(dir, "trust.json"), Keystore: ks.Kind(),
-		HeadFile: filepath.Join(dir, "heads.json"), KEKFile: filepath.Join(dir, "kek.hex"), Identity: identity,
+		HeadFile: HeadFileFor("pebble:" + filepath.Join(dir, "store")), KEKFile: filepath.Join(dir, "kek.hex"), Identity: identity,
 		StoreSpec: "pebble:" + filepath.Join(dir, "store")}
 	if ks.Software() != nil {
 		info.KeysDir = ks.Software().Dir()
@@ -158,6 +159,16 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	}
 	if cfg.StoreSpec != "" {
 		info.StoreSpec = cfg.StoreSpec
+		if h := HeadFileFor(info.StoreSpec); h != "" {
+			info.HeadFile = h
+		}
+	}
+	// One head-file rule for every command (<store>.heads.json, issue 9
+	// item 10): a data directory from before keeps its anchor.
+	if moved, err := witness.MigrateHeadFile(filepath.Join(cfg.DataDir, "heads.json"), info.HeadFile); err != nil {
+		return err
+	} else if moved {
+		b.log.Warn("head file moved to the location every command uses", "from", filepath.Join(cfg.DataDir, "heads.json"), "to", info.HeadFile)
 	}
 	info.Metrics = b.metrics
 	var token string

@@ -173,3 +173,34 @@ func SaveHeadFile(path string, h *HeadFile) error {
 func AdvanceHeadFile(path string, rec HeadRecord) (bool, error) {
 	return UpdateHead(FileHeadStore{Path: path}, func(hf *HeadFile) (bool, error) { return hf.Advance(rec), nil })
 }
+
+// MigrateHeadFile moves a head file from an old location to path (the one
+// location rule, PathForStore), so that a data directory written before
+// the rule changed keeps its anti-rollback anchor. It does nothing when old
+// does not exist; when both exist, path wins and old is left in place.
+// It reports whether it moved the file.
+func MigrateHeadFile(old, path string) (bool, error) {
+	if old == path {
+		return false, nil
+	}
+	if _, err := os.Stat(old); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("head file %q: %w", old, err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return false, nil
+	}
+	unlock, err := lockPath(path + ".lock")
+	if err != nil {
+		return false, fmt.Errorf("lock head file %q: %w", path, err)
+	}
+	defer unlock()
+	if err := os.Link(old, path); err != nil {
+		return false, fmt.Errorf("move head file %q to %q: %w", old, path, err)
+	}
+	if err := os.Remove(old); err != nil {
+		return false, fmt.Errorf("move head file %q to %q: %w", old, path, err)
+	}
+	return true, nil
+}

@@ -194,3 +194,37 @@ func TestFileHeadStoreCompareAndSwap(t *testing.T) {
 		t.Fatalf("mode %v %v", fi, err)
 	}
 }
+
+func TestMigrateHeadFile(t *testing.T) {
+	dir := t.TempDir()
+	old, path := filepath.Join(dir, "heads.json"), filepath.Join(dir, "store.heads.json")
+	if moved, err := MigrateHeadFile(old, path); moved || err != nil {
+		t.Fatalf("nothing to move: %v %v", moved, err)
+	}
+	if _, err := AdvanceHeadFile(old, HeadRecord{StreamID: "s", SegmentID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := MigrateHeadFile(old, path); !moved || err != nil {
+		t.Fatalf("move: %v %v", moved, err)
+	}
+	hf, err := LoadHeadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := hf.Lookup("s"); !ok || r.SegmentID != 4 {
+		t.Fatalf("moved record %+v", hf.Records)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("old head file left: %v", err)
+	}
+	// Both present: the new location wins, the old file stays for the operator.
+	if _, err := AdvanceHeadFile(old, HeadRecord{StreamID: "s", SegmentID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := MigrateHeadFile(old, path); moved || err != nil {
+		t.Fatalf("both present: %v %v", moved, err)
+	}
+	if hf, _ := LoadHeadFile(path); hf.Records[0].SegmentID != 4 {
+		t.Fatal("the new head file was replaced")
+	}
+}
