@@ -112,6 +112,9 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 
+	flush func() error // the subscription round trip (nc.Flush; tests hold it)
+	subMu sync.Mutex   // serialises subscription set-ups (never needed by receipts)
+
 	mu      sync.Mutex
 	subs    map[string]*nats.Subscription // committed.<stream>
 	pending map[futureKey][]*Future
@@ -138,7 +141,7 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	if opts.LookupAfter == 0 {
 		opts.LookupAfter = DefaultLookupAfter
 	}
-	c := &Client{nc: nc, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}, rpc: opts.Store}
+	c := &Client{nc: nc, flush: nc.Flush, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}, rpc: opts.Store}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -416,27 +419,46 @@ func (c *Client) message(stream string, ev Event) (*nats.Msg, futureKey, error) 
 }
 
 // subscribe makes sure the client receives stream's commit receipts before
-// its first publish there.
+// its first publish there. The subscription's round trip (Flush) runs
+// under subMu only: c.mu, which every receipt needs, is never held across
+// a network call.
 func (c *Client) subscribe(stream string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return errors.New("producer: client closed")
+	if done, err := c.subscribed(stream); done || err != nil {
+		return err
 	}
-	if c.subs[stream] != nil {
-		return nil
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	if done, err := c.subscribed(stream); done || err != nil {
+		return err
 	}
 	sub, err := c.nc.Subscribe(wire.SubjectFor(wire.KindCommitted, stream), c.onReceipt)
 	if err != nil {
 		return fmt.Errorf("producer: subscribe commit receipts of %s: %w", stream, err)
 	}
 	_ = sub.SetPendingLimits(-1, -1)
-	if err := c.nc.Flush(); err != nil {
+	if err := c.flush(); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("producer: subscribe commit receipts of %s: %w", stream, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = sub.Unsubscribe()
+		return errors.New("producer: client closed")
+	}
 	c.subs[stream] = sub
 	return nil
+}
+
+// subscribed reports whether stream's receipts are already followed (or
+// the client is closed: an error).
+func (c *Client) subscribed(stream string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false, errors.New("producer: client closed")
+	}
+	return c.subs[stream] != nil, nil
 }
 
 func (c *Client) onReceipt(m *nats.Msg) {
