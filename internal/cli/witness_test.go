@@ -269,7 +269,10 @@ func TestWitnessCommandTlog(t *testing.T) {
 	// Restarted with --tlog (the log's vkey from a trust file instead of
 	// --tlog-log), the witness remembers size 7: a fresh client learns it
 	// through 409 and gets the next checkpoint cosigned.
-	raw, _ := base64.StdEncoding.DecodeString(vkey[strings.LastIndexByte(vkey, '+')+1:])
+	raw, _ := base64.StdEncoding.DecodeString(strings.SplitN(vkey, "+", 3)[2]) // NAME+ID+BASE64; base64 may hold '+'
+	if len(raw) != 33 {
+		t.Fatalf("vkey %q: key of %d bytes", vkey, len(raw))
+	}
 	trust2 := filepath.Join(dir, "trust-vkey.json")
 	tdata, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{{Identity: "tlog", Algorithm: keystore.Ed25519, PublicKey: raw[1:], VKey: vkey}})
 	if err != nil {
