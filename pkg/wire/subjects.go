@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -75,7 +76,9 @@ func StreamOf(kind, subject string) (string, bool) {
 
 // CheckStreamToken reports whether stream can be the last token of a
 // pipeline subject: non-empty, at most 255 bytes, valid UTF-8, and without
-// '.', '*', '>' or whitespace/control characters.
+// '.', '*', '>', whitespace (ASCII or Unicode), control characters or
+// format characters (bidi overrides, zero-width). It is the one stream-name
+// rule of the producer, the pipeline and the CLI's publish.
 func CheckStreamToken(stream string) error {
 	switch {
 	case stream == "":
@@ -88,6 +91,11 @@ func CheckStreamToken(stream string) error {
 	for _, r := range stream {
 		if r == '.' || r == '*' || r == '>' || r <= ' ' || r == 0x7f {
 			return Invalidf("stream name %q cannot be a NATS subject token (no '.', '*', '>', spaces or control characters)", stream)
+		}
+		// Other control, format (bidi overrides, zero-width) and space
+		// characters would let one stream name display as another.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) || unicode.Is(unicode.Zs, r) {
+			return Invalidf("stream name %q contains the invisible or control character U+%04X (no spaces, control, bidi or zero-width characters)", stream, r)
 		}
 	}
 	return nil

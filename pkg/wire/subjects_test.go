@@ -146,3 +146,19 @@ func TestParseEventMsgRejectsInvalidUTF8(t *testing.T) {
 		t.Errorf("escaped text: %q %v", ev.Payload, err)
 	}
 }
+
+// TestCheckStreamTokenUnicode reproduces issue 9 item 11's stream names:
+// bidi-override, other format/control characters and Unicode spaces were
+// accepted, so a stream could display as another one.
+func TestCheckStreamTokenUnicode(t *testing.T) {
+	for _, bad := range []string{"pay\u202Eyap", "a\u2066b", "a\u200Fb", "a\u0085b", "a\u00A0b", "a\u3000b", "a\u200Bb", "a\uFEFFb", strings.Repeat("s", 256)} {
+		if err := CheckStreamToken(bad); err == nil {
+			t.Errorf("CheckStreamToken(%q) accepted", bad)
+		}
+	}
+	for _, good := range []string{"payments", "pay-ments_1", "zahlungen-ä", "支付", strings.Repeat("s", 255)} {
+		if err := CheckStreamToken(good); err != nil {
+			t.Errorf("CheckStreamToken(%q): %v", good, err)
+		}
+	}
+}
