@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
@@ -109,7 +110,29 @@ func TestBurstNoStall(t *testing.T) {
 	}
 	published := time.Since(start)
 
-	// Watch for a stall: fail as soon as a gap exceeds burstMaxGap.
+	// Core NATS publishes are fire-and-forget: a broker that is overloaded
+	// (a loaded CI machine under -race) may drop some before storing them.
+	// What the ingester owes is every message JetStream stored, so a gap is
+	// a stall only while stored messages wait uncommitted.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() int {
+		si, err := js.Stream(context.Background(), wire.InStream)
+		if err != nil {
+			t.Fatalf("stream %s: %v", wire.InStream, err)
+		}
+		info, err := si.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			t.Fatalf("stream info %s: %v", wire.InStream, err)
+		}
+		return int(info.State.Subjects[subject])
+	}
+
+	// Watch for a stall: fail as soon as a gap exceeds burstMaxGap while
+	// stored events wait.
+	want := n
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -120,7 +143,15 @@ func TestBurstNoStall(t *testing.T) {
 			g, c := time.Since(last), committed
 			mu.Unlock()
 			if g > burstMaxGap {
-				t.Fatalf("ingestion stalled: no commit for %v after %d of %d events (published in %v)", g.Round(time.Millisecond), c, n, published)
+				s := stored()
+				if c < s {
+					t.Fatalf("ingestion stalled: no commit for %v after %d of %d stored events (%d published in %v)", g.Round(time.Millisecond), c, s, n, published)
+				}
+				// Everything stored is committed and nothing new arrived
+				// for burstMaxGap: the broker dropped the rest.
+				t.Logf("the broker stored %d of %d core-NATS publishes; all %d committed", s, n, c)
+				want = s
+				break
 			}
 			continue
 		}
@@ -128,10 +159,13 @@ func TestBurstNoStall(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("burst of %d: published in %v, all committed in %v; longest gap between commits %v (after %d events)",
-		n, published, time.Since(start), maxGap.Round(time.Millisecond), gapAt)
-	if maxGap > burstMaxGap {
+	t.Logf("burst of %d: published in %v, %d committed in %v; longest gap between commits %v (after %d events)",
+		n, published, committed, time.Since(start), maxGap.Round(time.Millisecond), gapAt)
+	if maxGap > burstMaxGap && gapAt < want {
 		t.Fatalf("ingestion stalled for %v after %d events", maxGap, gapAt)
+	}
+	if want < n*9/10 {
+		t.Fatalf("the broker stored only %d of %d events", want, n)
 	}
 	if dup != 0 {
 		t.Fatalf("seqno %d committed twice", dup)
@@ -151,7 +185,7 @@ func TestBurstNoStall(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("head of %s: %v (found %v)", stream, err, ok)
 	}
-	if head != n || len(seqnos) != n {
-		t.Fatalf("stream %s: head %d, %d distinct seqnos in receipts, want %d", stream, head, len(seqnos), n)
+	if head != uint64(want) || len(seqnos) != want {
+		t.Fatalf("stream %s: head %d, %d distinct seqnos in receipts, want %d", stream, head, len(seqnos), want)
 	}
 }
