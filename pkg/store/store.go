@@ -1,9 +1,12 @@
 // Package store defines the storage seam of securelog: the Store interface
 // with the store operations of SPEC §15 (init + 23), and its backends.
 //
-// A store enforces no integrity rules beyond key uniqueness; hashing and
-// chaining are done by the log (package securelog). Every backend must pass
-// the conformance suite in package storetest.
+// Hashing and chaining are done by the log (package securelog); a store
+// enforces key uniqueness and one invariant of the log itself: a stream's
+// segments partition its entries (SegmentInsert refuses an overlapping or
+// gapped segment atomically, see CheckSegment). Contract errors are typed
+// (errors.go) in every backend. Every backend must pass the conformance
+// suite in package storetest.
 package store
 
 import (
@@ -28,8 +31,9 @@ type Store interface {
 	// if absent.
 	Init(ctx context.Context, config string) error
 
-	// Insert stores an entry row. row.Seqno must be non-zero; a duplicate
-	// seqno is an error. Returns the seqno.
+	// Insert stores an entry row. row.Seqno must be non-zero
+	// (ErrMissingSeqno); a duplicate seqno is *DuplicateSeqnoError.
+	// Returns the seqno.
 	Insert(ctx context.Context, row wire.EntryRow) (uint64, error)
 	// GlobalHead returns the highest seqno over all streams.
 	GlobalHead(ctx context.Context) (uint64, bool, error)
@@ -44,7 +48,10 @@ type Store interface {
 
 	// SegmentInsert assigns a new global segment id (ignoring row.SegmentID),
 	// stores the row and one membership record per pair atomically, and
-	// returns the id.
+	// returns the id. Atomically with the insert it refuses, with
+	// *SegmentOverlapError, a segment that overlaps one of the stream's
+	// segments or does not start at the stream's first unsealed entry
+	// (CheckSegment).
 	SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error)
 	// SegmentGet returns a segment by id.
 	SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error)
@@ -57,7 +64,7 @@ type Store interface {
 	// SegmentForSeqno returns the id of the segment containing the seqno.
 	SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error)
 	// SegmentSetSignature overwrites the segment's signature and signer
-	// identity; a missing segment is an error "segment not found: <id>".
+	// identity; a missing segment is *SegmentNotFoundError.
 	SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error
 
 	// WitnessInsert assigns a new global id (ignoring row.ID, starting at 1),
@@ -70,7 +77,8 @@ type Store interface {
 	// WitnessStreamIDs returns the distinct stream ids with witness rows, ascending.
 	WitnessStreamIDs(ctx context.Context) ([]string, error)
 	// WitnessGC deletes witness rows per SPEC §15.5 with DECISIONS 18 (times
-	// compared parsed, keep_latest 0 keeps none) and returns how many.
+	// compared parsed, keep_latest 0 keeps none; WitnessGCPolicy) and
+	// returns how many.
 	WitnessGC(ctx context.Context, stream *string, keepLatest *uint32, olderThan *string) (uint32, error)
 
 	// StreamUpsert inserts or replaces the stream row by name.
@@ -79,9 +87,9 @@ type Store interface {
 	StreamGet(ctx context.Context, name string) (wire.StreamRow, bool, error)
 	// StreamList returns all stream rows. Order: creation order (DECISIONS 10).
 	StreamList(ctx context.Context) ([]wire.StreamRow, error)
-	// StreamSetTier sets the tier; a missing stream is an error "stream not found: <name>".
+	// StreamSetTier sets the tier; a missing stream is *StreamNotFoundError.
 	StreamSetTier(ctx context.Context, name, tier string) error
-	// StreamDeprecate sets deprecated_at; a missing stream is an error "stream not found: <name>".
+	// StreamDeprecate sets deprecated_at; a missing stream is *StreamNotFoundError.
 	StreamDeprecate(ctx context.Context, name, deprecatedAt string) error
 
 	// Close releases the store's resources.

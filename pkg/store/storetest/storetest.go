@@ -17,7 +17,11 @@
 //   - WitnessGC with an older_than that is not RFC 3339 fails and deletes
 //     nothing; a row whose received_at does not parse is never "older".
 //   - SegmentEntrySeqnos of an unknown segment is an empty list, not an error.
-//   - A duplicate seqno error contains "UNIQUE constraint failed: secure_log.seqno".
+//   - Contract errors are the typed errors of package store, checked with
+//     errors.As / errors.Is (also through the remote store).
+//   - SegmentInsert refuses a segment that breaks the stream's partition
+//     into segments (*store.SegmentOverlapError); CloseRace proves it under
+//     concurrent closes, and RunProcessRace across processes.
 package storetest
 
 import (
