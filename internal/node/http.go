@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/securelog/securelog/pkg/httpserver"
 )
 
 // ShutdownTimeout bounds the graceful shutdown of a listener.
@@ -86,8 +87,10 @@ func httpService(cl *closers, name, addr string, h http.Handler, log *slog.Logge
 	if err != nil {
 		return Service{}, "", fmt.Errorf("%s: listen %s: %w", name, addr, err)
 	}
+	// The shared limits: read/write/idle timeouts, header and connection caps.
+	ln = httpserver.LimitListener(ln, httpserver.DefaultMaxConns)
 	cl.add(func() { _ = ln.Close() })
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpserver.New(h, httpserver.Config{})
 	if log != nil {
 		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}
