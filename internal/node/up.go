@@ -318,7 +318,8 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		return nil, err
 	}
 	b.cl.add(func() { _ = logStore.Close() })
-	srv, err := witnessd.New(witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: b.log})
+	srv, err := witnessd.New(witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: b.log,
+		EvidenceDir: filepath.Join(dir, "evidence")}) // refused, validly signed conflicts survive a restart, as in `securelog witness`
 	if err != nil {
 		return nil, err
 	}
