@@ -20,7 +20,7 @@ import (
 )
 
 // `up` extends the tree with every committed entry, signs C2SP
-// checkpoints announced on securelog.checkpoint.log, and serves tiles that
+// checkpoints announced on securelog.tlog.checkpoint, and serves tiles that
 // golang.org/x/mod's note and tlog verify with the vkey of the trust file.
 func TestUpServesVerifiableTlog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())

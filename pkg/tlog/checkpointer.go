@@ -13,14 +13,16 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
 )
 
 // DefaultCheckpointInterval is the shortest time between two checkpoints.
 const DefaultCheckpointInterval = time.Second
 
 // CheckpointSubject is the NATS subject on which each new checkpoint (the
-// signed note, cosigned when witnesses are configured) is announced.
-const CheckpointSubject = "securelog.checkpoint.log"
+// signed note, cosigned when witnesses are configured) is announced
+// (wire.TlogCheckpointSubject; it collides with no per-stream subject).
+const CheckpointSubject = wire.TlogCheckpointSubject
 
 // TreeSource is the tree a checkpointer signs: its committed head and its
 // tiles (*Tree is one).
