@@ -127,7 +127,9 @@ func (p Partition) Wildcard(kind string) string { return p.Kind(kind) + ">" }
 
 // StreamOf returns the stream token of a subject of kind in p, or false if
 // the subject is not of that kind in p or its stream is not one valid token.
-func (p Partition) StreamOf(kind, subject string) (string, bool) { return StreamOf(p.Kind(kind), subject) }
+func (p Partition) StreamOf(kind, subject string) (string, bool) {
+	return StreamOf(p.Kind(kind), subject)
+}
 
 // RPCSubject returns the request subject of p's store RPC
 // (DefaultNATSSubject in the default partition).
