@@ -136,7 +136,7 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			f.DurationVar(&p.cfg.JetStream.Duplicates, "duplicates", p.cfg.JetStream.Duplicates, "de-duplication window of SECURELOG_IN")
 			f.DurationVar(&p.cfg.JetStream.MaxAge, "in-max-age", p.cfg.JetStream.MaxAge, "how long SECURELOG_IN keeps messages")
 		case "rpc-server":
-			f.StringVar(&p.cfg.RPC.Listen, "http", "", "also serve the store RPC, /healthz and /metrics on this HTTP address")
+			f.StringVar(&p.cfg.RPC.Listen, "http", "", "also serve the store RPC, the query API (/v1/), /healthz and /metrics on this HTTP address")
 			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
 			f.StringVar(&p.cfg.RPC.Tokens, "tokens", "", "bearer tokens file for the store RPC")
 		case "rpc-client":
@@ -161,7 +161,7 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 		case "up":
 			f.StringVar(&p.cfg.Up.Data, "data", p.cfg.Up.Data, "data directory (store, JetStream, keys, trust file)")
 			f.StringVar(&p.cfg.Up.ListenNATS, "listen-nats", p.cfg.Up.ListenNATS, "NATS client listen address (\"\" = in-process only)")
-			f.StringVar(&p.cfg.Up.HTTP, "http", p.cfg.Up.HTTP, "HTTP address for the store RPC, /healthz and /metrics (\"\" = none)")
+			f.StringVar(&p.cfg.Up.HTTP, "http", p.cfg.Up.HTTP, "HTTP address for the store RPC, the query API (/v1/), /healthz and /metrics (\"\" = none)")
 			f.StringVar(&p.cfg.JetStream.Sync, "sync", p.cfg.JetStream.Sync, "JetStream fsync policy: always (every write) or default (every 2 min)")
 			f.BoolVar(&p.cfg.Up.NoWitness, "no-witness", false, "do not run the local witness service")
 		}

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/store"
 )
@@ -50,6 +53,17 @@ tokens the server is open: keep it on loopback.`,
 			cfg.OnListen = func(addr string) {
 				a.logger.Warn("serving store RPC", "addr", addr, "store", spec)
 				fmt.Fprintf(a.stdout, "serving %s on http://%s\n", spec, addr)
+			}
+			// The query API (/v1/, docs/query.md) shares the listener and
+			// its tokens; without NATS here, follow and the DLQ answer 503.
+			cfg.Mount = func(s *rpcserver.Server, h http.Handler) http.Handler {
+				qh, err := queryapi.New(queryapi.Config{Store: st, Authenticate: s.Authenticate, Logger: a.logger})
+				if err != nil {
+					a.logger.Error("query API disabled", "error", err)
+					return h
+				}
+				context.AfterFunc(cmd.Context(), qh.Close)
+				return qh.Wrap(h)
 			}
 			return rpcserver.Run(cmd.Context(), st, cfg, a.logger)
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
@@ -154,10 +155,25 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	b.services = append(b.services, NewService("ingester", in.Run))
 	if cfg.HTTPListen != "" {
 		ready := func() bool { return in.Ready() && b.health.ok() }
-		h := withTiles(HTTPHandler(rpc.Handler(), ready, b.metrics.Registry(), rpc.Registry()), tp)
+		// The query API (/v1/) shares the listener and the RPC's tokens.
+		qh, err := queryapi.New(queryapi.Config{Store: st, Log: l, CanOpen: cfg.KEKFile != "",
+			Authenticate: rpc.Authenticate, NATS: nc, Logger: b.log})
+		if err != nil {
+			return nil, err
+		}
+		b.cl.add(qh.Close)
+		h := withTiles(HTTPHandler(qh.Wrap(rpc.Handler()), ready, b.metrics.Registry(), rpc.Registry()), tp)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
 		if err != nil {
 			return nil, err
+		}
+		// Follow streams end when the listener stops (Shutdown waits for
+		// handlers in flight).
+		serve := svc.run
+		svc.run = func(ctx context.Context) error {
+			stop := context.AfterFunc(ctx, qh.Close)
+			defer stop()
+			return serve(ctx)
 		}
 		p.httpAddr = addr
 		b.services = append(b.services, svc)

@@ -109,7 +109,11 @@ func (s *Server) listenHTTP(cfg Config, errc chan<- error) (*httpserver.Server, 
 		s.log.Warn("rpc server: authentication is OFF on a non-loopback address; any caller has full store access (set a tokens file)", "addr", addr)
 	}
 	s.log.Info("rpc server listening", "addr", addr, "tls", hc.TLSConfig != nil, "auth", s.AuthEnabled())
-	srv := httpserver.Serve(ln, s.Handler(), hc)
+	h := s.Handler()
+	if cfg.Mount != nil {
+		h = cfg.Mount(s, h)
+	}
+	srv := httpserver.Serve(ln, h, hc)
 	go func() {
 		<-srv.Done()
 		if err := srv.Err(); err != nil {

@@ -75,6 +75,10 @@ type Config struct {
 	NATSOptions []nats.Option
 	// OnListen, if set, is called with the HTTP listener's address once it listens.
 	OnListen func(addr string)
+	// Mount, if set, wraps the HTTP handler so other APIs share the
+	// listener (serve-rpc mounts the query API this way); it gets the
+	// server for its Authenticate.
+	Mount func(s *Server, h http.Handler) http.Handler
 	// HTTP holds the HTTP listener's limits (timeouts, header cap,
 	// connection cap); zero fields take the httpserver defaults.
 	HTTP httpserver.Config
@@ -223,6 +227,27 @@ func (s *Server) authenticate(header string) (Role, *reply) {
 	if !found {
 		r := errorReply(http.StatusUnauthorized, "unauthorized: unknown token")
 		return "", &r
+	}
+	return role, nil
+}
+
+// AuthError is a refused credential: Status is 401 (no or unknown token).
+type AuthError struct {
+	Status int
+	Msg    string
+}
+
+// Error returns the message.
+func (e *AuthError) Error() string { return e.Msg }
+
+// Authenticate maps an Authorization header value to the caller's role, as
+// the RPC endpoint does; other HTTP APIs on the same listener (the query
+// API) use it so one tokens file governs them all. With auth off every
+// caller is a writer. A refusal is an *AuthError.
+func (s *Server) Authenticate(header string) (Role, error) {
+	role, deny := s.authenticate(header)
+	if deny != nil {
+		return "", &AuthError{Status: deny.status, Msg: string(deny.body)}
 	}
 	return role, nil
 }
