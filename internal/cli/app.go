@@ -3,9 +3,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -25,15 +23,6 @@ import (
 	_ "github.com/securelog/securelog/pkg/store/remote"
 	_ "github.com/securelog/securelog/pkg/store/sqlitestore"
 )
-
-// ExitError carries a process exit code.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string { return e.Err.Error() }
-func (e *ExitError) Unwrap() error { return e.Err }
 
 // app holds the global flags and I/O of one invocation.
 type app struct {
@@ -73,16 +62,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintf(stderr, "securelog: %v\n", err)
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
-	}
-	return 1
+	var started bool
+	trackStart(root, &started)
+	cmd, err := root.ExecuteContextC(ctx)
+	return a.reportError(err, cmd, started, args)
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -98,7 +81,12 @@ Stores are chosen with --store BACKEND:CONFIG, for example pebble:./data/log
 remote:HANDSHAKE with --transport http --rpc-url URL / --transport nats --nats URL
 (a server started with 'securelog serve-rpc').
 Keys live in a key directory (--keys); verification reads a trust file (--trust)
-of public keys that 'securelog keys export' writes.`,
+of public keys that 'securelog keys export' writes.
+
+Output (docs/cli.md): with --json a command prints one JSON document (JSON lines
+for streams of results) with hashes as lowercase hex; errors go to stderr, with
+--json as {"error":{"code":"...","message":"..."}}.
+Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       readVersion().String(),
@@ -148,11 +136,6 @@ of public keys that 'securelog keys export' writes.`,
 // commands without editing rootCmd.
 var extraCommands []func(*app) *cobra.Command
 
-// usageErr is a bad-arguments error (exit 2).
-func usageErr(format string, args ...any) error {
-	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
-}
-
 // localPath returns the filesystem path of a local store spec, or "".
 func localPath(spec string) (backend, path string) { return node.LocalPath(spec) }
 
@@ -160,7 +143,7 @@ func localPath(spec string) (backend, path string) { return node.LocalPath(spec)
 func settingErr(err error) error {
 	var se *node.SettingError
 	if errors.As(err, &se) {
-		return &ExitError{Code: 2, Err: err}
+		return &ExitError{Code: ExitUsage, Kind: CodeUsage, Err: err}
 	}
 	return err
 }
@@ -257,7 +240,7 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 	st, err := node.OpenStore(ctx, sc)
 	if err != nil {
 		release()
-		return nil, nil, settingErr(err)
+		return nil, nil, settingErr(checkStoreInUse(a.storeSpec, err))
 	}
 	l := securelog.New(st, opts)
 	if err := l.OpenInitialized(ctx); err != nil {
@@ -274,10 +257,3 @@ func (a *app) keystore() (*keystore.Software, error) {
 	}
 	return keystore.OpenSoftware(a.keysDir)
 }
-
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
-	return enc.Encode(v)
-}
-
-func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

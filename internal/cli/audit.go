@@ -88,7 +88,7 @@ identity or receipt that does not.`,
 				if a.jsonOut {
 					_ = a.printJSON(out)
 				}
-				return &ExitError{Code: 1, Err: fmt.Errorf("audit FAILED: %s: %w", path, err)}
+				return verifyFailed(fmt.Errorf("audit FAILED: %s: %w", path, err))
 			}
 			if a.jsonOut {
 				out.Report = &rep

@@ -189,7 +189,7 @@ func (a *app) tokenConfig() (pkcs11.Config, error) {
 	}
 	cfg, err := pkcs11.ConfigFrom(lookup)
 	if err != nil {
-		return pkcs11.Config{}, &ExitError{Code: 2, Err: err}
+		return pkcs11.Config{}, &ExitError{Code: ExitUsage, Kind: CodeUsage, Err: err}
 	}
 	return cfg, nil
 }

@@ -12,6 +12,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(envHoldStore); spec != "" {
+		holdStore(spec)
+		return
+	}
 	testscript.Main(m, map[string]func(){
 		"securelog": func() {
 			os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

@@ -85,10 +85,10 @@ failed.`,
 				a.printf("%s", res.Table())
 			}
 			if err != nil {
-				return &ExitError{Code: 1, Err: err}
+				return err
 			}
 			if !res.OK() {
-				return &ExitError{Code: 1, Err: fmt.Errorf("verify-stack: %d of %d cells FAILED", len(res.Failures()), len(res.Cells))}
+				return verifyFailed(fmt.Errorf("verify-stack: %d of %d cells FAILED", len(res.Failures()), len(res.Cells)))
 			}
 			if !a.jsonOut {
 				a.printf("\nverify-stack OK: %d cells passed, %d skipped (%d stacks × %d keystores × %d checks)\n",

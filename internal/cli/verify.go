@@ -38,7 +38,7 @@ With --strict any of these fails the command (exit 1).`,
 			}
 			l, closeFn, err := a.openLog(cmd.Context(), openOpts{auditOnly: true})
 			if err != nil {
-				return &ExitError{Code: 1, Err: err}
+				return err
 			}
 			defer closeFn()
 			opts := audit.Options{AllowUnsignedTail: allowUnsigned}
@@ -61,7 +61,7 @@ With --strict any of these fails the command (exit 1).`,
 			if _, has, err := l.Head(cmd.Context(), args[0]); err != nil {
 				return err
 			} else if !has {
-				return &ExitError{Code: 1, Err: &wire.StreamNotFoundError{Stream: args[0]}}
+				return &wire.StreamNotFoundError{Stream: args[0]}
 			}
 			bar := a.newProgress(progress, "verify "+args[0])
 			if bar != nil {
@@ -70,12 +70,12 @@ With --strict any of these fails the command (exit 1).`,
 			rep, err := audit.Stream(cmd.Context(), audit.StoreSource{Store: l.Store()}, args[0], opts)
 			bar.finish()
 			if err != nil {
-				return &ExitError{Code: 1, Err: fmt.Errorf("verify FAILED for stream %s: %w", args[0], err)}
+				return verifyFailed(fmt.Errorf("verify FAILED for stream %s: %w", args[0], err))
 			}
 			gaps := notCovered(rep, l.HeadFilePath() != "", haveHead)
 			if strict && len(gaps) > 0 {
-				return &ExitError{Code: 1, Err: fmt.Errorf("verify INCOMPLETE for stream %s (--strict): not covered: %s",
-					args[0], strings.Join(gaps, "; "))}
+				return verifyFailed(fmt.Errorf("verify INCOMPLETE for stream %s (--strict): not covered: %s",
+					args[0], strings.Join(gaps, "; ")))
 			}
 			if a.jsonOut {
 				return a.printJSON(map[string]any{"ok": true, "report": rep, "not_covered": gaps})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -126,6 +128,10 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
 	}
 	if backend == "remote" {
 		return cfg.RPC.Open(ctx, config)
+	}
+	if !slices.Contains(store.Backends(), backend) {
+		return nil, &SettingError{Flag: "--store", Env: "SECURELOG_STORE", Value: cfg.Spec,
+			Msg: fmt.Sprintf("unknown backend %q (known backends: %s)", backend, strings.Join(store.Backends(), ", "))}
 	}
 	if _, path := LocalPath(cfg.Spec); path != "" {
 		if !cfg.Create {
