@@ -57,7 +57,21 @@ func main() {
 	runs := flag.Int("runs", 1, "repetitions of every mode (medians printed when > 1)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the closed-loop runs")
+	child := flag.String("child", "", "internal: run one measurement in this child process (group-commit)")
+	library := flag.Bool("library", false, "run the library measurements (group commit, RSS, batch vs raw pebble)")
 	flag.Parse()
+	if *child != "" {
+		if err := runChild(*child, o); err != nil {
+			fail(err)
+		}
+		return
+	}
+	if *library {
+		stop := startProfiles(*cpuprofile, *memprofile, 1)
+		runLibrary(o, *runs)
+		stop()
+		return
+	}
 	if *syncMode != "always" && *syncMode != "default" {
 		fmt.Fprintln(os.Stderr, "-sync: want always or default")
 		os.Exit(2)

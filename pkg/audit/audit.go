@@ -31,6 +31,19 @@ type Source interface {
 	SegmentSeqnos(ctx context.Context, segmentID uint64) ([]uint64, error)
 }
 
+// BatchSource is a Source that hands its entries over in batches, in
+// ascending seqno order, for example decoded on several cores
+// (chain.Batch.Fill). Stream uses it instead of Entries when present.
+type BatchSource interface {
+	EntryBatches(ctx context.Context, stream string, send func(*chain.Batch) bool) error
+}
+
+// errStopped ends Source.Entries when the checks stopped.
+var errStopped = errors.New("audit stopped")
+
+// batchRows is how many entries one core hashes at a time.
+const batchRows = 1024
+
 // Verifier checks a checkpoint signature by signer identity (a trust file).
 type Verifier interface {
 	Verify(identity string, msg, sig []byte) error
@@ -49,6 +62,12 @@ type Options struct {
 	Head *witness.HeadRecord
 	// Progress, if set, is called after every entry with the count so far.
 	Progress func(entries uint64)
+	// Entry, if set, is called with every entry in order before it is
+	// checked (to say where a failure is), and Verified after it passed.
+	Entry, Verified func(r *wire.EntryRow)
+	// Workers is how many goroutines recompute entry hashes (≤ 0: one per
+	// core); the checks themselves run in order on the caller's goroutine.
+	Workers int
 }
 
 // Report summarises a successful audit.
@@ -111,20 +130,50 @@ func Stream(ctx context.Context, src Source, stream string, opts Options) (Repor
 	}
 	a := &auditor{ctx: ctx, src: src, opts: opts, segs: segs, rep: &rep, prevCk: wire.ZeroHash, lastSigned: lastSigned}
 	cv := chain.NewVerifier(wire.ZeroHash)
-	var lastSeqno uint64
-	err = src.Entries(ctx, stream, func(r wire.EntryRow) error {
+	produce := func(send func(*chain.Batch) bool) error {
+		if bs, ok := src.(BatchSource); ok {
+			return bs.EntryBatches(ctx, stream, send)
+		}
+		b := &chain.Batch{Rows: make([]wire.EntryRow, 0, batchRows)}
+		err := src.Entries(ctx, stream, func(r wire.EntryRow) error {
+			b.Rows = append(b.Rows, r)
+			if len(b.Rows) == batchRows {
+				if !send(b) {
+					return errStopped // Stream returns the consumer's error
+				}
+				b = &chain.Batch{Rows: make([]wire.EntryRow, 0, batchRows)}
+			}
+			return nil
+		})
+		if err == nil && len(b.Rows) > 0 {
+			send(b)
+		}
+		if err == errStopped {
+			return nil
+		}
+		return err
+	}
+	err = chain.HashParallel(ctx, opts.Workers, produce, func(r *wire.EntryRow, sum *chain.Sum) error {
+		if opts.Entry != nil {
+			opts.Entry(r)
+		}
 		if r.StreamID != stream {
 			return &Failure{Seqno: r.Seqno, Reason: fmt.Sprintf("entry belongs to stream %q, not %q", r.StreamID, stream)}
 		}
-		if err := cv.Next(r); err != nil {
+		if err := cv.NextSum(r, sum); err != nil {
 			return &Failure{Seqno: r.Seqno, Reason: err.Error(), Err: err}
 		}
-		lastSeqno = r.Seqno
 		rep.Entries++
 		if opts.Progress != nil {
 			opts.Progress(rep.Entries)
 		}
-		return a.entry(r)
+		if err := a.entry(r); err != nil {
+			return err
+		}
+		if opts.Verified != nil {
+			opts.Verified(r)
+		}
+		return nil
 	})
 	if err != nil {
 		return rep, err
@@ -132,7 +181,6 @@ func Stream(ctx context.Context, src Source, stream string, opts Options) (Repor
 	if err := a.finish(); err != nil {
 		return rep, err
 	}
-	_ = lastSeqno
 	if opts.Head != nil {
 		if err := a.checkHead(*opts.Head); err != nil {
 			return rep, err
@@ -156,7 +204,7 @@ type auditor struct {
 }
 
 // entry assigns an entry to the current segment (or to the open tail).
-func (a *auditor) entry(r wire.EntryRow) error {
+func (a *auditor) entry(r *wire.EntryRow) error {
 	for a.cur < len(a.segs) && r.Seqno > a.segs[a.cur].SeqEnd {
 		if err := a.closeSegment(); err != nil {
 			return err
@@ -173,7 +221,7 @@ func (a *auditor) entry(r wire.EntryRow) error {
 	}
 	a.leaves = append(a.leaves, r.EntryHash)
 	a.seqnos = append(a.seqnos, r.Seqno)
-	a.last = r
+	a.last = *r
 	return nil
 }
 

@@ -91,9 +91,11 @@ func Audit(ctx context.Context, r *Reader, opts AuditOptions) (AuditReport, erro
 		rep.Signers = append(rep.Signers, e.Identity)
 	}
 	src := &auditSource{Reader: r, opts: opts, rep: &rep}
-	ar, err := audit.Stream(ctx, src, r.Stream(), audit.Options{
+	ar, err := audit.Stream(ctx, r, r.Stream(), audit.Options{
 		Trust:             trust,
 		AllowUnsignedTail: opts.AllowUnsignedTail,
+		Entry:             src.entry,
+		Verified:          src.verified,
 		Progress: func(n uint64) {
 			if opts.Progress != nil && (n&4095 == 0 || n == r.EntryCount()) {
 				opts.Progress(n, r.EntryCount())
@@ -120,28 +122,27 @@ type auditSource struct {
 	opts       AuditOptions
 	rep        *AuditReport
 	index      uint64 // index of the last entry handed to the audit
+	next       uint64 // index of the next entry
 	lastSeqno  uint64
 	decryptErr error
 }
 
-func (s *auditSource) Entries(ctx context.Context, stream string, fn func(wire.EntryRow) error) error {
-	var i uint64
-	return s.Reader.Entries(ctx, stream, func(row wire.EntryRow) error {
-		s.index, s.lastSeqno = i, row.Seqno
-		i++
-		if err := fn(row); err != nil {
-			return err
-		}
-		if row.PayloadEncoding == wire.AEADEncoding {
-			s.sealed(row)
-		}
-		return nil
-	})
+// entry records the entry about to be checked, to name it in a failure.
+func (s *auditSource) entry(row *wire.EntryRow) {
+	s.index, s.lastSeqno = s.next, row.Seqno
+	s.next++
+}
+
+// verified handles an entry that passed the audit's checks.
+func (s *auditSource) verified(row *wire.EntryRow) {
+	if row.PayloadEncoding == wire.AEADEncoding {
+		s.sealed(row)
+	}
 }
 
 // sealed counts and, with a KEK, decrypts one sealed entry. The first
 // failure is kept and reported only if the audit itself passes.
-func (s *auditSource) sealed(row wire.EntryRow) {
+func (s *auditSource) sealed(row *wire.EntryRow) {
 	s.rep.Sealed++
 	if len(s.opts.KEK) == 0 || s.decryptErr != nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/securelog/securelog/pkg/wire"
@@ -82,11 +83,23 @@ func (v *Verifier) Next(r wire.EntryRow) error {
 	if v.err != nil {
 		return v.err
 	}
-	v.err = v.check(r)
+	v.err = v.check(&r, nil)
 	return v.err
 }
 
-func (v *Verifier) check(r wire.EntryRow) error {
+// NextSum is Next for a row whose entry hash was already recomputed from
+// its content (Batch.Hash, on another goroutine): the same checks in the
+// same order, comparing sum instead of hashing again.
+func (v *Verifier) NextSum(r *wire.EntryRow, sum *Sum) error {
+	if v.err != nil {
+		return v.err
+	}
+	v.err = v.check(r, sum)
+	return v.err
+}
+
+// check verifies r; sum, if not nil, is r's recomputed entry hash.
+func (v *Verifier) check(r *wire.EntryRow, sum *Sum) error {
 	if v.started {
 		if r.Seqno <= v.lastSeqno {
 			return &wire.ChainBrokenError{Seqno: r.Seqno,
@@ -111,7 +124,13 @@ func (v *Verifier) check(r wire.EntryRow) error {
 	if len(r.EntryHash) != wire.HashLen {
 		return wire.Invalidf("seqno %d: entry_hash is %d bytes, want %d", r.Seqno, len(r.EntryHash), wire.HashLen)
 	}
-	if h := sum(r.Fields()); !bytes.Equal(h[:], r.EntryHash) {
+	var h Sum
+	if sum != nil {
+		h = *sum
+	} else {
+		h = sumOf(r)
+	}
+	if !bytes.Equal(h[:], r.EntryHash) {
 		return &wire.ChainBrokenError{Seqno: r.Seqno, Reason: fmt.Sprintf(
 			"entry content does not match stored hash: recomputed=%s stored=%s",
 			hex.EncodeToString(h[:]), hex.EncodeToString(r.EntryHash))}
@@ -119,7 +138,7 @@ func (v *Verifier) check(r wire.EntryRow) error {
 	copy(v.expected[:], r.EntryHash)
 	v.validExp = true
 	if !v.started {
-		v.started, v.stream = true, r.StreamID
+		v.started, v.stream = true, strings.Clone(r.StreamID)
 	}
 	v.lastSeqno = r.Seqno
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -180,24 +181,51 @@ func appendEntry(dst []byte, r wire.EntryRow) []byte {
 	return e.b
 }
 
-// decodeEntry decodes an entry row. Its three byte fields share one copy
-// (each capped, so appending to one never touches another).
-func decodeEntry(b []byte) (wire.EntryRow, error) {
-	d := newDecoder("entry", b)
-	r := wire.EntryRow{
-		Seqno: d.uvarint(), StreamID: d.str(), SessionID: d.str(), BootID: d.str(), Timestamp: d.str(),
-		EventType: d.str(), Severity: wire.Severity(d.uvarint()), Producer: d.str(), PayloadEncoding: d.str(),
+// decodeEntry decodes an entry row. Its timestamp and three byte fields
+// share one copy (each capped, so appending to one never touches another).
+func decodeEntry(b []byte) (wire.EntryRow, error) { return decodeEntryInto(b, nil) }
+
+// interner reuses the strings of the previous row of a scan when the next
+// row repeats them (stream, session, boot id, event type, producer,
+// encoding usually do), so a scan allocates one buffer per row.
+type interner struct{ last [6]string }
+
+func (in *interner) str(i int, b []byte) string {
+	if in == nil {
+		return string(b)
 	}
+	if in.last[i] != string(b) { // no allocation: the compiler compares in place
+		in.last[i] = string(b)
+	}
+	return in.last[i]
+}
+
+// decodeEntryInto is decodeEntry with the repeated strings interned by in
+// (nil: none).
+func decodeEntryInto(b []byte, in *interner) (wire.EntryRow, error) {
+	d := newDecoder("entry", b)
+	seqno := d.uvarint()
+	stream, sess, boot, ts, evType := d.raw(), d.raw(), d.raw(), d.raw(), d.raw()
+	sev := d.uvarint()
+	producer, enc := d.raw(), d.raw()
 	payload, prev, hash := d.raw(), d.raw(), d.raw()
 	if err := d.finish("entry"); err != nil {
-		return r, err
+		return wire.EntryRow{}, err
 	}
-	buf := make([]byte, 0, len(payload)+len(prev)+len(hash))
+	r := wire.EntryRow{
+		Seqno: seqno, StreamID: in.str(0, stream), SessionID: in.str(1, sess), BootID: in.str(2, boot),
+		EventType: in.str(3, evType), Severity: wire.Severity(sev), Producer: in.str(4, producer), PayloadEncoding: in.str(5, enc),
+	}
+	buf := make([]byte, 0, len(ts)+len(payload)+len(prev)+len(hash))
+	buf = append(buf, ts...)
 	buf = append(buf, payload...)
 	buf = append(buf, prev...)
 	buf = append(buf, hash...)
-	i, j := len(payload), len(payload)+len(prev)
-	r.Payload, r.PrevEntryHash, r.EntryHash = buf[:i:i], buf[i:j:j], buf[j:]
+	t, i, j := len(ts), len(ts)+len(payload), len(ts)+len(payload)+len(prev)
+	if t > 0 {
+		r.Timestamp = unsafe.String(&buf[0], t) // buf[:t] is never written again
+	}
+	r.Payload, r.PrevEntryHash, r.EntryHash = buf[t:i:i], buf[i:j:j], buf[j:]
 	return r, nil
 }
 

@@ -214,14 +214,15 @@ func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wi
 	}
 	// Seqnos are global: to-from+1 bounds the stream's rows (a segment's
 	// range is usually all of them).
-	out := make([]wire.EntryRow, 0, min(to-from+1, 1024))
+	out := make([]wire.EntryRow, 0, min(to-from+1, 8192))
+	var in interner
 	p := key(prefixStreamEntry, escStream(stream))
 	hi := upperBound(p)
 	if to < math.MaxUint64 {
 		hi = key(string(p), be64(to+1))
 	}
 	err = scan(db, key(string(p), be64(from)), hi, false, func(_, v []byte) (bool, error) {
-		row, err := decodeEntry(v)
+		row, err := decodeEntryInto(v, &in)
 		if err != nil {
 			return false, fmt.Errorf("stream %q: %w", stream, err)
 		}

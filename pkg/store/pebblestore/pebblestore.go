@@ -32,8 +32,20 @@ func init() {
 	store.Register("pebble", func() store.Store { return New() })
 }
 
-// DefaultCacheSize is the default block cache size in bytes.
-const DefaultCacheSize = 16 << 20
+// Memory defaults, sized for an audit log's append-mostly workload: the
+// block cache holds recent segments' entries for sealing and proofs, and
+// the memtables absorb bursts of appends while a flush runs. Pebble's
+// memory is about CacheSize + MemTableSize × MemTableStopWritesThreshold.
+const (
+	// DefaultCacheSize is the default block cache size in bytes.
+	DefaultCacheSize = 16 << 20
+	// DefaultMemTableSize is the default size of one memtable in bytes.
+	DefaultMemTableSize = 4 << 20
+	// DefaultMemTableStopWritesThreshold is the default number of
+	// memtables (one mutable, the rest queued for flush) at which writes
+	// stall until a flush completes.
+	DefaultMemTableStopWritesThreshold = 4
+)
 
 const defaultDescription = "Default stream created automatically at init."
 
@@ -41,12 +53,35 @@ const defaultDescription = "Default stream created automatically at init."
 type Option func(*options)
 
 type options struct {
-	cacheSize int64
-	logger    *slog.Logger
+	cacheSize         int64
+	memTableSize      uint64
+	memTableStopWrite int
+	logger            *slog.Logger
 }
 
-// WithCacheSize sets pebble's block cache size in bytes (default DefaultCacheSize).
-func WithCacheSize(bytes int64) Option { return func(o *options) { o.cacheSize = bytes } }
+// WithCacheSize sets pebble's block cache size in bytes (default
+// DefaultCacheSize; ≤ 0 keeps the default).
+func WithCacheSize(bytes int64) Option {
+	return func(o *options) {
+		if bytes > 0 {
+			o.cacheSize = bytes
+		}
+	}
+}
+
+// WithMemTables sets the size of one memtable in bytes and the number of
+// memtables at which writes stall (defaults DefaultMemTableSize and
+// DefaultMemTableStopWritesThreshold; values ≤ 0 keep the default).
+func WithMemTables(size int64, stopWritesThreshold int) Option {
+	return func(o *options) {
+		if size > 0 {
+			o.memTableSize = uint64(size)
+		}
+		if stopWritesThreshold > 0 {
+			o.memTableStopWrite = stopWritesThreshold
+		}
+	}
+}
 
 // WithLogger sends pebble's messages to l: informational ones at debug
 // level, errors at error level (default slog.Default()).
@@ -81,7 +116,8 @@ var (
 
 // New returns an uninitialised Pebble store.
 func New(opts ...Option) *Store {
-	o := options{cacheSize: DefaultCacheSize, logger: slog.Default()}
+	o := options{cacheSize: DefaultCacheSize, memTableSize: DefaultMemTableSize,
+		memTableStopWrite: DefaultMemTableStopWritesThreshold, logger: slog.Default()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -107,8 +143,10 @@ func (s *Store) Init(ctx context.Context, config string) error {
 		return fmt.Errorf("open pebble store %q: %w", config, err)
 	}
 	db, err := pebble.Open(config, &pebble.Options{
-		CacheSize: s.opts.cacheSize,
-		Logger:    slogLogger{s.opts.logger},
+		CacheSize:                   s.opts.cacheSize,
+		MemTableSize:                s.opts.memTableSize,
+		MemTableStopWritesThreshold: s.opts.memTableStopWrite,
+		Logger:                      slogLogger{s.opts.logger},
 	})
 	if err != nil {
 		return fmt.Errorf("open pebble store %q: %w", config, err)
