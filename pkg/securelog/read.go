@@ -30,7 +30,7 @@ func (l *Log) Head(ctx context.Context, stream string) (uint64, bool, error) {
 // verifyWindow is how many seqnos VerifyChain reads per store call, and
 // hashBatch how many rows one core hashes at a time.
 const (
-	verifyWindow = 1 << 16
+	verifyWindow = 1 << 13
 	hashBatch    = 1 << 10
 )
 

@@ -62,8 +62,8 @@ type decoder struct {
 	err error
 }
 
-func newDecoder(kind string, b []byte) *decoder {
-	d := &decoder{b: b}
+func newDecoder(kind string, b []byte) decoder {
+	d := decoder{b: b}
 	if len(b) == 0 || b[0] != codecVersion {
 		d.err = fmt.Errorf("%s: unknown value format (first byte %v, want %d)", kind, b[:min(1, len(b))], codecVersion)
 		return d
