@@ -25,11 +25,11 @@ import (
 
 // TestSealerKilledMidLoad: ingester and signer run in-process, the sealer
 // as a subprocess that is SIGKILLed twice while events are being ingested
-// and segments closed. Events committed while the sealer is down are never
-// announced to it (securelog.appended is core NATS), and one stream only
-// receives events while the sealer is down, so only the restarted
-// sealer's start-up scan can find its open entries (the periodic scan is
-// an hour away). Afterwards every accepted event is present exactly once,
+// and segments closed. Events committed while the sealer is down are kept
+// for it in SECURELOG_APPENDED, and one stream only receives events while
+// the sealer is down, so only the restarted sealer's durable consumer can
+// report its open entries (the periodic scan is an hour away and a sealer
+// whose consumer exists does not scan at start). Afterwards every accepted event is present exactly once,
 // each stream's segments cover its entries with no gap or overlap up to
 // the head, every segment is signed and every stream passes a full audit.
 func TestSealerKilledMidLoad(t *testing.T) {
@@ -196,7 +196,7 @@ func TestSealerKilledMidLoad(t *testing.T) {
 			}
 		}
 		// Let the ingester commit more while nobody applies the policy:
-		// their appended notifications are lost.
+		// their appended announcements wait in JetStream.
 		checkFor(t, 30*time.Second, 2*time.Millisecond, func() error {
 			if p := in.Position(); p < pos+400 {
 				return fmt.Errorf("position %d, want %d", p, pos+400)

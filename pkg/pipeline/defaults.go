@@ -40,10 +40,23 @@ const (
 	// DefaultMaxAge closes a segment whose oldest entry is this old.
 	DefaultMaxAge = time.Second
 	// DefaultSealerScan is how often the sealer rescans the store for open
-	// entries it has not heard about.
-	DefaultSealerScan = 10 * time.Second
-	// DefaultSignerScan is how often the signer rescans for unsigned segments.
-	DefaultSignerScan = 30 * time.Second
+	// entries it has not heard about: a safety net for an announcement
+	// lost between a commit and its publication (the durable consumer on
+	// SECURELOG_APPENDED is the sealer's normal input).
+	DefaultSealerScan = 2 * time.Minute
+	// DefaultSignerScan is how often the signer rescans for unsigned
+	// segments: a safety net like DefaultSealerScan.
+	DefaultSignerScan = 2 * time.Minute
+	// DefaultSealerDurable is the sealer's durable consumer on
+	// SECURELOG_APPENDED.
+	DefaultSealerDurable = "securelog-sealer"
+	// DefaultSignerDurable is the signer's durable consumer on
+	// SECURELOG_SEALED.
+	DefaultSignerDurable = "securelog-signer"
+	// DefaultSignerAckWait is how long the broker waits for the signer to
+	// acknowledge a sealed announcement before redelivering it (signing is
+	// idempotent; a redelivery of a signed segment is acknowledged at once).
+	DefaultSignerAckWait = time.Minute
 	// DefaultRequestTimeout bounds one NATS request of a worker.
 	DefaultRequestTimeout = 30 * time.Second
 	// DefaultIdentity is the signer identity of `securelog up`.

@@ -107,11 +107,14 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	js, err := jetstream.New(cfg.Conn)
+	log := cfg.Logger.With("worker", "ingester")
+	js, err := jetstream.New(cfg.Conn, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		log.Warn("JetStream publish not stored", "subject", m.Subject, "err", err)
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
-	return &Ingester{cfg: cfg, bt: bt, js: js, log: cfg.Logger.With("worker", "ingester"), m: cfg.Metrics,
+	return &Ingester{cfg: cfg, bt: bt, js: js, log: log, m: cfg.Metrics,
 		appendCh: make(chan appendReq, 4*cfg.MaxBatch), started: make(chan struct{}), index: newCommitIndex(bt, cfg.Stream)}, nil
 }
 
@@ -443,9 +446,16 @@ func (in *Ingester) publishResults(items []inItem, res []securelog.BatchResult) 
 			in.log.Warn("publish", "subject", subject, "err", err)
 		}
 		if a := appended[s]; a != nil {
-			publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindAppended, s), a)
+			in.announceAppended(a)
 		}
 	}
+}
+
+// announceAppended publishes a on securelog.appended.<stream> (JetStream
+// stream SECURELOG_APPENDED, where the sealer's durable consumer finds it
+// even if the sealer is down now), after the batch holding it committed.
+func (in *Ingester) announceAppended(a *wire.AppendedMsg) {
+	announce(in.js, in.log, wire.SubjectFor(wire.KindAppended, a.Stream), fmt.Sprintf("appended-%s-%d", a.Stream, a.LastSeqno), a)
 }
 
 func noteAppended(m map[string]*wire.AppendedMsg, stream string, ar securelog.AppendResult) {

@@ -158,7 +158,7 @@ func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) {
 		noteAppended(appended, r.ev.Stream, res[i].AppendResult)
 	}
 	for _, s := range order {
-		publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindAppended, s), appended[s])
+		in.announceAppended(appended[s])
 	}
 }
 
@@ -183,7 +183,9 @@ func (in *Ingester) onClose(ctx context.Context, m *nats.Msg) {
 	in.m.CloseTime.Observe(time.Since(start).Seconds())
 	info := wire.SegmentInfoOf(seg)
 	respondJSON(m, wire.CloseReply{Segment: &info})
-	publishJSON(in.cfg.Conn, in.log, wire.SubjectFor(wire.KindSealed, stream), info)
+	// Durable (JetStream stream SECURELOG_SEALED): a signer that is down
+	// now signs it when it resumes from its consumer's position.
+	announce(in.js, in.log, wire.SubjectFor(wire.KindSealed, stream), fmt.Sprintf("sealed-%s-%d-%d", stream, seg.SegmentID, seg.SeqEnd), info)
 	in.log.Debug("segment sealed", "stream", stream, "segment_id", seg.SegmentID, "seq_start", seg.SeqStart, "seq_end", seg.SeqEnd)
 }
 

@@ -26,9 +26,14 @@ type StreamConfig struct {
 }
 
 // EnsureStreams creates SECURELOG_IN (subjects securelog.in.>, file storage,
-// de-duplication by Nats-Msg-Id) and SECURELOG_DLQ (securelog.dlq.>) if
-// they do not exist. Existing streams are left as configured by their
-// operator. Creating a replicated stream right after a cluster starts can
+// de-duplication by Nats-Msg-Id), SECURELOG_DLQ (securelog.dlq.>) and the
+// announcement streams SECURELOG_APPENDED (securelog.appended.>) and
+// SECURELOG_SEALED (securelog.sealed.>) if they do not exist. The
+// announcement streams are work queues: a message stays until the worker's
+// durable consumer (the sealer's, the signer's) acknowledges it, also while
+// that worker is down, at most MaxAge and announcementMaxBytes (oldest
+// dropped; the workers' store scans cover what was dropped). Existing
+// streams are left as configured by their operator. Creating a replicated stream right after a cluster starts can
 // fail with "no suitable peers": it is retried until ctx ends.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	if cfg.Replicas <= 0 {
@@ -45,6 +50,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge, Replicas: cfg.Replicas},
 		{Name: wire.DLQStream, Subjects: []string{wire.DLQSubjects}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: 30 * 24 * time.Hour, Replicas: cfg.Replicas},
+		{Name: wire.AppendedStream, Subjects: []string{wire.AppendedSubjects}, Storage: jetstream.FileStorage,
+			Retention: jetstream.WorkQueuePolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge,
+			MaxBytes: announcementMaxBytes, Discard: jetstream.DiscardOld, Replicas: cfg.Replicas},
+		{Name: wire.SealedStream, Subjects: []string{wire.SealedSubjects}, Storage: jetstream.FileStorage,
+			Retention: jetstream.WorkQueuePolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge,
+			MaxBytes: announcementMaxBytes, Discard: jetstream.DiscardOld, Replicas: cfg.Replicas},
 	} {
 		if err := ensureStream(ctx, js, sc); err != nil {
 			return err
@@ -52,6 +63,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	}
 	return nil
 }
+
+// announcementMaxBytes bounds each announcement stream, for a deployment
+// that runs no sealer or signer.
+const announcementMaxBytes = 256 << 20
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
 	for {
@@ -121,6 +136,59 @@ func (a Alerter) LogAlert(stream string, err error) {
 		return
 	}
 	a.Alert(stream, "log-alert", 0, err.Error())
+}
+
+// announce publishes v as JSON on subject through JetStream (an
+// announcement stream keeps it for the durable consumers), de-duplicated by
+// msgID. It does not wait for the acknowledgement: a failure is logged by
+// the JetStream context's error handler, and the workers' periodic store
+// scans cover a lost announcement.
+func announce(js jetstream.JetStream, log *slog.Logger, subject, msgID string, v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		m := nats.NewMsg(subject)
+		m.Data = b
+		m.Header.Set(wire.MsgIDHeader, msgID)
+		_, err = js.PublishMsgAsync(m)
+	}
+	if err != nil {
+		log.Warn("publish announcement", "subject", subject, "err", err)
+	}
+}
+
+// durableConsumer returns the durable consumer name on the JetStream stream
+// stream, created or updated to cc, and whether it did not exist before
+// (a worker then has no position to resume from and scans the store). It
+// waits, logging once, until the stream exists: the ingester creates it.
+func durableConsumer(ctx context.Context, js jetstream.JetStream, log *slog.Logger, stream string, cc jetstream.ConsumerConfig) (jetstream.Consumer, bool, error) {
+	waiting := false
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.Stream(actx, stream)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			log.Warn("JetStream stream info", "stream", stream, "err", err)
+		} else if !waiting {
+			log.Info("waiting for the ingester to create the JetStream stream", "stream", stream)
+			waiting = true
+		}
+		if !sleepCtx(ctx, 500*time.Millisecond) {
+			return nil, false, ctx.Err()
+		}
+	}
+	_, err := js.Consumer(ctx, stream, cc.Durable)
+	created := errors.Is(err, jetstream.ErrConsumerNotFound)
+	if err != nil && !created {
+		return nil, false, fmt.Errorf("consumer %s on %s: %w", cc.Durable, stream, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+	if err != nil {
+		return nil, false, fmt.Errorf("create consumer %s on %s: %w", cc.Durable, stream, err)
+	}
+	return cons, created, nil
 }
 
 // publishJSON publishes v as JSON on subject (core NATS), logging failures.

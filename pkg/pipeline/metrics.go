@@ -27,6 +27,11 @@ type Metrics struct {
 	// Halted is 1 for each stream a worker's log halted after an integrity
 	// check failed (securelog.StreamHaltedError), by stream and kind.
 	Halted *prometheus.GaugeVec
+	// Scans counts the sealer's and signer's safety-net store scans, by
+	// worker; ScanFound counts the streams a scan found work in that no
+	// announcement had reported (a lost announcement).
+	Scans     *prometheus.CounterVec
+	ScanFound *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics on a new private registry.
@@ -65,8 +70,12 @@ func NewMetrics() *Metrics {
 		Halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "securelog_pipeline_stream_halted",
 			Help: "1 while a stream is halted because an integrity check failed (appends or signing refused until an operator repairs the store and restarts)."},
 			[]string{"stream", "kind"}),
+		Scans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_store_scans_total",
+			Help: "Safety-net store scans for work no announcement reported, by worker (sealer, signer)."}, []string{"worker"}),
+		ScanFound: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_store_scan_found_total",
+			Help: "Streams in which a safety-net store scan found work no announcement had reported, by worker."}, []string{"worker"}),
 	}
-	m.reg.MustRegister(m.CatchUps, m.CatchUpRead, m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
+	m.reg.MustRegister(m.Scans, m.ScanFound, m.CatchUps, m.CatchUpRead, m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
 		m.Sealed, m.CloseTime, m.Signed, m.SignTime, m.Witnessed, m.Alerts, m.Halted)
 	return m
 }

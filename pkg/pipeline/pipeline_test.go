@@ -227,6 +227,7 @@ func TestSealerPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
+	ensureStreams(t, nc)
 	s, err := NewSealer(SealerConfig{Conn: nc, MaxEntries: 10, MaxAge: 300 * time.Millisecond, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

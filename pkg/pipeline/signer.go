@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/wire"
@@ -38,17 +39,22 @@ type SignerConfig struct {
 	Identity string
 	// Witnesses receive every new checkpoint; a refusal is an alert.
 	Witnesses []Witness
-	// ScanInterval is the period of the catch-up scan for unsigned
+	// ScanInterval is the period of the safety-net scan for unsigned
 	// segments of every stream (DefaultSignerScan).
 	ScanInterval time.Duration
-	Logger       *slog.Logger
-	Metrics      *Metrics
+	// Durable is the signer's durable consumer on SECURELOG_SEALED
+	// (DefaultSignerDurable); FilterSubject selects its streams
+	// (securelog.sealed.>).
+	Durable       string
+	FilterSubject string
+	Logger        *slog.Logger
+	Metrics       *Metrics
 }
 
 // Signer signs sealed segments in order, submits each new checkpoint to
-// the witnesses and publishes securelog.checkpoint.<stream>. It reacts to
-// securelog.sealed.> and scans the store at start and periodically, so a
-// missed event or a crash between steps only delays signing. Signed
+// the witnesses and publishes securelog.checkpoint.<stream>. It consumes
+// securelog.sealed.> durably (see Run) and scans the store periodically,
+// so a lost announcement or a crash between steps only delays signing. Signed
 // segments are skipped: signing is idempotent. Run one signer per store.
 type Signer struct {
 	cfg   SignerConfig
@@ -80,6 +86,12 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.ScanInterval <= 0 {
 		cfg.ScanInterval = DefaultSignerScan
 	}
+	if cfg.Durable == "" {
+		cfg.Durable = DefaultSignerDurable
+	}
+	if cfg.FilterSubject == "" {
+		cfg.FilterSubject = wire.SealedSubjects
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -98,16 +110,52 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 // failed the check before signing, or the store was rolled back).
 func (s *Signer) Healthy() error { return s.cfg.Log.Healthy() }
 
-// Run signs until ctx ends.
+// Run signs until ctx ends. Sealed announcements come from a durable
+// JetStream consumer on SECURELOG_SEALED and are acknowledged once their
+// segment is signed, so a signer that was down resumes from its consumer's
+// position; the store scan runs at the first start (a new consumer) and
+// every ScanInterval as a safety net.
 func (s *Signer) Run(ctx context.Context) error {
-	ch := make(chan *nats.Msg, 4096)
-	sub, err := s.cfg.Conn.ChanSubscribe(wire.WildcardFor(wire.KindSealed), ch)
+	js, err := jetstream.New(s.cfg.Conn)
 	if err != nil {
-		return fmt.Errorf("signer: subscribe: %w", err)
+		return fmt.Errorf("signer: %w", err)
 	}
-	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(-1, -1)
-	s.scanAll(ctx)
+	cons, created, err := durableConsumer(ctx, js, s.log, wire.SealedStream, jetstream.ConsumerConfig{
+		Durable: s.cfg.Durable, FilterSubject: s.cfg.FilterSubject, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: DefaultSignerAckWait, MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("signer: %w", err)
+	}
+	ch := make(chan jetstream.Msg, 4096)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.Debug("sealed consumer", "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("signer: consume %s: %w", wire.SealedStream, err)
+	}
+	defer func() {
+		cc.Stop()
+		for {
+			select {
+			case m := <-ch:
+				_ = m.Nak() // for the next signer, at once
+			default:
+				return
+			}
+		}
+	}()
+	if created {
+		s.scanAll(ctx)
+	}
 	scan := time.NewTicker(s.cfg.ScanInterval)
 	defer scan.Stop()
 	for {
@@ -115,43 +163,89 @@ func (s *Signer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case m := <-ch:
-			// Coalesce everything queued. A sealed segment that directly
-			// extends the last one this signer signed in its stream is
-			// signed by id (point reads only); anything else falls back to
-			// one listing pass per stream.
-			var next []wire.SegmentInfo
-			streams := map[string]bool{}
-			for {
-				if st, ok := wire.StreamOf(wire.KindSealed, m.Subject); ok {
-					var info wire.SegmentInfo
-					if json.Unmarshal(m.Data, &info) == nil && info.Stream == st && info.SegmentID != 0 {
-						next = append(next, info)
-					} else {
-						streams[st] = true
-					}
-				}
+			// Coalesce everything queued.
+			batch := []jetstream.Msg{m}
+			for len(batch) < cap(ch) {
 				select {
 				case m = <-ch:
+					batch = append(batch, m)
 					continue
 				default:
 				}
 				break
 			}
-			for _, info := range next {
-				if streams[info.Stream] || !s.signNext(ctx, info) {
-					streams[info.Stream] = true
-				}
-			}
-			for st := range streams {
-				s.SignStream(ctx, st)
-			}
+			s.onSealed(ctx, batch)
 		case <-scan.C:
 			s.scanAll(ctx)
 		}
 	}
 }
 
+// onSealed signs the announced segments and acknowledges each one that is
+// signed; the others come back after a delay. A sealed segment that
+// directly extends the last one this signer signed in its stream is signed
+// by id (point reads only); anything else falls back to one listing pass
+// per stream.
+func (s *Signer) onSealed(ctx context.Context, msgs []jetstream.Msg) {
+	type announced struct {
+		m      jetstream.Msg
+		stream string
+		id     uint64 // 0: not a segment info; acknowledged after the listing
+	}
+	var (
+		next    []wire.SegmentInfo
+		streams = map[string]bool{}
+		signed  = map[uint64]bool{}
+		got     []announced
+	)
+	for _, m := range msgs {
+		st, ok := wire.StreamOf(wire.KindSealed, m.Subject())
+		if !ok {
+			_ = m.Term()
+			continue
+		}
+		var info wire.SegmentInfo
+		if json.Unmarshal(m.Data(), &info) == nil && info.Stream == st && info.SegmentID != 0 {
+			next = append(next, info)
+			got = append(got, announced{m, st, info.SegmentID})
+		} else {
+			streams[st] = true
+			got = append(got, announced{m, st, 0})
+		}
+	}
+	for _, info := range next {
+		if !streams[info.Stream] && s.signNext(ctx, info) {
+			signed[info.SegmentID] = true
+		} else {
+			streams[info.Stream] = true
+		}
+	}
+	for st := range streams {
+		s.SignStream(ctx, st)
+	}
+	for _, a := range got {
+		if a.id == 0 || signed[a.id] || s.signedThrough(a.stream) >= a.id {
+			_ = a.m.Ack()
+		} else {
+			_ = a.m.NakWithDelay(signerRetry)
+		}
+	}
+}
+
+// signerRetry is the delay before a sealed announcement whose segment could
+// not be signed is delivered again.
+const signerRetry = 5 * time.Second
+
+// signedThrough returns the newest segment id of stream that this signer
+// knows is signed with every earlier one (0 if none).
+func (s *Signer) signedThrough(stream string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSigned[stream].segmentID
+}
+
 func (s *Signer) scanAll(ctx context.Context) {
+	s.m.Scans.WithLabelValues("signer").Inc()
 	streams, err := s.cfg.Log.ListStreams(ctx)
 	if err != nil {
 		s.log.Warn("scan: list streams", "err", err)
@@ -161,7 +255,9 @@ func (s *Signer) scanAll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.SignStream(ctx, st.Name)
+		if s.SignStream(ctx, st.Name) > 0 {
+			s.m.ScanFound.WithLabelValues("signer").Inc()
+		}
 	}
 }
 
@@ -185,6 +281,7 @@ func (s *Signer) SignStream(ctx context.Context, stream string) int {
 		if err := s.signOne(ctx, seg); err != nil {
 			return n // retried on the next event or scan
 		}
+
 		n++
 	}
 	if len(segs) > 0 && n == 0 {

@@ -48,6 +48,7 @@ func TestSignerSignsAnnouncedSegmentsDirectly(t *testing.T) {
 	if err := sl.OpenInitialized(ctx); err != nil {
 		t.Fatal(err)
 	}
+	ensureStreams(t, nc)
 	s, err := NewSigner(SignerConfig{Conn: nc, Log: sl, Identity: "signer", ScanInterval: time.Hour, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

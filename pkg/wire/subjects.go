@@ -17,8 +17,8 @@ import (
 //	securelog.append.<stream>      request/reply append: EventMsg → AppendReply
 //	securelog.close.<stream>       request/reply segment close: {} → CloseReply
 //	securelog.committed.<stream>   CommitReceipt, one per ingester batch and stream
-//	securelog.appended.<stream>    AppendedMsg, one per batch and stream
-//	securelog.sealed.<stream>      SegmentInfo of a newly closed segment
+//	securelog.appended.<stream>    AppendedMsg, one per batch and stream, JetStream stream SECURELOG_APPENDED
+//	securelog.sealed.<stream>      SegmentInfo of a newly closed segment, JetStream stream SECURELOG_SEALED
 //	securelog.checkpoint.<stream>  CheckpointMsg after signing (+ witnessing)
 //	securelog.alert.<stream>       AlertMsg (witness refusal, rollback, ...)
 //	securelog.dlq.<stream>         DLQMsg: a rejected event with the reason
@@ -31,6 +31,18 @@ const (
 	DLQStream = "SECURELOG_DLQ"
 	// DLQSubjects is the subject filter of DLQStream.
 	DLQSubjects = "securelog.dlq.>"
+	// AppendedStream is the JetStream stream (a work queue) that keeps the
+	// ingester's appended announcements until the sealer's durable consumer
+	// acknowledges them.
+	AppendedStream = "SECURELOG_APPENDED"
+	// AppendedSubjects is the subject filter of AppendedStream.
+	AppendedSubjects = "securelog.appended.>"
+	// SealedStream is the JetStream stream (a work queue) that keeps the
+	// ingester's sealed announcements until the signer's durable consumer
+	// acknowledges them.
+	SealedStream = "SECURELOG_SEALED"
+	// SealedSubjects is the subject filter of SealedStream.
+	SealedSubjects = "securelog.sealed.>"
 	// MsgIDHeader is the JetStream de-duplication header producers set.
 	MsgIDHeader = "Nats-Msg-Id"
 
