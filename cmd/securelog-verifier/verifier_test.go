@@ -210,7 +210,14 @@ func TestWasmVerdictsMatchNative(t *testing.T) {
 	if len(muts) < 200 {
 		t.Fatalf("only %d mutations", len(muts))
 	}
+	stride := 1
+	if raceEnabled {
+		stride = 7 // every trust, receipt and top-level change, and every 7th entry or segment change
+	}
 	for i, m := range muts {
+		if i%stride != 0 && (strings.HasPrefix(m.Name, "entries[") || strings.HasPrefix(m.Name, "segments[")) {
+			continue
+		}
 		name := fmt.Sprintf("m%d.json", i)
 		bundletest.WriteMutated(t, data, m, filepath.Join(root, name))
 		calls = append(calls, call{name, "", "witnesses.json", false, false})
@@ -235,7 +242,7 @@ func TestWasmVerdictsMatchNative(t *testing.T) {
 			t.Errorf("call %d: no final progress line in stderr %q", i, stderr)
 		}
 		if i >= 11 && (v.Stage != verdict.StageAudit && v.Stage != verdict.StageBundle) {
-			t.Errorf("call %d (%s): stage %q: %s", i, muts[i-11].Name, v.Stage, got)
+			t.Errorf("call %d (%s): stage %q: %s", i, c.bundle, v.Stage, got)
 		}
 	}
 }
