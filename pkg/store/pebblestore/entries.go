@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/securelog/securelog/pkg/query"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -70,6 +71,8 @@ func (s *Store) unreserve(seqnos []uint64) {
 // buffers (pebble copies both into the batch).
 type entryWriter struct{ k, v []byte }
 
+// set adds the row, its seqno record and its secondary index records
+// (index.go) to the batch.
 func (w *entryWriter) set(b *pebble.Batch, row wire.EntryRow) error {
 	w.k = binary.BigEndian.AppendUint64(append(w.k[:0], prefixEntry...), row.Seqno)
 	w.v = append(w.v[:0], row.StreamID...)
@@ -78,7 +81,12 @@ func (w *entryWriter) set(b *pebble.Batch, row wire.EntryRow) error {
 	}
 	w.k = binary.BigEndian.AppendUint64(appendEscStream(append(w.k[:0], prefixStreamEntry...), row.StreamID), row.Seqno)
 	w.v = appendEntry(w.v[:0], row)
-	return b.Set(w.k, w.v, nil)
+	if err := b.Set(w.k, w.v, nil); err != nil {
+		return err
+	}
+	var err error
+	w.k, err = setIndexes(b, w.k, row)
+	return err
 }
 
 func setEntry(b *pebble.Batch, row wire.EntryRow) error {
@@ -269,4 +277,44 @@ func (s *Store) Last(ctx context.Context, stream string) (wire.EntryRow, bool, e
 		return false, err
 	})
 	return row, found, err
+}
+
+// QueryEntries answers one page of the filter with the secondary indexes
+// (index.go).
+func (s *Store) QueryEntries(ctx context.Context, f query.Filter) ([]wire.EntryRow, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer s.release()
+	rows, more, err := s.queryEntries(db, f)
+	if err != nil {
+		return nil, false, fmt.Errorf("pebble store %q: query stream %q: %w", s.dir, f.Stream, err)
+	}
+	return rows, more, nil
+}
+
+// CountEntries counts the stream's entries by walking its time index keys.
+func (s *Store) CountEntries(ctx context.Context, stream string) (uint64, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	p := key(prefixIdxTime, escStream(stream))
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return 0, fmt.Errorf("pebble store %q: count %q: %w", s.dir, stream, err)
+	}
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n%65536 == 0 && ctx.Err() != nil {
+			_ = it.Close()
+			return 0, ctx.Err()
+		}
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("pebble store %q: count %q: %w", s.dir, stream, err)
+	}
+	return n, nil
 }

@@ -10,7 +10,7 @@ import (
 // written 0x00 0xFF and the name ends with 0x00 0x01, so no name's keys are
 // a prefix of another name's and names iterate in byte order.
 //
-//	v                          schema version (uvarint 1)
+//	v                          schema version (2; 1 = before the entry indexes)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
 //	e/<seqno>                  stream name of the entry (primary uniqueness key)
 //	s/<stream><seqno>          entry row (so Range and Head are one ordered scan)
@@ -24,6 +24,7 @@ import (
 //	t/<order>                  stream row, order = creation order
 //	tn/<name>                  order of the stream (be64)
 //	m/<key>                    meta record written by CommitBatch
+//	xt/ xy/ xp/…               secondary indexes of the entries (index.go)
 var (
 	keyVersion        = []byte("v")
 	keySegCounter     = []byte("c/seg")
@@ -43,7 +44,7 @@ var (
 	prefixMeta         = "m/"
 )
 
-const schemaVersion = 1
+const schemaVersion = 2
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

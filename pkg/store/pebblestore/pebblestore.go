@@ -109,6 +109,8 @@ type Store struct {
 
 // Compile-time interface checks.
 var (
+	_ store.EntryQuerier     = (*Store)(nil)
+	_ store.EntryCounter     = (*Store)(nil)
 	_ store.Store            = (*Store)(nil)
 	_ store.SegmentTreeStore = (*Store)(nil)
 	_ store.Batcher          = (*Store)(nil)
@@ -171,8 +173,18 @@ func (s *Store) setup(db *pebble.DB) error {
 		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
 			return err
 		}
+	case len(v) == 1 && v[0] == 1:
+		// Version 1 had no secondary indexes: build them, then record
+		// version 2 (which older builds refuse, so they cannot add
+		// entries without index records).
+		if err := backfillIndexes(db, 10000); err != nil {
+			return fmt.Errorf("upgrade schema 1 → %d (build the entry indexes): %w", schemaVersion, err)
+		}
+		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
+			return err
+		}
 	case len(v) != 1 || v[0] != schemaVersion:
-		return fmt.Errorf("unsupported schema version %v (this build reads %d)", v, schemaVersion)
+		return fmt.Errorf("unsupported schema version %v (this build reads 1 and %d)", v, schemaVersion)
 	}
 	var wit uint64
 	counters := []struct {

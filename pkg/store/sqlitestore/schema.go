@@ -15,7 +15,9 @@ type migration struct {
 
 // migrations are SPEC §18 M1–M4 (table, column and index names exact) plus
 // M5, the key/value table behind store.Batcher meta records, and M6, the
-// stored Merkle tree chunks of store.SegmentTreeStore. The reference's
+// stored Merkle tree chunks of store.SegmentTreeStore, and M7, the
+// secondary indexes of entry queries (stream+time, stream+type,
+// stream+producer; query.go). The reference's
 // M4 seed row is written by Init instead, with an RFC 3339 created_at
 // (DECISIONS 22).
 var migrations = []migration{
@@ -96,6 +98,11 @@ var migrations = []migration{
 			nodes      BLOB NOT NULL,
 			PRIMARY KEY (segment_id, level, chunk)
 		)`,
+	}},
+	{7, []string{
+		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_time ON secure_log (stream_id, timestamp, seqno)`,
+		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_type_time ON secure_log (stream_id, event_type, timestamp, seqno)`,
+		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_producer_time ON secure_log (stream_id, producer, timestamp, seqno)`,
 	}},
 }
 

@@ -19,6 +19,9 @@
 //   - SegmentEntrySeqnos of an unknown segment is an empty list, not an error.
 //   - Contract errors are the typed errors of package store, checked with
 //     errors.As / errors.Is (also through the remote store).
+//   - store.QueryEntries (the backend's indexes, or the scan fallback)
+//     returns what query.Select returns, page by page with the cursor, and
+//     store.CountEntries counts a stream's entries.
 //   - SegmentInsert refuses a segment that breaks the stream's partition
 //     into segments (*store.SegmentOverlapError); CloseRace proves it under
 //     concurrent closes, and RunProcessRace across processes.
@@ -65,6 +68,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Streams", h.testStreams)
 	t.Run("Copies", h.testCopies)
 	t.Run("Batcher", h.testBatcher)
+	t.Run("Query", h.testQuery)
 	t.Run("Concurrency", h.testConcurrency)
 	t.Run("CloseRace", h.testCloseRace)
 	t.Run("Durability", h.testDurability)

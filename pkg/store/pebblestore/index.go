@@ -1,0 +1,289 @@
+package pebblestore
+
+import (
+	"encoding/binary"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/securelog/securelog/pkg/query"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// Secondary indexes of the entries (issue 12), written in the same synced
+// batch as the entry. Keys end in the entry's position (query.Position:
+// timestamp, then seqno) so each index scans in query order; the value is
+// the entry's severity (one byte), so a severity filter needs no row read.
+//
+//	xt/<stream><time><seqno>              stream + time
+//	xy/<stream><event_type><time><seqno>  stream + type (escaped like a stream name)
+//	xp/<stream><producer><time><seqno>    stream + producer
+//
+// <time> is the timestamp's Unix nanoseconds (query.TimeKey) as be64 with the
+// sign bit flipped, so byte order is numeric order.
+var (
+	prefixIdxTime     = "xt/"
+	prefixIdxType     = "xy/"
+	prefixIdxProducer = "xp/"
+)
+
+// appendPos appends the position suffix of an index key.
+func appendPos(dst []byte, p query.Position) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(p.Time)^(1<<63))
+	return binary.BigEndian.AppendUint64(dst, p.Seqno)
+}
+
+// decodePos reads the 16-byte position suffix of an index key.
+func decodePos(k []byte) (query.Position, bool) {
+	if len(k) < 16 {
+		return query.Position{}, false
+	}
+	s := k[len(k)-16:]
+	return query.Position{Time: int64(binary.BigEndian.Uint64(s) ^ (1 << 63)), Seqno: binary.BigEndian.Uint64(s[8:])}, true
+}
+
+// timeBound is the index key prefix of every position at time t.
+func timeBound(prefix []byte, t int64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte{}, prefix...), uint64(t)^(1<<63))
+}
+
+// setIndexes adds the row's three index records to b, reusing buf.
+func setIndexes(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) {
+	pos := query.Key(row)
+	val := []byte{byte(row.Severity)}
+	buf = appendPos(appendEscStream(append(buf[:0], prefixIdxTime...), row.StreamID), pos)
+	if err := b.Set(buf, val, nil); err != nil {
+		return buf, err
+	}
+	buf = appendPos(appendEscStream(appendEscStream(append(buf[:0], prefixIdxType...), row.StreamID), row.EventType), pos)
+	if err := b.Set(buf, val, nil); err != nil {
+		return buf, err
+	}
+	buf = appendPos(appendEscStream(appendEscStream(append(buf[:0], prefixIdxProducer...), row.StreamID), row.Producer), pos)
+	return buf, b.Set(buf, val, nil)
+}
+
+// backfillIndexes writes the index records of every stored entry (a store
+// of schema version 1 has none), committing every chunk rows.
+func backfillIndexes(db *pebble.DB, chunk int) error {
+	p := []byte(prefixStreamEntry)
+	b := db.NewBatch()
+	defer func() { _ = b.Close() }()
+	var buf []byte
+	n := 0
+	err := scan(db, p, upperBound(p), false, func(_, v []byte) (bool, error) {
+		row, err := decodeEntry(v)
+		if err != nil {
+			return false, err
+		}
+		if buf, err = setIndexes(b, buf, row); err != nil {
+			return false, err
+		}
+		if n++; n%chunk == 0 {
+			if err := b.Commit(pebble.Sync); err != nil {
+				return false, err
+			}
+			_ = b.Close()
+			b = db.NewBatch()
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// maxMergeTypes bounds the distinct event types a prefix query merges;
+// beyond it the query scans the time index and filters rows.
+const maxMergeTypes = 64
+
+// source is one ordered index range being merged.
+type source struct {
+	it   *pebble.Iterator
+	ok   bool
+	pos  query.Position
+	sev  wire.Severity
+	desc bool
+}
+
+func (s *source) load() {
+	for s.ok {
+		pos, ok := decodePos(s.it.Key())
+		v := s.it.Value()
+		if ok && len(v) == 1 {
+			s.pos, s.sev = pos, wire.Severity(v[0])
+			return
+		}
+		s.step() // a malformed record is skipped
+	}
+}
+
+func (s *source) step() {
+	if s.desc {
+		s.ok = s.it.Prev()
+	} else {
+		s.ok = s.it.Next()
+	}
+}
+
+// openSource opens the index range under prefix that the filter's time
+// bounds and cursor allow, positioned at its first record in order.
+func openSource(r pebble.Reader, prefix []byte, f query.Filter) (*source, error) {
+	lo, hi := append([]byte{}, prefix...), upperBound(prefix)
+	if f.HasSince {
+		lo = timeBound(prefix, f.Since)
+	}
+	if f.HasUntil {
+		hi = timeBound(prefix, f.Until)
+	}
+	if f.HasAfter {
+		k := appendPos(append([]byte{}, prefix...), f.After)
+		if f.Order == query.Oldest {
+			if k = append(k, 0); string(k) > string(lo) { // smallest key after the cursor
+				lo = k
+			}
+		} else if hi == nil || string(k) < string(hi) {
+			hi = k
+		}
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	s := &source{it: it, desc: f.Order == query.Newest}
+	if s.desc {
+		s.ok = it.Last()
+	} else {
+		s.ok = it.First()
+	}
+	s.load()
+	return s, nil
+}
+
+// distinctTypes lists the stream's event types that start with prefix, by
+// skipping from one type to the next; more reports that there are more
+// than limit.
+func distinctTypes(r pebble.Reader, stream, prefix string, limit int) (types []string, more bool, err error) {
+	base := appendEscStream(append([]byte{}, prefixIdxType...), stream)
+	lo := append(append([]byte{}, base...), escPrefix(prefix)...)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = it.Close() }()
+	for ok := it.First(); ok; {
+		typ, _, err := unescStream(it.Key()[len(base):])
+		if err != nil {
+			return nil, false, err
+		}
+		if len(types) == limit {
+			return types, true, nil
+		}
+		types = append(types, typ)
+		next := upperBound(appendEscStream(append([]byte{}, base...), typ))
+		if next == nil {
+			break
+		}
+		ok = it.SeekGE(next)
+	}
+	return types, false, it.Error()
+}
+
+// escPrefix is the escaped form of a name prefix, without the terminator:
+// every name starting with prefix has keys starting with it.
+func escPrefix(prefix string) []byte {
+	e := appendEscStream(nil, prefix)
+	return e[:len(e)-2]
+}
+
+// queryEntries evaluates the filter with the indexes: it picks the most
+// selective index (exact type, else producer, else a merge of the types
+// under a type prefix, else time), walks it in order and reads only rows
+// whose severity passes and that the index does not already decide.
+func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, bool, error) {
+	stream := appendEscStream(nil, f.Stream)
+	var prefixes [][]byte
+	rowCheck := f.Producer != "" || f.TypePrefix // fields the index does not decide
+	switch {
+	case f.Type != "" && !f.TypePrefix:
+		prefixes = [][]byte{appendEscStream(key(prefixIdxType, stream), f.Type)}
+		rowCheck = f.Producer != ""
+	case f.Producer != "":
+		prefixes = [][]byte{appendEscStream(key(prefixIdxProducer, stream), f.Producer)}
+		rowCheck = f.TypePrefix && f.Type != ""
+	case f.TypePrefix && f.Type != "":
+		types, more, err := distinctTypes(r, f.Stream, f.Type, maxMergeTypes)
+		if err != nil {
+			return nil, false, err
+		}
+		if more {
+			prefixes = [][]byte{key(prefixIdxTime, stream)}
+			break
+		}
+		for _, t := range types {
+			prefixes = append(prefixes, appendEscStream(key(prefixIdxType, stream), t))
+		}
+		rowCheck = false
+	default:
+		prefixes = [][]byte{key(prefixIdxTime, stream)}
+		rowCheck = false
+	}
+	srcs := make([]*source, 0, len(prefixes))
+	defer func() {
+		for _, src := range srcs {
+			_ = src.it.Close()
+		}
+	}()
+	for _, p := range prefixes {
+		src, err := openSource(r, p, f)
+		if err != nil {
+			return nil, false, err
+		}
+		srcs = append(srcs, src)
+	}
+	limit := f.PageSize()
+	out := make([]wire.EntryRow, 0, min(limit, 128))
+	rowKey := key(prefixStreamEntry, stream)
+	base := len(rowKey)
+	for {
+		var best *source
+		for _, src := range srcs {
+			if src.ok && (best == nil || f.Before(src.pos, best.pos)) {
+				best = src
+			}
+		}
+		if best == nil {
+			return out, false, nil
+		}
+		pos, sev := best.pos, best.sev
+		best.step()
+		best.load()
+		if f.HasSeverity && sev > f.MinSeverity {
+			continue
+		}
+		if len(out) == limit {
+			if !rowCheck {
+				return out, true, nil
+			}
+		}
+		rowKey = binary.BigEndian.AppendUint64(rowKey[:base], pos.Seqno)
+		v, found, err := get(r, rowKey)
+		if err != nil {
+			return nil, false, err
+		}
+		if !found {
+			continue // an index record without its row cannot be served
+		}
+		row, err := decodeEntry(v)
+		if err != nil {
+			return nil, false, err
+		}
+		if rowCheck && !f.MatchFields(row) {
+			continue
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		out = append(out, row)
+	}
+}

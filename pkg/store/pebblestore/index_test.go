@@ -1,0 +1,87 @@
+package pebblestore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/securelog/securelog/pkg/query"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+func quietStore() *Store { return New(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))) }
+
+// TestUpgradeBuildsIndexes: a store of schema version 1 (entries without
+// index records) is indexed on open and then answers queries like a scan;
+// version 2 is recorded.
+func TestUpgradeBuildsIndexes(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	s := quietStore()
+	if err := s.Init(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	var rows []wire.EntryRow
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := uint64(1); i <= 25; i++ {
+		rows = append(rows, wire.EntryRow{Seqno: i, StreamID: "default", Timestamp: wire.FormatTime(base.Add(time.Duration(i) * time.Second)),
+			EventType: fmt.Sprintf("t.%d", i%3), Producer: fmt.Sprintf("p%d", i%2), Severity: wire.Severity(i % 8),
+			Payload: []byte{}, PrevEntryHash: make([]byte, 32), EntryHash: make([]byte, 32)})
+	}
+	if err := s.CommitBatch(ctx, store.Batch{Entries: rows}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Make it a version 1 store: no index records.
+	db, err := pebble.Open(dir, &pebble.Options{Logger: slogLogger{slog.New(slog.DiscardHandler)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{prefixIdxTime, prefixIdxType, prefixIdxProducer} {
+		if err := db.DeleteRange([]byte(p), upperBound([]byte(p)), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Set(keyVersion, []byte{1}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = quietStore()
+	if err := s.Init(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, v := range []query.Filter{
+		{Stream: "default", Limit: 100},
+		{Stream: "default", Type: "t.1", Limit: 100},
+		{Stream: "default", Producer: "p0", Order: query.Oldest, Limit: 100},
+		{Stream: "default", Type: "t.", TypePrefix: true, HasSeverity: true, MinSeverity: wire.Warning, Limit: 100},
+	} {
+		got, _, err := s.QueryEntries(ctx, v)
+		want, _ := query.Select(rows, v)
+		if err != nil || len(got) != len(want) || len(got) == 0 {
+			t.Fatalf("%+v: got %d rows (%v), want %d", v, len(got), err, len(want))
+		}
+		for i := range got {
+			if got[i].Seqno != want[i].Seqno {
+				t.Fatalf("%+v: row %d is seqno %d, want %d", v, i, got[i].Seqno, want[i].Seqno)
+			}
+		}
+	}
+	ver, _, err := get(s.db, keyVersion)
+	if err != nil || len(ver) != 1 || ver[0] != schemaVersion {
+		t.Errorf("schema version after upgrade: %v %v", ver, err)
+	}
+}

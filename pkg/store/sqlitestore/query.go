@@ -1,0 +1,112 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/securelog/securelog/pkg/query"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+var (
+	_ store.EntryQuerier = (*Store)(nil)
+	_ store.EntryCounter = (*Store)(nil)
+)
+
+// timeText is the writer format (SPEC §5.4) of Unix nanoseconds. Stored
+// timestamps in that format compare as text in time order, which is what
+// the indexes of migration 7 (stream_id, timestamp, seqno) rely on.
+func timeText(ns int64) string { return wire.FormatTime(time.Unix(0, ns)) }
+
+// prefixEnd is the smallest string greater than every string starting with
+// p, or "" if there is none.
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0xFF {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
+}
+
+// QueryEntries answers one page of the filter with the SQL indexes of
+// migration 7. Entries are ordered by the stored timestamp text, then
+// seqno: time order for timestamps in the writer format the log writes.
+func (s *Store) QueryEntries(ctx context.Context, f query.Filter) ([]wire.EntryRow, bool, error) {
+	where := []string{"stream_id = ?"}
+	args := []any{f.Stream}
+	switch {
+	case f.TypePrefix && f.Type != "":
+		where = append(where, "event_type >= ?")
+		args = append(args, f.Type)
+		if end := prefixEnd(f.Type); end != "" {
+			where = append(where, "event_type < ?")
+			args = append(args, end)
+		}
+	case !f.TypePrefix && f.Type != "":
+		where = append(where, "event_type = ?")
+		args = append(args, f.Type)
+	}
+	if f.Producer != "" {
+		where = append(where, "producer = ?")
+		args = append(args, f.Producer)
+	}
+	if f.HasSeverity {
+		names := wire.SeverityNames()[:f.MinSeverity+1]
+		where = append(where, "severity IN (?"+strings.Repeat(",?", len(names)-1)+")")
+		for _, n := range names {
+			args = append(args, n)
+		}
+	}
+	if f.HasSince {
+		where = append(where, "timestamp >= ?")
+		args = append(args, timeText(f.Since))
+	}
+	if f.HasUntil {
+		where = append(where, "timestamp < ?")
+		args = append(args, timeText(f.Until))
+	}
+	dir, cmp := "DESC", "<"
+	if f.Order == query.Oldest {
+		dir, cmp = "ASC", ">"
+	}
+	if f.HasAfter {
+		seqno, err := toInt64("cursor seqno", f.After.Seqno)
+		if err != nil {
+			return nil, false, err
+		}
+		where = append(where, "(timestamp, seqno) "+cmp+" (?, ?)")
+		args = append(args, timeText(f.After.Time), seqno)
+	}
+	limit := f.PageSize()
+	args = append(args, limit+1)
+	rows, err := s.queryEntries(ctx, "query stream "+f.Stream,
+		`SELECT `+entryColumns+` FROM secure_log WHERE `+strings.Join(where, " AND ")+
+			` ORDER BY timestamp `+dir+`, seqno `+dir+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(rows) > limit {
+		return rows[:limit], true, nil
+	}
+	return rows, false, nil
+}
+
+// CountEntries counts the stream's entries with the stream index.
+func (s *Store) CountEntries(ctx context.Context, stream string) (uint64, error) {
+	db, release, err := s.handle()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	var n int64
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM secure_log WHERE stream_id = ?`, stream).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite store: count entries of %q: %w", stream, err)
+	}
+	return fromInt64("entry count", n)
+}
