@@ -93,9 +93,20 @@ type CheckpointerConfig struct {
 	// Interval is the shortest time between checkpoints
 	// (DefaultCheckpointInterval).
 	Interval time.Duration
-	// Cosign, if set, gets each new signed checkpoint and returns it with
-	// witness cosignatures (for example a C2SP tlog-witness client). Its
-	// error is logged; the log-signed checkpoint is still published.
+	// Poll is how often Run looks at the tree (Interval/10, at least
+	// 10 ms, if 0): a tree that grows after a quiet period is signed
+	// within Poll, not within Interval.
+	Poll time.Duration
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// Cosign, if set, is the witness policy: it gets each new signed
+	// checkpoint and returns it with witness cosignatures (for example
+	// tlogwitness.Client.CosignFunc). A nil error means the cosigned
+	// note satisfies the policy (the checkpoint is witnessed); an error
+	// (with or without a partially cosigned note) means it does not: it
+	// is logged, the note is announced anyway, and the same checkpoint is
+	// submitted again at the next tick until it is witnessed or a newer
+	// one is signed.
 	Cosign func(ctx context.Context, signed []byte) ([]byte, error)
 	// Publish, if set, announces each new checkpoint (for example on
 	// CheckpointSubject); an error is logged.
@@ -129,10 +140,17 @@ type Checkpointer struct {
 	cfg CheckpointerConfig
 	log *slog.Logger
 
-	mu     sync.Mutex
-	last   Checkpoint // last signed
-	signed []byte     // its note
-	served []byte     // what /checkpoint serves (cosigned when available)
+	mu       sync.Mutex
+	last     Checkpoint // last signed
+	signed   []byte     // its note
+	cosigned []byte     // its note with the cosignatures collected so far
+	// witnessed is the latest note that satisfies the witness policy
+	// (the latest signed one when there is no policy) and wsize its size.
+	witnessed []byte
+	wsize     int64
+	// tried is when the last checkpoint was signed or submitted to the
+	// witnesses: Run waits Interval after it.
+	tried  time.Time
 	loaded bool
 	notify chan struct{}
 }
@@ -151,18 +169,33 @@ func NewCheckpointer(cfg CheckpointerConfig) (*Checkpointer, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultCheckpointInterval
 	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = max(cfg.Interval/10, 10*time.Millisecond)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	return &Checkpointer{cfg: cfg, log: cfg.Logger.With("worker", "checkpointer"), notify: make(chan struct{})}, nil
 }
 
-// Latest returns the latest published checkpoint note (cosigned when
-// witnesses cosigned it), or nil before the first one.
+// Latest returns the note /checkpoint serves: the latest checkpoint that
+// satisfies the witness policy, with its cosignatures (the latest signed
+// one when no policy is configured), or nil before the first one.
 func (c *Checkpointer) Latest() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.served
+	return c.witnessed
+}
+
+// Witnessed returns Latest and its tree size, and whether a witness
+// policy is configured (Cosign is set).
+func (c *Checkpointer) Witnessed() (note []byte, size int64, policy bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.witnessed, c.wsize, c.cfg.Cosign != nil
 }
 
 // LatestSigned returns the latest checkpoint signed by the log and its
@@ -173,7 +206,7 @@ func (c *Checkpointer) LatestSigned() (Checkpoint, []byte) {
 	return c.last, c.signed
 }
 
-// Changed returns a channel closed at the next published checkpoint.
+// Changed returns a channel closed when Latest changes.
 func (c *Checkpointer) Changed() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -200,12 +233,30 @@ func (c *Checkpointer) load(ctx context.Context) error {
 		if ck.Origin != c.cfg.Origin {
 			return fmt.Errorf("checkpointer: stored checkpoint has origin %q, configured origin is %q (a new origin is a new log)", ck.Origin, c.cfg.Origin)
 		}
-		c.last, c.signed, c.served = ck, msg, msg
-		if c.cfg.Cosigned != nil {
-			if co, err := c.cfg.Cosigned.Load(ctx); err == nil && co != nil {
-				if t, _, err := SplitNote(co); err == nil && bytes.Equal(t, text) {
-					c.served = co
-				}
+		c.last, c.signed, c.cosigned = ck, msg, msg
+		if c.cfg.Cosign == nil {
+			c.witnessed, c.wsize = msg, ck.Size
+		}
+	}
+	if c.cfg.Cosign != nil && c.cfg.Cosigned != nil {
+		// The latest witnessed checkpoint: the signed one, or an older
+		// one while the signed one still waits for its witnesses.
+		co, err := c.cfg.Cosigned.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("checkpointer: load last witnessed checkpoint: %w", err)
+		}
+		if co != nil {
+			t, _, err := SplitNote(co)
+			if err != nil {
+				return fmt.Errorf("checkpointer: stored witnessed checkpoint: %w", err)
+			}
+			wc, err := ParseCheckpoint(t)
+			if err != nil || wc.Origin != c.cfg.Origin || wc.Size > c.last.Size {
+				return fmt.Errorf("checkpointer: stored witnessed checkpoint (size %d, origin %q) does not precede the signed one (size %d): %v", wc.Size, wc.Origin, c.last.Size, err)
+			}
+			c.witnessed, c.wsize = co, wc.Size
+			if bytes.Equal(t, c.last.Text()) {
+				c.cosigned = co
 			}
 		}
 	}
@@ -214,20 +265,26 @@ func (c *Checkpointer) load(ctx context.Context) error {
 }
 
 // Step signs and publishes a checkpoint if the tree grew since the last
-// one (or none was ever signed). It reports whether it signed.
+// one (or none was ever signed). It reports whether it signed. With a
+// witness policy, a signed checkpoint that is not yet witnessed is
+// submitted again when the tree did not grow.
 func (c *Checkpointer) Step(ctx context.Context) (bool, error) {
 	c.mu.Lock()
 	if err := c.load(ctx); err != nil {
 		c.mu.Unlock()
 		return false, err
 	}
-	last, have := c.last, c.signed != nil
+	last, have, signed := c.last, c.signed != nil, c.signed
+	pending := have && c.cfg.Cosign != nil && c.wsize != last.Size
 	c.mu.Unlock()
 	size, root, err := c.cfg.Tree.Head(ctx)
 	if err != nil {
 		return false, fmt.Errorf("checkpointer: tree head: %w", err)
 	}
 	if have && size == last.Size && root == last.Root {
+		if pending {
+			return false, c.cosign(ctx, last, signed)
+		}
 		return false, nil
 	}
 	if have {
@@ -240,40 +297,71 @@ func (c *Checkpointer) Step(ctx context.Context) (bool, error) {
 		}
 	}
 	ck := Checkpoint{Origin: c.cfg.Origin, Size: size, Root: root}
-	signed, err := SignCheckpoint(ck, c.cfg.Signer)
+	signed, err = SignCheckpoint(ck, c.cfg.Signer)
 	if err != nil {
 		return false, fmt.Errorf("checkpointer: sign size %d: %w", size, err)
 	}
 	if err := c.cfg.Store.Save(ctx, signed); err != nil {
 		return false, fmt.Errorf("checkpointer: store checkpoint size %d: %w", size, err)
 	}
-	served := signed
-	if c.cfg.Cosign != nil {
-		co, err := c.cfg.Cosign(ctx, signed)
-		if err != nil {
-			c.log.Warn("checkpoint not cosigned", "size", size, "err", err)
-		}
-		if co != nil {
-			served = co
-			if c.cfg.Cosigned != nil {
-				if err := c.cfg.Cosigned.Save(ctx, co); err != nil {
-					c.log.Warn("store cosigned checkpoint", "size", size, "err", err)
-				}
-			}
-		}
+	c.mu.Lock()
+	c.last, c.signed, c.cosigned, c.tried = ck, signed, signed, c.cfg.Now()
+	if c.cfg.Cosign == nil {
+		c.witnessed, c.wsize = signed, size
+		c.changed()
+	}
+	c.mu.Unlock()
+	c.log.Debug("checkpoint signed", "origin", ck.Origin, "size", size)
+	if c.cfg.Cosign == nil {
+		c.publish(size, signed)
+		return true, nil
+	}
+	// The error (not witnessed yet) is logged; the next Step retries.
+	_ = c.cosign(ctx, ck, signed)
+	return true, nil
+}
+
+// cosign submits the signed checkpoint ck to the witness policy, records
+// the cosignatures and announces the result.
+func (c *Checkpointer) cosign(ctx context.Context, ck Checkpoint, signed []byte) error {
+	co, err := c.cfg.Cosign(ctx, signed)
+	if co == nil {
+		co = signed
 	}
 	c.mu.Lock()
-	c.last, c.signed, c.served = ck, signed, served
+	c.tried = c.cfg.Now()
+	stale := c.last.Size != ck.Size // a newer checkpoint was signed meanwhile
+	if !stale {
+		c.cosigned = co
+	}
+	if err == nil && ck.Size > c.wsize {
+		c.witnessed, c.wsize = co, ck.Size
+		c.changed()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.log.Warn("checkpoint not witnessed yet", "size", ck.Size, "err", err)
+	} else if c.cfg.Cosigned != nil {
+		if err := c.cfg.Cosigned.Save(ctx, co); err != nil {
+			c.log.Warn("store witnessed checkpoint", "size", ck.Size, "err", err)
+		}
+	}
+	c.publish(ck.Size, co)
+	return err
+}
+
+// changed wakes the Changed waiters; c.mu is held.
+func (c *Checkpointer) changed() {
 	close(c.notify)
 	c.notify = make(chan struct{})
-	c.mu.Unlock()
+}
+
+func (c *Checkpointer) publish(size int64, msg []byte) {
 	if c.cfg.Publish != nil {
-		if err := c.cfg.Publish(served); err != nil {
+		if err := c.cfg.Publish(msg); err != nil {
 			c.log.Warn("announce checkpoint", "size", size, "err", err)
 		}
 	}
-	c.log.Debug("checkpoint signed", "origin", ck.Origin, "size", size)
-	return true, nil
 }
 
 // consistent proves the tree (size, root) an extension of last.
@@ -309,17 +397,23 @@ func (c *Checkpointer) consistent(ctx context.Context, last Checkpoint, size int
 	return nil
 }
 
-// Run checkpoints every Interval until ctx ends (then returns nil). A
-// refused (inconsistent) tree is alerted and retried at each tick; it is
-// never signed.
+// Run looks at the tree every Poll and checkpoints when it grew and the
+// last checkpoint is at least Interval old, until ctx ends (then returns
+// nil). A refused (inconsistent) tree is alerted and retried; it is never
+// signed.
 func (c *Checkpointer) Run(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.Interval)
+	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	for {
-		if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
-			var inc *InconsistentTreeError
-			if !errors.As(err, &inc) {
-				c.log.Warn("checkpoint failed", "err", err)
+		c.mu.Lock()
+		due := c.cfg.Now().Sub(c.tried) >= c.cfg.Interval
+		c.mu.Unlock()
+		if due {
+			if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
+				var inc *InconsistentTreeError
+				if !errors.As(err, &inc) {
+					c.log.Warn("checkpoint failed", "err", err)
+				}
 			}
 		}
 		select {
