@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,8 @@ import (
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/tlog"
+	"github.com/securelog/securelog/pkg/tlogwitness"
 	"github.com/securelog/securelog/pkg/witness"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
@@ -76,6 +79,10 @@ type Info struct {
 	WitnessAddr, WitnessSubject string
 	// WitnessTrustFile holds the local witness's public key.
 	WitnessTrustFile string
+	// WitnessVKey is the local witness's C2SP cosignature/v1 verifier key
+	// ("" = it is no tlog-witness: the tree is off or the key is not
+	// ed25519).
+	WitnessVKey string
 	// Server is the embedded nats-server (for in-process connections).
 	Server  *server.Server
 	Metrics *pipeline.Metrics
@@ -216,8 +223,9 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	}
 	rpc := RPCClient{Transport: TransportNATS, Token: token}
 	ws := cfg.Signer.Witnesses
+	var localTlog tlogwitness.WitnessConfig // up's local witness as a C2SP tlog-witness
 	if cfg.LocalWitness {
-		w, err := b.localWitness(g.ctx, natsc, rpc, &info)
+		w, err := b.localWitness(g.ctx, natsc, rpc, &info, cfg.Tlog)
 		if err != nil {
 			g.stop()
 			return errors.Join(err, g.wait())
@@ -228,6 +236,10 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 			info.WitnessAddr = addr
 		case <-g.ctx.Done():
 			return g.wait()
+		}
+		if w.tlogVKey != "" {
+			localTlog = tlogwitness.WitnessConfig{URL: "http://" + info.WitnessAddr, VKey: w.tlogVKey}
+			info.WitnessVKey = w.tlogVKey
 		}
 		ws = append(ws, w.client)
 	}
@@ -248,12 +260,21 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		if signNC, err = b.connect(natsc, "securelog-signer"); err == nil {
 			sc := cfg.Signer
 			sc.Witnesses = ws
+			// up's checkpointer runs over the in-process tree (below).
 			err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
-				HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc}, signNC)
+				HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
 		}
 	}
 	if err == nil && ip.tlog != nil {
-		err = b.checkpointer(ip.tlog, st, cfg.Keystore, cfg.Identity, cfg.Tlog, ncIn)
+		var signed, witnessed tlog.CheckpointStore
+		if signed, witnessed, err = metaCheckpoints(st); err == nil {
+			tc := cfg.Tlog
+			if localTlog.URL != "" {
+				tc.Witnesses = append(slices.Clip(tc.Witnesses), localTlog)
+			}
+			err = b.checkpointer(checkpointerConfig{tree: ip.tlog.tree, signed: signed, witnessed: witnessed,
+				keystore: cfg.Keystore, identity: cfg.Identity, tlog: tc, cp: &ip.tlog.cp}, ncIn)
+		}
 	}
 	if err != nil {
 		g.stop()
@@ -265,6 +286,10 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	}
 	return g.wait()
 }
+
+// LocalTlogWitnessName is the cosigner name of up's local witness in its
+// C2SP cosignatures.
+const LocalTlogWitnessName = "localhost/securelog-witness"
 
 // writerToken returns the first writer token of a tokens file.
 func writerToken(path string) (string, error) {
@@ -285,12 +310,13 @@ type witnessPart struct {
 	svc       Service
 	listening <-chan string
 	client    pipeline.Witness
+	tlogVKey  string // its cosignature/v1 vkey ("" = no tlog-witness)
 }
 
 // localWitness builds the witness of `securelog up` in DataDir/witness:
 // its own store and Ed25519 key, submissions over NATS (and HTTP on a
 // free loopback port), cross-checks against the log's store RPC.
-func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCClient, info *Info) (*witnessPart, error) {
+func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCClient, info *Info, tc TlogConfig) (*witnessPart, error) {
 	dir := filepath.Join(info.DataDir, "witness")
 	ks, err := OpenKeystore(KeystoreConfig{Dir: filepath.Join(dir, "keys")})
 	if err != nil {
@@ -318,8 +344,25 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		return nil, err
 	}
 	b.cl.add(func() { _ = logStore.Close() })
-	srv, err := witnessd.New(witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: b.log,
-		EvidenceDir: filepath.Join(dir, "evidence")}) // refused, validly signed conflicts survive a restart, as in `securelog witness`
+	wcfg := witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: b.log,
+		EvidenceDir: filepath.Join(dir, "evidence")} // refused, validly signed conflicts survive a restart, as in `securelog witness`
+	// It is also the C2SP tlog-witness of the log's checkpoints (every
+	// trust-file key with a vkey), its state in witness/tlog-witness.db.
+	var logs []witnessd.TlogLog
+	for _, e := range trust.Entries() {
+		if e.VKey != "" && !tc.Off && key.Algorithm() == keystore.Ed25519 {
+			logs = append(logs, witnessd.TlogLog{Origin: tc.origin(e.Identity), VerifierKeys: []string{e.VKey}})
+		}
+	}
+	if len(logs) > 0 {
+		heads, err := witnessd.OpenTreeHeads(ctx, filepath.Join(dir, "tlog-witness.db"))
+		if err != nil {
+			return nil, fmt.Errorf("local witness: tlog-witness state: %w", err)
+		}
+		b.cl.add(func() { _ = heads.Close() })
+		wcfg.Tlog = &witnessd.TlogConfig{Name: LocalTlogWitnessName, Logs: logs, State: heads}
+	}
+	srv, err := witnessd.New(wcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -336,5 +379,5 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 	svc := NewService("witness", func(ctx context.Context) error {
 		return srv.Run(ctx, witnessd.RunConfig{Listen: "127.0.0.1:0", OnListen: func(addr string) { listening <- addr }})
 	})
-	return &witnessPart{svc: svc, listening: listening, client: witnessd.NewNATSClient(nc, "")}, nil
+	return &witnessPart{svc: svc, listening: listening, client: witnessd.NewNATSClient(nc, ""), tlogVKey: srv.TlogVerifierKey()}, nil
 }

@@ -124,7 +124,10 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		if err != nil {
 			return nil, err
 		}
-		opts.CommitHook, tp = tree, &tlogPart{tree: tree}
+		opts.CommitHook, tp = tree, &tlogPart{tree: tree, nc: nc}
+		if err := b.serveTree(nc, tree); err != nil {
+			return nil, err
+		}
 	}
 	l := securelog.New(st, opts)
 	if err := l.OpenInitialized(b.ctx); err != nil {
@@ -162,7 +165,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 			return nil, err
 		}
 		b.cl.add(qh.Close)
-		h := withTiles(HTTPHandler(qh.Wrap(rpc.Handler()), ready, b.metrics.Registry(), rpc.Registry()), tp)
+		canRead := func(header string) bool { _, err := rpc.Authenticate(header); return err == nil }
+		h := withTiles(HTTPHandler(qh.Wrap(rpc.Handler()), ready, b.metrics.Registry(), rpc.Registry()), tp, cfg.Tlog.Public, canRead)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
 		if err != nil {
 			return nil, err
@@ -268,6 +272,10 @@ type SignerConfig struct {
 	Witnesses []string
 	// Worker tunes the signer (ScanInterval; extra Witnesses are kept).
 	Worker pipeline.SignerConfig
+	// Tlog configures the C2SP checkpointer the signer runs over the
+	// ingester's tree (read over NATS): origin, interval, tlog-witnesses
+	// and policy, state file. Off: no C2SP checkpoints.
+	Tlog   TlogConfig
 	Logger *slog.Logger
 }
 
@@ -333,6 +341,11 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	}
 	b.log.Info("signer starting", "identity", cfg.Identity, "keystore", ks.Kind(), "witnesses", len(ws), "head_file", cfg.HeadFile)
 	b.services = append(b.services, NewService("signer", s.Run))
+	if !cfg.Tlog.Off {
+		signed, witnessed := fileCheckpoints(cfg.Tlog, cfg.HeadFile)
+		return b.checkpointer(checkpointerConfig{tree: natsTree{nc: nc, timeout: LatestTimeout}, signed: signed, witnessed: witnessed,
+			keystore: cfg.Keystore, identity: cfg.Identity, tlog: cfg.Tlog}, nc)
+	}
 	return nil
 }
 
