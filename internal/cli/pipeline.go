@@ -14,6 +14,8 @@ import (
 
 	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/tlog"
+	"github.com/securelog/securelog/pkg/tlogwitness"
 )
 
 // pipelineConfig is the one configuration file every pipeline command
@@ -30,6 +32,20 @@ type pipelineConfig struct {
 	Sealer    sealerSection    `toml:"sealer"`
 	Signer    signerSection    `toml:"signer"`
 	Up        upSection        `toml:"up"`
+	Tlog      tlogSection      `toml:"tlog"`
+}
+
+// tlogSection configures the C2SP view: the tree, its checkpoints, the
+// tlog-witness policy and who may read the tiles (node.TlogConfig).
+type tlogSection struct {
+	Off                bool          `toml:"off"`
+	Origin             string        `toml:"origin"`
+	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
+	// Witnesses are URL=VKEY pairs, comma separated.
+	Witnesses string `toml:"witnesses"`
+	Quorum    int    `toml:"quorum"`
+	Public    bool   `toml:"public"`
+	State     string `toml:"state"`
 }
 
 type natsSection struct {
@@ -108,6 +124,7 @@ func defaultPipelineConfig() pipelineConfig {
 		Sealer: sealerSection{MaxEntries: pipeline.DefaultMaxEntries, MaxAge: pipeline.DefaultMaxAge, ScanInterval: pipeline.DefaultSealerScan},
 		Signer: signerSection{Identity: pipeline.DefaultIdentity, ScanInterval: pipeline.DefaultSignerScan},
 		Up:     upSection{Data: "securelog-data", ListenNATS: "127.0.0.1:4222", HTTP: "127.0.0.1:8080"},
+		Tlog:   tlogSection{CheckpointInterval: tlog.DefaultCheckpointInterval},
 	}
 }
 
@@ -158,6 +175,16 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			f.StringVar(&p.cfg.Signer.Identity, "identity", p.cfg.Signer.Identity, "signing key identity")
 			f.DurationVar(&p.cfg.Signer.ScanInterval, "sign-scan", p.cfg.Signer.ScanInterval, "period of the scan for unsigned segments")
 			f.StringVar(&p.cfg.Signer.Witnesses, "witnesses", "", "witness endpoints, comma separated: http(s)://host/ or nats:SUBJECT")
+		case "tlog-read":
+			f.BoolVar(&p.cfg.Tlog.Public, "tlog-public", false, "serve /checkpoint and /tile/ without a token (default: they need a reader token when --tokens is set)")
+		case "tlog-sign":
+			f.BoolVar(&p.cfg.Tlog.Off, "no-tlog", false, "no C2SP checkpoints (up: do not keep the RFC 6962 tree over the entries either, no /tile/)")
+			f.StringVar(&p.cfg.Tlog.Origin, "tlog-origin", "", "C2SP checkpoint origin and note key name (default "+tlog.DefaultOriginPrefix+"IDENTITY)")
+			f.DurationVar(&p.cfg.Tlog.CheckpointInterval, "checkpoint-interval", p.cfg.Tlog.CheckpointInterval, "shortest time between two C2SP checkpoints")
+			f.StringVar(&p.cfg.Tlog.Witnesses, "tlog-witnesses", "", "C2SP tlog-witnesses every checkpoint is submitted to, comma separated: URL=VKEY (the witness's submission prefix and cosignature/v1 vkey)")
+			f.IntVar(&p.cfg.Tlog.Quorum, "tlog-quorum", 0, "witness policy: a checkpoint is witnessed once this many tlog-witnesses cosigned it (0 = all); only witnessed checkpoints are served and reach the checkpointed level")
+		case "tlog-state":
+			f.StringVar(&p.cfg.Tlog.State, "tlog-state", "", "file keeping the latest signed C2SP checkpoint (default tlog-checkpoint.note beside the head file)")
 		case "up":
 			f.StringVar(&p.cfg.Up.Data, "data", p.cfg.Up.Data, "data directory (store, JetStream, keys, trust file)")
 			f.StringVar(&p.cfg.Up.ListenNATS, "listen-nats", p.cfg.Up.ListenNATS, "NATS client listen address (\"\" = in-process only)")
@@ -319,4 +346,46 @@ func (p *pipelineFlags) ingesterConfig() pipeline.IngesterConfig {
 func (p *pipelineFlags) sealerConfig() pipeline.SealerConfig {
 	s := p.cfg.Sealer
 	return pipeline.SealerConfig{MaxEntries: s.MaxEntries, MaxAge: s.MaxAge, ScanInterval: s.ScanInterval}
+}
+
+// tlogConfig is the C2SP configuration: the [tlog] section, its flags and
+// variables. A tlog-witness is URL=VKEY: the vkey is what follows the
+// first '=' after which a valid cosignature/v1 vkey starts.
+func (p *pipelineFlags) tlogConfig(cmd *cobra.Command) (node.TlogConfig, error) {
+	t := p.cfg.Tlog
+	tc := node.TlogConfig{Off: t.Off, Origin: t.Origin, Interval: t.CheckpointInterval, Quorum: t.Quorum, Public: t.Public, StateFile: t.State}
+	for _, w := range strings.Split(t.Witnesses, ",") {
+		if w = strings.TrimSpace(w); w == "" {
+			continue
+		}
+		wc, err := parseTlogWitness(w)
+		if err != nil {
+			return tc, usageErr("%s %q: %v", settingName(cmd, "tlog-witnesses"), w, err)
+		}
+		tc.Witnesses = append(tc.Witnesses, wc)
+	}
+	if tc.Quorum < 0 || tc.Quorum > len(tc.Witnesses) && len(tc.Witnesses) > 0 {
+		return tc, usageErr("%s %d: want 0..%d (the number of --tlog-witnesses)", settingName(cmd, "tlog-quorum"), tc.Quorum, len(tc.Witnesses))
+	}
+	return tc, nil
+}
+
+// parseTlogWitness splits URL=VKEY.
+func parseTlogWitness(s string) (tlogwitness.WitnessConfig, error) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			continue
+		}
+		if v, err := tlogwitness.NewVerifier(s[i+1:]); err == nil {
+			if _, ok := v.(*tlogwitness.CosignatureVerifier); !ok {
+				return tlogwitness.WitnessConfig{}, fmt.Errorf("%q is a log key, want the witness's cosignature/v1 vkey", s[i+1:])
+			}
+			u := s[:i]
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				return tlogwitness.WitnessConfig{}, fmt.Errorf("URL %q is not http(s)", u)
+			}
+			return tlogwitness.WitnessConfig{URL: u, VKey: s[i+1:]}, nil
+		}
+	}
+	return tlogwitness.WitnessConfig{}, fmt.Errorf("want URL=VKEY with the witness's cosignature/v1 vkey")
 }

@@ -23,7 +23,8 @@ func (a *app) publishCmd() *cobra.Command {
 		Long: `Publish one event on securelog.in.STREAM (JetStream) and wait:
   accepted      JetStream stored it (not yet durable in the log);
   committed     the ingester chained and fsynced it (default): prints seqno and entry hash;
-  checkpointed  its segment is sealed and signed: also prints the segment and inclusion proof.`,
+  checkpointed  its segment is sealed and signed (and, with a C2SP witness policy, it is inside a
+                witnessed checkpoint of the log's tree): also prints the segment and inclusion proof.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := p.loadWithSecrets(cmd, a); err != nil {
@@ -92,6 +93,9 @@ func (a *app) publishCmd() *cobra.Command {
 			a.printf("checkpointed in segment %d (seq %d..%d) signed by %s, merkle root %x, leaf %d of %d, %d witness receipt(s)\n",
 				ck.Segment.SegmentID, ck.Segment.SeqStart, ck.Segment.SeqEnd, ck.Segment.Signer(), ck.Segment.MerkleRoot,
 				ck.Proof.LeafIndex, ck.Proof.TreeSize, len(ck.Receipts))
+			if ck.TlogCheckpoint != "" {
+				a.printf("inside the witnessed C2SP checkpoint:\n%s", ck.TlogCheckpoint)
+			}
 			return nil
 		},
 	}

@@ -14,7 +14,6 @@ func init() { extraCommands = append(extraCommands, (*app).upCmd) }
 
 func (a *app) upCmd() *cobra.Command {
 	var p pipelineFlags
-	var tc node.TlogConfig
 	c := &cobra.Command{
 		Use:   "up [--data DIR] [--listen-nats 127.0.0.1:4222] [--http 127.0.0.1:8080]",
 		Short: "Run the whole pipeline in one process: embedded NATS JetStream, ingester, sealer, signer, witness",
@@ -34,6 +33,10 @@ them. Ctrl-C shuts down gracefully.`,
 			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
+			tc, err := p.tlogConfig(cmd)
+			if err != nil {
+				return err
+			}
 			sync := p.cfg.JetStream.Sync
 			if sync != "always" && sync != "default" {
 				return usageErr("--sync %q: want always or default", sync)
@@ -49,8 +52,7 @@ them. Ctrl-C shuts down gracefully.`,
 			return node.Up(cmd.Context(), cfg, func(info node.Info) { a.printUp(info, sync) })
 		},
 	}
-	p.add(c, "up", "ingester", "sealer", "signer")
-	addTlogUpFlags(c, &tc)
+	p.add(c, "up", "ingester", "sealer", "signer", "tlog-sign", "tlog-read")
 	return c
 }
 

@@ -48,7 +48,7 @@ with --http, on HTTP with /healthz and /metrics. One ingester per store.`,
 			return a.runIngester(cmd.Context(), &p)
 		},
 	}
-	p.add(c, "nats", "jetstream", "rpc-server", "ingester")
+	p.add(c, "nats", "jetstream", "rpc-server", "ingester", "tlog-read")
 	return c
 }
 
@@ -60,7 +60,7 @@ func (a *app) runIngester(ctx context.Context, p *pipelineFlags) error {
 		NATS: p.natsClient(), Store: node.StoreConfig{Spec: p.cfg.Store.Spec}, HeadFile: p.cfg.Store.HeadFile,
 		KEKFile: p.cfg.Store.KEKFile, Token: a.tokenConfig, RPCSubject: p.cfg.RPC.Subject, TokensFile: p.cfg.RPC.Tokens,
 		HTTPListen: p.cfg.RPC.Listen, Logger: a.infoLogger(),
-		Worker: p.ingesterConfig(),
+		Worker: p.ingesterConfig(), Tlog: node.TlogConfig{Public: p.cfg.Tlog.Public},
 	})
 }
 
@@ -92,21 +92,26 @@ func (a *app) signerCmd() *cobra.Command {
 			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
-			return a.runSigner(cmd.Context(), &p)
+			return a.runSigner(cmd, &p)
 		},
 	}
-	p.add(c, "nats", "rpc-client", "signer")
+	p.add(c, "nats", "rpc-client", "signer", "tlog-sign", "tlog-state")
 	return c
 }
 
-func (a *app) runSigner(ctx context.Context, p *pipelineFlags) error {
+func (a *app) runSigner(cmd *cobra.Command, p *pipelineFlags) error {
+	ctx := cmd.Context()
 	var ws []string
 	for _, w := range strings.Split(p.cfg.Signer.Witnesses, ",") {
 		if w = strings.TrimSpace(w); w != "" {
 			ws = append(ws, w)
 		}
 	}
-	return node.RunSigner(ctx, node.SignerConfig{
+	tc, err := p.tlogConfig(cmd)
+	if err != nil {
+		return err
+	}
+	return node.RunSigner(ctx, node.SignerConfig{Tlog: tc,
 		NATS: p.natsClient(), RPC: p.rpcClient(), Keystore: a.keystoreConfig(p.cfg.Signer.Keys), Identity: p.cfg.Signer.Identity,
 		TrustFile: p.cfg.Signer.Trust, HeadFile: p.cfg.Signer.HeadFile, Witnesses: ws, Token: a.tokenConfig,
 		Worker: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
-	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/store"
@@ -348,13 +347,6 @@ func (a *app) verifyC2SPProof(data []byte, f *tlogFlags) error {
 	}
 	a.printf("proof OK: seqno %d (stream %s) is leaf %d of tree size %d signed by %s\n", e.Seqno, e.StreamID, p.Index, ck.Size, ck.Origin)
 	return nil
-}
-
-// addTlogUpFlags adds the transparency-tree flags of `up`.
-func addTlogUpFlags(c *cobra.Command, tc *node.TlogConfig) {
-	c.Flags().BoolVar(&tc.Off, "no-tlog", false, "do not keep the RFC 6962 tree over the entries (no C2SP checkpoints, no /tile/)")
-	c.Flags().StringVar(&tc.Origin, "tlog-origin", "", "C2SP checkpoint origin and note key name (default "+tlog.DefaultOriginPrefix+"IDENTITY)")
-	c.Flags().DurationVar(&tc.Interval, "checkpoint-interval", tlog.DefaultCheckpointInterval, "shortest time between two C2SP checkpoints")
 }
 
 // vkeyCmd is `keys vkey IDENTITY`.

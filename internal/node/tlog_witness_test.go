@@ -18,6 +18,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/tlogwitness"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -190,4 +192,49 @@ func TestUpPublicTiles(t *testing.T) {
 	lv := logVerifier(t, info)
 	publishN(t, info, 5)
 	waitWitnessed(t, info.HTTPAddr, "", tlogwitness.CheckpointVerifier{Origin: lv.Name(), Log: lv}, 5)
+}
+
+// With a witness policy (up's local witness), the checkpointed level
+// waits for a witnessed C2SP checkpoint that holds the entry, and returns
+// it; the policy accepts it.
+func TestCheckpointedWaitsForWitnessedCheckpoint(t *testing.T) {
+	info := startUp(t, UpConfig{DataDir: filepath.Join(t.TempDir(), "data"), LocalWitness: true,
+		Sealer: pipeline.SealerConfig{MaxAge: 50 * time.Millisecond, ScanInterval: 20 * time.Millisecond},
+		Signer: pipeline.SignerConfig{ScanInterval: 20 * time.Millisecond},
+		Tlog:   TlogConfig{Interval: 300 * time.Millisecond}})
+	nc, err := info.Connect("producer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := producer.New(nc, producer.Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wv, _ := tlogwitness.NewVerifier(info.WitnessVKey)
+	lv := logVerifier(t, info)
+	v := tlogwitness.CheckpointVerifier{Origin: lv.Name(), Log: lv, Policy: tlogwitness.Policy{Witnesses: []note.Verifier{wv}}}
+	for i := range 3 {
+		app, err := c.Append(ctx, "s", producer.Event{Severity: wire.Info, Payload: fmt.Appendf(nil, "e%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := c.AwaitCheckpoint(ctx, app.Seqno)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ck.TlogCheckpoint == "" {
+			t.Fatalf("seqno %d checkpointed without a witnessed C2SP checkpoint", app.Seqno)
+		}
+		got, err := v.Verify([]byte(ck.TlogCheckpoint), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Checkpoint.Size < int64(app.Seqno) {
+			t.Fatalf("seqno %d: witnessed checkpoint of size %d does not hold it", app.Seqno, got.Checkpoint.Size)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,12 +21,18 @@ import (
 // Checkpointed is an event whose segment is sealed and signed: the signed
 // segment, its inclusion proof (checked against the segment's root), the
 // checkpoint hash and the witnesses' receipts when the checkpoint event
-// was observed.
+// was observed. When the log has a C2SP witness policy, the event is also
+// inside TlogCheckpoint, a checkpoint of the log's tree that satisfies
+// the policy.
 type Checkpointed struct {
 	Segment        wire.SegmentRow          `json:"segment"`
 	Proof          securelog.InclusionProof `json:"proof"`
 	CheckpointHash wire.Hex                 `json:"checkpoint_hash,omitempty"`
 	Receipts       []witness.Receipt        `json:"receipts,omitempty"`
+	// TlogCheckpoint is the witnessed C2SP checkpoint note (with its
+	// cosignatures) whose tree holds the event ("" when the log has no
+	// witness policy or no checkpointer answers).
+	TlogCheckpoint string `json:"tlog_checkpoint,omitempty"`
 }
 
 // store returns the remote store for reads, creating it on first use.
@@ -51,6 +58,13 @@ func (c *Client) store(ctx context.Context) (store.Store, error) {
 // segment and returns the segment with the entry's inclusion proof. It
 // listens to securelog.checkpoint.<stream> and polls the store as a
 // fallback, so a checkpoint that happened before the call is found too.
+//
+// When the log's checkpointer has a C2SP witness policy (it answers
+// securelog.tlog.latest with policy true), AwaitCheckpoint also waits
+// until the entry is inside a checkpoint that satisfies the policy (tree
+// size ≥ seqno), listening to securelog.tlog.checkpoint and asking
+// securelog.tlog.latest. Like the segment's signed state, that answer is
+// the node's; verify-proof and audit check signatures and cosignatures.
 func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointed, error) {
 	st, err := c.store(ctx)
 	if err != nil {
@@ -72,6 +86,12 @@ func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointe
 	if err := c.nc.FlushWithContext(ctx); err != nil {
 		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
 	}
+	tlogCh := make(chan *nats.Msg, 16)
+	tsub, err := c.nc.ChanSubscribe(wire.TlogCheckpointSubject, tlogCh)
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: subscribe tlog checkpoints: %w", err)
+	}
+	defer tsub.Unsubscribe()
 	poll := time.NewTicker(c.opts.PollInterval)
 	defer poll.Stop()
 	var msg *wire.CheckpointMsg
@@ -81,7 +101,12 @@ func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointe
 			return Checkpointed{}, err
 		}
 		if signed {
-			return c.checkpointed(ctx, st, seg, row, msg)
+			out, err := c.checkpointed(ctx, st, seg, row, msg)
+			if err != nil {
+				return out, err
+			}
+			out.TlogCheckpoint, err = c.awaitWitnessed(ctx, seqno, tlogCh, poll.C)
+			return out, err
 		}
 		select {
 		case <-ctx.Done():
@@ -157,3 +182,41 @@ func (c *Client) checkpointed(ctx context.Context, st store.Store, seg wire.Segm
 	}
 	return out, nil
 }
+
+// awaitWitnessed waits until the log's latest witnessed C2SP checkpoint
+// covers seqno and returns it; "" when no checkpointer answers or it has
+// no witness policy.
+func (c *Client) awaitWitnessed(ctx context.Context, seqno uint64, announced <-chan *nats.Msg, poll <-chan time.Time) (string, error) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, tlogLatestTimeout)
+		m, err := c.nc.RequestWithContext(rctx, wire.TlogLatestSubject, nil)
+		cancel()
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return "", nil // no C2SP checkpointer: the v1 level only
+		case err == nil:
+			var r wire.TlogLatestReply
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				return "", fmt.Errorf("producer: %s reply: %w", wire.TlogLatestSubject, err)
+			}
+			if !r.Policy {
+				return "", nil
+			}
+			if r.Checkpoint != "" && r.Size >= 0 && uint64(r.Size) >= seqno {
+				return r.Checkpoint, nil
+			}
+		case ctx.Err() != nil:
+		default:
+			c.log.Debug("asking for the latest tlog checkpoint", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("producer: waiting for a witnessed checkpoint covering seqno %d: %w", seqno, ctx.Err())
+		case <-announced:
+		case <-poll:
+		}
+	}
+}
+
+// tlogLatestTimeout bounds one securelog.tlog.latest request.
+const tlogLatestTimeout = 2 * time.Second

@@ -8,7 +8,9 @@
 //     it (Publish + Future.Wait, or Append): it has a seqno and entry hash.
 //     Only this level may be reported as durable.
 //   - checkpointed: the event's segment is sealed, signed and, where
-//     witnesses are configured, cosigned (AwaitCheckpoint).
+//     witnesses are configured, cosigned; where the log has a C2SP
+//     witness policy, the event is also inside a checkpoint of the log's
+//     tree that satisfies it (AwaitCheckpoint).
 //
 // Publish is pipelined: thousands of events can be in flight, each with a
 // Future resolved by the ingester's commit receipts (securelog.committed.
