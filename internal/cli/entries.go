@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -246,7 +245,7 @@ func (a *app) openPayloadCmd() *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"seqno": seqno, "payload": string(pt), "payload_hex": hex.EncodeToString(pt)})
+				return a.printJSON(map[string]any{"seqno": seqno, "payload": wire.Hex(pt)})
 			}
 			_, err = a.stdout.Write(pt)
 			return err

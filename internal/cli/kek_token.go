@@ -61,6 +61,9 @@ plain KEK file: it is unwrapped in the token; the clear KEK never touches the di
 			if err := f.Close(); err != nil {
 				return err
 			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"out": out, "wrapping_key": label})
+			}
 			a.printf("wrote token-wrapped KEK to %s (wrapping key %q stays in the token)\n", out, label)
 			return nil
 		},

@@ -95,6 +95,9 @@ An existing identity is never overwritten.`,
 			if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 				return fmt.Errorf("write trust file: %w", err)
 			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"out": out, "keys": len(entries)})
+			}
 			a.printf("wrote %d public key(s) to %s\n", len(entries), out)
 			return nil
 		},
@@ -153,6 +156,9 @@ func (a *app) kekCmd() *cobra.Command {
 			}
 			if err := seal.GenerateKEKFile(out); err != nil {
 				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"out": out})
 			}
 			a.printf("wrote KEK to %s (keep it secret; losing it makes sealed payloads unreadable)\n", out)
 			return nil

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
 )
 
 // envHoldStore makes the test binary a helper process that opens the store
@@ -138,5 +140,165 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("--json error = %+v, want code %q and a message", e.Error, tc.code)
 			}
 		})
+	}
+}
+
+// checkJSONOutput fails unless out is one JSON document (or, with lines,
+// one or more JSON lines) whose hashes are hex strings: no arrays of
+// numbers (a byte array) and no *_hex duplicate fields.
+func checkJSONOutput(t *testing.T, what, out string, lines bool) []any {
+	t.Helper()
+	rows := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if out == "" || (!lines && len(rows) != 1) {
+		t.Errorf("%s: want one JSON document on one line, got %d lines:\n%s", what, len(rows), out)
+		return nil
+	}
+	var docs []any
+	for _, row := range rows {
+		var v any
+		if err := json.Unmarshal([]byte(row), &v); err != nil {
+			t.Errorf("%s: not JSON: %v\n%s", what, err, row)
+			continue
+		}
+		docs = append(docs, v)
+		var walk func(path string, v any)
+		walk = func(path string, v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				for k, e := range v {
+					if strings.HasSuffix(k, "_hex") {
+						t.Errorf("%s: field %s%s: hex is the rule, no _hex fields", what, path, k)
+					}
+					walk(path+k+".", e)
+				}
+			case []any:
+				nums := 0
+				for _, e := range v {
+					if _, ok := e.(float64); ok {
+						nums++
+					}
+					walk(path+"[].", e)
+				}
+				if nums >= 4 && nums == len(v) {
+					t.Errorf("%s: field %s is an array of numbers (bytes?), want a hex string", what, strings.TrimSuffix(path, "."))
+				}
+			}
+		}
+		walk("", v)
+	}
+	return docs
+}
+
+// TestJSONOutputContract: with --json every command prints one JSON
+// document with hashes as lowercase hex strings (issue 10: `prove --json`
+// carried the entry as byte arrays, `checkpoint` printed JSON without
+// --json and *_hex fields with it, `open-payload` printed payload and
+// payload_hex, and file-writing commands printed text).
+func TestJSONOutputContract(t *testing.T) {
+	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE", "SECURELOG_HEAD_FILE")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	st := []string{"--store", "pebble:" + p("log"), "--keys", p("keys")}
+	cmds := []struct {
+		name string
+		args []string
+	}{
+		{"keys generate", []string{"keys", "generate", "signer1"}},
+		{"keys list", []string{"keys", "list"}},
+		{"keys export", []string{"keys", "export", "--out", p("trust.json")}},
+		{"keys vkey", []string{"keys", "vkey", "signer1"}},
+		{"kek generate", []string{"kek", "generate", "--out", p("kek")}},
+		{"streams create", []string{"streams", "create", "app"}},
+		{"append", []string{"append", "app", "--type", "t", "--producer", "p", "--payload", "one"}},
+		{"append 2", []string{"append", "app", "--type", "t", "--producer", "p", "--payload", "two"}},
+		{"streams list", []string{"streams", "list"}},
+		{"read", []string{"read", "1"}},
+		{"head", []string{"head", "app"}},
+		{"verify-chain", []string{"verify-chain", "app"}},
+		{"close-segment", []string{"close-segment", "app"}},
+		{"segments", []string{"segments", "app"}},
+		{"sign-segment", []string{"sign-segment", "signer1", "1"}},
+		{"checkpoint", []string{"checkpoint", "1"}},
+		{"prove", []string{"prove", "1"}},
+		{"open-payload", []string{"open-payload", "1"}},
+		{"verify", []string{"--trust", p("trust.json"), "verify", "app"}},
+		{"export", []string{"--trust", p("trust.json"), "export", "app", "--out", p("bundle.json")}},
+		{"audit", []string{"--trust", p("trust.json"), "audit", p("bundle.json")}},
+		{"streams deprecate", []string{"streams", "deprecate", "app"}},
+		{"version", []string{"version"}},
+	}
+	outs := map[string]string{}
+	for _, c := range cmds {
+		code, out, errs := runCLI(t, append(append([]string{"--json"}, st...), c.args...)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", c.name, code, errs)
+		}
+		checkJSONOutput(t, c.name, out, false)
+		outs[c.name] = out
+	}
+
+	// checkpoint prints text without --json.
+	if out := mustCLI(t, append(st, "checkpoint", "1")...); strings.HasPrefix(out, "{") || !strings.Contains(out, "checkpoint_hash ") {
+		t.Errorf("checkpoint without --json: %q", out)
+	}
+	// The proof `prove --json` prints verifies, and so does one in the
+	// earlier shape (the entry as wire bytes).
+	var seg []map[string]any
+	if err := json.Unmarshal([]byte(outs["segments"]), &seg); err != nil || len(seg) != 1 {
+		t.Fatalf("segments: %v %s", err, outs["segments"])
+	}
+	root := seg[0]["merkle_root"].(string)
+	if err := os.WriteFile(p("proof.json"), []byte(outs["prove"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustCLI(t, "--json", "verify-proof", p("proof.json"), "--root", root); !strings.Contains(out, `"position_checked":true`) {
+		t.Errorf("verify-proof: %s", out)
+	}
+	var pf proofFile
+	if err := json.Unmarshal([]byte(outs["prove"]), &pf); err != nil || pf.Entry == nil {
+		t.Fatalf("prove --json does not read back: %v", err)
+	}
+	old, err := json.Marshal(struct {
+		securelog.InclusionProof
+		Entry wire.EntryRow `json:"entry"`
+	}{pf.InclusionProof, pf.Entry.EntryRow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(old), `"entry_hash":[`) {
+		t.Fatalf("the wire shape has no byte arrays: %s", old)
+	}
+	if err := os.WriteFile(p("old-proof.json"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "verify-proof", p("old-proof.json"), "--root", root)
+	// A tampered entry in the new shape is still caught.
+	if err := os.WriteFile(p("bad-proof.json"), []byte(strings.Replace(outs["prove"], `"producer":"p"`, `"producer":"q"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := runCLI(t, "verify-proof", p("bad-proof.json"), "--root", root); code != ExitFailed {
+		t.Errorf("tampered proof entry: exit %d, want 1", code)
+	}
+}
+
+// TestPublishCheckpointedJSON: `publish --wait checkpointed --json` prints
+// hashes as hex (issue 10: the segment's merkle_root was an array of
+// numbers and the receipts had *_hex fields), and `up --json` prints its
+// banner as one JSON document.
+func TestPublishCheckpointedJSON(t *testing.T) {
+	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE", "SECURELOG_HEAD_FILE")
+	out, errs := startCLI(t, "--json", "up", "--data", t.TempDir(), "--listen-nats", "127.0.0.1:0", "--http", "", "--max-age", "50ms")
+	url := waitMatch(t, out, errs, `"nats_url":"(nats://[^"]+)"`)
+	checkJSONOutput(t, "up", out.String(), false)
+	for _, wait := range []string{"accepted", "committed", "checkpointed"} {
+		got := mustCLI(t, "--json", "--nats", url, "publish", "default", "--type", "t", "--producer", "p", "--payload", "x",
+			"--wait", wait, "--timeout", "60s")
+		docs := checkJSONOutput(t, "publish --wait "+wait, got, false)
+		if len(docs) == 1 && docs[0].(map[string]any)["level"] != wait {
+			t.Errorf("publish --wait %s: %s", wait, got)
+		}
+		if wait == "checkpointed" && (!strings.Contains(got, `"merkle_root":"`) || !strings.Contains(got, `"cosignature":"`)) {
+			t.Errorf("publish --wait checkpointed: no hex merkle_root or witness cosignature: %s", got)
+		}
 	}
 }

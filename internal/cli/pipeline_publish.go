@@ -86,8 +86,7 @@ func (a *app) publishCmd() *cobra.Command {
 				return fmt.Errorf("committed seqno %d, but: %w", res.Seqno, err)
 			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"level": "checkpointed", "stream": stream, "seqno": res.Seqno,
-					"entry_hash": res.EntryHash, "checkpoint": ck})
+				return a.printJSON(toCheckpointedView(res, ck))
 			}
 			a.printf("committed seqno %d entry_hash %x\n", res.Seqno, []byte(res.EntryHash))
 			a.printf("checkpointed in segment %d (seq %d..%d) signed by %s, merkle root %x, leaf %d of %d, %d witness receipt(s)\n",

@@ -141,6 +141,9 @@ keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
 			if err := os.WriteFile(out, data, 0o644); err != nil {
 				return fmt.Errorf("write trust file: %w", err)
 			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"out": out, "keys": len(entries)})
+			}
 			a.printf("wrote %d public key(s) to %s\n", len(entries), out)
 			return nil
 		},

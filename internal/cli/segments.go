@@ -155,7 +155,13 @@ func (a *app) checkpointCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printJSON(map[string]any{"checkpoint": securelog.CheckpointJSON(f), "checkpoint_hash": wire.Hex(h)})
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"checkpoint": toCheckpointView(f), "checkpoint_hash": wire.Hex(h)})
+			}
+			a.printf("checkpoint of segment %d (stream %s, seqno %d..%d)\n", f.SegmentID, f.StreamID, f.SeqStart, f.SeqEnd)
+			a.printf("version %d\nmerkle_root %x\nlast_entry_hash %x\nprev_checkpoint_hash %x\nboot_id %s\nsession_id %s\npolicy_hash %x\ntimestamp %s\ncheckpoint_hash %x\n",
+				f.Version, f.MerkleRoot, f.LastEntryHash, f.PrevCheckpointHash, f.BootID, f.SessionID, f.PolicyHash, f.Timestamp, h)
+			return nil
 		},
 	}
 }
@@ -165,7 +171,7 @@ func (a *app) checkpointCmd() *cobra.Command {
 // entry's canonical bytes instead of trusting entry_hash (DECISIONS 1).
 type proofFile struct {
 	securelog.InclusionProof
-	Entry *wire.EntryRow `json:"entry,omitempty"`
+	Entry *proofEntry `json:"entry,omitempty"`
 }
 
 func (a *app) proveCmd() *cobra.Command {
@@ -203,7 +209,7 @@ func (a *app) proveCmd() *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				return a.printJSON(proofFile{p, &row})
+				return a.printJSON(proofFile{p, &proofEntry{row}})
 			}
 			a.printf("seqno %d segment %d leaf %d of %d root %x (%d steps)\n", p.Seqno, p.SegmentID, p.LeafIndex, p.TreeSize, p.MerkleRoot, len(p.Path))
 			return nil
@@ -252,7 +258,7 @@ position and the tree size are not bound) and gives the leaf index its path impl
 				if p.Entry.Seqno != p.Seqno {
 					return fmt.Errorf("proof is for seqno %d but carries entry %d", p.Seqno, p.Entry.Seqno)
 				}
-				if h := chain.RowHash(*p.Entry); string(h) != string(p.EntryHash) {
+				if h := chain.RowHash(p.Entry.EntryRow); string(h) != string(p.EntryHash) {
 					return fmt.Errorf("entry %d does not hash to the proof's entry_hash: recomputed %x", p.Seqno, h)
 				}
 			}

@@ -45,13 +45,17 @@ tokens the server is open: keep it on loopback.`,
 					spec = "sqlite:" + spec
 				}
 			}
-			st, err := store.Open(cmd.Context(), spec)
+			st, err := store.Open(cmd.Context(), spec) // its errors name the spec
 			if err != nil {
-				return fmt.Errorf("open store %q: %w", spec, err)
+				return checkStoreInUse(spec, err)
 			}
 			defer st.Close()
 			cfg.OnListen = func(addr string) {
 				a.logger.Warn("serving store RPC", "addr", addr, "store", spec)
+				if a.jsonOut {
+					_ = a.printJSON(map[string]any{"event": "listening", "store": spec, "url": "http://" + addr + "/"})
+					return
+				}
 				fmt.Fprintf(a.stdout, "serving %s on http://%s\n", spec, addr)
 			}
 			// The query API (/v1/, docs/query.md) shares the listener and

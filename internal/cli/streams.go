@@ -28,6 +28,9 @@ has entries, or re-creating a deprecated stream, is refused.`,
 			if err := l.CreateStream(cmd.Context(), args[0], tier, d); err != nil {
 				return err
 			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"stream": args[0], "tier": tier})
+			}
 			a.printf("stream %s (%s)\n", args[0], tier)
 			return nil
 		},
@@ -76,6 +79,9 @@ has entries, or re-creating a deprecated stream, is refused.`,
 			defer closeFn()
 			if err := l.DeprecateStream(cmd.Context(), args[0]); err != nil {
 				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"stream": args[0], "deprecated": true})
 			}
 			a.printf("stream %s deprecated\n", args[0])
 			return nil

@@ -388,6 +388,9 @@ func (a *app) vkeyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"identity": args[0], "origin": origin, "vkey": vkey})
+			}
 			a.printf("%s\n", vkey)
 			return nil
 		},

@@ -215,6 +215,9 @@ cosignatures recorded in the store's witness log. Verify it with 'securelog audi
 				os.Remove(out)
 				return fmt.Errorf("export %s: %w", args[0], err)
 			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"stream": args[0], "entries": n.Entries, "segments": n.Segments, "out": out})
+			}
 			a.printf("exported stream %s: %d entries, %d segments to %s\n", args[0], n.Entries, n.Segments, out)
 			return nil
 		},

@@ -237,6 +237,19 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 	if err != nil {
 		return err
 	}
+	if a.jsonOut {
+		// JSON lines: one document per listener.
+		if tlogCfg != nil {
+			_ = a.printJSON(map[string]any{"event": "serving", "witness": w.identity, "tlog_witness_path": witnessd.TlogAddCheckpointPath,
+				"logs": len(tlogCfg.Logs), "vkey": srv.TlogVerifierKey()})
+		}
+		if nc != nil {
+			_ = a.printJSON(map[string]any{"event": "serving", "witness": w.identity, "nats_subject": w.subject})
+		}
+		return srv.Run(ctx, witnessd.RunConfig{Listen: w.listen, Subject: w.subject, OnListen: func(addr string) {
+			_ = a.printJSON(map[string]any{"event": "listening", "witness": w.identity, "url": "http://" + addr + "/"})
+		}})
+	}
 	if tlogCfg != nil {
 		fmt.Fprintf(a.stdout, "witness %q serves C2SP tlog-witness POST %s for %d log(s); cosigner vkey %s\n",
 			w.identity, witnessd.TlogAddCheckpointPath, len(tlogCfg.Logs), srv.TlogVerifierKey())
