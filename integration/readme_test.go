@@ -123,7 +123,7 @@ func startUp(t *testing.T, dir, workdir, script string, gobin string) *upProc {
 		"PATH="+gobin+string(os.PathListSeparator)+filepath.Dir(securelogBin)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"SECURELOG_DATA="+filepath.Join(workdir, "securelog-data"),
 		fmt.Sprintf("SECURELOG_LISTEN_NATS=127.0.0.1:%d", u.natsPort),
-		fmt.Sprintf("SECURELOG_HTTP=127.0.0.1:%d", u.httpPort),
+		fmt.Sprintf("SECURELOG_LISTEN=127.0.0.1:%d", u.httpPort),
 	)
 	u.cmd.Stdout, u.cmd.Stderr = u.out, u.out
 	u.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -91,6 +91,7 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 		SilenceErrors: true,
 		Version:       readVersion().String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.warnDeprecated(cmd)
 			if err := a.applyEnv(cmd); err != nil {
 				return err
 			}
@@ -129,6 +130,7 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 	for _, c := range extraCommands {
 		root.AddCommand(c(a))
 	}
+	groupCommands(root)
 	return root
 }
 

@@ -38,20 +38,9 @@ The payload comes from --payload, --payload-file, or stdin when neither is given
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			var body []byte
-			switch {
-			case cmd.Flags().Changed("payload") && payloadFile != "":
-				return usageErr("give either --payload or --payload-file, not both")
-			case cmd.Flags().Changed("payload"):
-				body = []byte(payload)
-			case payloadFile != "":
-				if body, err = os.ReadFile(payloadFile); err != nil {
-					return fmt.Errorf("read payload file: %w", err)
-				}
-			default:
-				if body, err = io.ReadAll(a.stdin); err != nil {
-					return fmt.Errorf("read payload from stdin: %w", err)
-				}
+			body, err := a.readPayload(cmd, payload, payloadFile, true)
+			if err != nil {
+				return err
 			}
 			l, closeFn, err := a.openLog(cmd.Context(), openOpts{create: true, kek: true})
 			if err != nil {
@@ -86,7 +75,7 @@ The payload comes from --payload, --payload-file, or stdin when neither is given
 	f.StringVar(&sev, "severity", "info", "severity: emergency alert critical error warning notice info debug")
 	f.StringVar(&producer, "producer", "", "producer name")
 	f.StringVar(&payload, "payload", "", "payload text")
-	f.StringVar(&payloadFile, "payload-file", "", "read the payload from this file")
+	f.StringVar(&payloadFile, "payload-file", "", "read the payload from this file (- = stdin)")
 	f.StringVar(&encoding, "encoding", "", "payload_encoding tag (append-with-encoding); public streams only")
 	f.BoolVar(&sealFlag, "seal", false, "require sealing (the stream must be protected or highly-restricted)")
 	_ = c.MarkFlagRequired("type")
@@ -251,4 +240,29 @@ func (a *app) openPayloadCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// readPayload returns the event payload of append or publish: --payload
+// TEXT, or --payload-file FILE ("-" = stdin); with neither, stdin if
+// stdinDefault, else empty. Both flags together are a usage error.
+func (a *app) readPayload(cmd *cobra.Command, payload, payloadFile string, stdinDefault bool) ([]byte, error) {
+	switch {
+	case cmd.Flags().Changed("payload") && payloadFile != "":
+		return nil, usageErr("give either --payload or --payload-file, not both")
+	case cmd.Flags().Changed("payload"):
+		return []byte(payload), nil
+	case payloadFile == "-" || (payloadFile == "" && stdinDefault):
+		body, err := io.ReadAll(a.stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read payload from stdin: %w", err)
+		}
+		return body, nil
+	case payloadFile != "":
+		body, err := os.ReadFile(payloadFile)
+		if err != nil {
+			return nil, fmt.Errorf("read payload file: %w", err)
+		}
+		return body, nil
+	}
+	return []byte{}, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -63,11 +64,24 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 	}
 	a.fromEnv = map[string]string{}
 	a.envVar = map[string]string{}
-	var err error
+	// A flag and its deprecated names share one value: given on the
+	// command line under any name, the environment sets none of them;
+	// else the new name's variable wins over an old name's.
+	changed := map[string]bool{}
+	aliases := map[string][]*pflag.Flag{} // new name → its deprecated names
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || noEnv[f.Name] {
-			return
+		if n := aliasOf(f); n != "" {
+			aliases[n] = append(aliases[n], f)
+			if f.Changed {
+				changed[n] = true
+			}
 		}
+		if f.Changed {
+			changed[f.Name] = true
+		}
+	})
+	var err error
+	set := func(f *pflag.Flag) bool {
 		for _, env := range envNames(cmd, f.Name) {
 			v, ok := a.lookupEnv(env)
 			if !ok {
@@ -75,10 +89,23 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 			}
 			if e := f.Value.Set(v); e != nil {
 				err = usageErr("%s=%q (sets --%s): %v", env, v, f.Name, e)
-				return
+				return true
 			}
 			a.fromEnv[f.Name], a.envVar[f.Name] = v, env
+			return true
+		}
+		return false
+	}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || changed[f.Name] || noEnv[f.Name] || aliasOf(f) != "" || set(f) {
 			return
+		}
+		for _, old := range aliases[f.Name] { // the deprecated names' variables
+			if set(old) {
+				fmt.Fprintf(a.stderr, "securelog: warning: %s is deprecated, use %s\n", a.envVar[old.Name], envNames(cmd, f.Name)[0])
+				a.fromEnv[f.Name], a.envVar[f.Name] = a.fromEnv[old.Name], a.envVar[old.Name]
+				return
+			}
 		}
 	})
 	return err

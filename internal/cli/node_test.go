@@ -80,7 +80,7 @@ func TestUpConfigTokensEnforced(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[rpc]\ntokens = %q\n", tokens)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errs := startCLI(t, "up", "--config", cfg, "--data", filepath.Join(dir, "data"), "--listen-nats", "", "--http", "127.0.0.1:0", "--no-witness")
+	out, errs := startCLI(t, "up", "--config", cfg, "--data", filepath.Join(dir, "data"), "--listen-nats", "", "--listen", "127.0.0.1:0", "--no-witness")
 	addr := waitMatch(t, out, errs, `store RPC\s+http://(\S+)/`)
 	call := func(token string) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(`{"method":"secure-log-global-head","params":[]}`))
@@ -140,7 +140,7 @@ func TestUpPKCS11SignsInToken(t *testing.T) {
 	trust := tokenTrust(t, dir, "hsm-up")
 	data := filepath.Join(dir, "data")
 	out, errs := startCLI(t, "up", "--data", data, "--keystore", "pkcs11", "--identity", "hsm-up",
-		"--listen-nats", "127.0.0.1:0", "--http", "", "--no-witness", "--max-age", "50ms")
+		"--listen-nats", "127.0.0.1:0", "--listen", "", "--no-witness", "--max-age", "50ms")
 	url := waitMatch(t, out, errs, `NATS\s+(nats://\S+)`)
 	publishN(t, url, 3)
 	if _, err := os.Stat(filepath.Join(data, "keys", "hsm-up.key")); err == nil {
@@ -203,7 +203,7 @@ func TestUpTakenNATSPortAndJSONLogs(t *testing.T) {
 	}
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	code, _, errs := runCLI(t, "up", "--data", t.TempDir(), "--listen-nats", ln.Addr().String(), "--http", "")
+	code, _, errs := runCLI(t, "up", "--data", t.TempDir(), "--listen-nats", ln.Addr().String(), "--listen", "")
 	if code == 0 || !strings.Contains(errs, port) || !strings.Contains(errs, "address already in use") {
 		t.Errorf("taken NATS port: exit %d %s", code, errs)
 	}
@@ -212,7 +212,7 @@ func TestUpTakenNATSPortAndJSONLogs(t *testing.T) {
 	}
 
 	data := t.TempDir()
-	out, errb := startCLI(t, "--log-format", "json", "up", "--data", data, "--listen-nats", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	out, errb := startCLI(t, "--log-format", "json", "up", "--data", data, "--listen-nats", "127.0.0.1:0", "--listen", "127.0.0.1:0")
 	addr := waitMatch(t, out, errb, `store RPC\s+http://(\S+)/`)
 	waitMatch(t, out, errb, `witness\s+http://127\.0\.0\.1:\d+/`)
 	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {

@@ -287,7 +287,7 @@ func TestJSONOutputContract(t *testing.T) {
 // banner as one JSON document.
 func TestPublishCheckpointedJSON(t *testing.T) {
 	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE", "SECURELOG_HEAD_FILE")
-	out, errs := startCLI(t, "--json", "up", "--data", t.TempDir(), "--listen-nats", "127.0.0.1:0", "--http", "", "--max-age", "50ms")
+	out, errs := startCLI(t, "--json", "up", "--data", t.TempDir(), "--listen-nats", "127.0.0.1:0", "--listen", "", "--max-age", "50ms")
 	url := waitMatch(t, out, errs, `"nats_url":"(nats://[^"]+)"`)
 	checkJSONOutput(t, "up", out.String(), false)
 	for _, wait := range []string{"accepted", "committed", "checkpointed"} {
@@ -299,6 +299,97 @@ func TestPublishCheckpointedJSON(t *testing.T) {
 		}
 		if wait == "checkpointed" && (!strings.Contains(got, `"merkle_root":"`) || !strings.Contains(got, `"cosignature":"`)) {
 			t.Errorf("publish --wait checkpointed: no hex merkle_root or witness cosignature: %s", got)
+		}
+	}
+}
+
+// TestFlagAliases: server addresses are --listen everywhere and the store
+// RPC subject is --rpc-subject everywhere; the old names (--http of up and
+// ingester, --subject of serve-rpc) and their variables still work, hidden
+// from help, with a warning on stderr, and never override the new name
+// (issue 10 item 8).
+func TestFlagAliases(t *testing.T) {
+	for _, tc := range []struct {
+		cmd, old, new string
+		env           map[string]string
+		args          []string
+		want          string
+		warn          string
+	}{
+		{cmd: "up", old: "http", new: "listen", args: []string{"--http", "127.0.0.1:1"}, want: "127.0.0.1:1", warn: "--http is deprecated, use --listen"},
+		{cmd: "ingester", old: "http", new: "listen", args: []string{"--http", "127.0.0.1:2"}, want: "127.0.0.1:2", warn: "--http is deprecated, use --listen"},
+		{cmd: "serve-rpc", old: "subject", new: "rpc-subject", args: []string{"--subject", "s.old"}, want: "s.old", warn: "--subject is deprecated, use --rpc-subject"},
+		{cmd: "up", old: "http", new: "listen", env: map[string]string{"SECURELOG_HTTP": "127.0.0.1:3"}, want: "127.0.0.1:3", warn: "SECURELOG_HTTP is deprecated, use SECURELOG_LISTEN"},
+		{cmd: "up", old: "http", new: "listen", env: map[string]string{"SECURELOG_LISTEN": "127.0.0.1:4"}, want: "127.0.0.1:4"},
+		{cmd: "up", old: "http", new: "listen", env: map[string]string{"SECURELOG_LISTEN": "127.0.0.1:5", "SECURELOG_HTTP": "127.0.0.1:6"}, want: "127.0.0.1:5"},
+		{cmd: "up", old: "http", new: "listen", env: map[string]string{"SECURELOG_HTTP": "127.0.0.1:7"}, args: []string{"--listen", "127.0.0.1:8"}, want: "127.0.0.1:8"},
+		{cmd: "up", old: "http", new: "listen", env: map[string]string{"SECURELOG_LISTEN": "127.0.0.1:9"}, args: []string{"--http", "127.0.0.1:10"}, want: "127.0.0.1:10", warn: "--http is deprecated"},
+		{cmd: "serve-rpc", old: "subject", new: "rpc-subject", env: map[string]string{"SECURELOG_SUBJECT": "s.env"}, want: "s.env", warn: "SECURELOG_SUBJECT is deprecated, use SECURELOG_RPC_SUBJECT"},
+	} {
+		var stderr strings.Builder
+		a := &app{stderr: &stderr, lookupEnv: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }}
+		root := a.rootCmd()
+		cmd, _, err := root.Find([]string{tc.cmd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatalf("%s %v: %v", tc.cmd, tc.args, err)
+		}
+		a.warnDeprecated(cmd)
+		if err := a.applyEnv(cmd); err != nil {
+			t.Fatal(err)
+		}
+		if got := cmd.Flags().Lookup(tc.new).Value.String(); got != tc.want {
+			t.Errorf("%s %v env %v: --%s = %q, want %q", tc.cmd, tc.args, tc.env, tc.new, got, tc.want)
+		}
+		if (tc.warn == "") != (stderr.Len() == 0) || !strings.Contains(stderr.String(), tc.warn) {
+			t.Errorf("%s %v env %v: stderr %q, want warning %q", tc.cmd, tc.args, tc.env, stderr.String(), tc.warn)
+		}
+		if f := cmd.Flags().Lookup(tc.old); f == nil || !f.Hidden {
+			t.Errorf("%s: --%s is not a hidden alias", tc.cmd, tc.old)
+		}
+	}
+	// The old name works end to end and warns on stderr, not stdout.
+	code, out, errs := runCLI(t, "serve-rpc", "--subject", "x")
+	if code != ExitUsage || out != "" || !strings.Contains(errs, "--subject is deprecated") {
+		t.Errorf("serve-rpc --subject: exit %d stdout %q stderr %q", code, out, errs)
+	}
+}
+
+// TestPublishPayloadFile: publish takes the payload from --payload-file
+// FILE or stdin (--payload-file -), like append.
+func TestPublishPayloadFile(t *testing.T) {
+	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE", "SECURELOG_HEAD_FILE")
+	out, errs := startCLI(t, "--json", "up", "--data", t.TempDir(), "--listen-nats", "127.0.0.1:0", "--listen", "", "--no-witness")
+	url := waitMatch(t, out, errs, `"nats_url":"(nats://[^"]+)"`)
+	file := filepath.Join(t.TempDir(), "payload")
+	if err := os.WriteFile(file, []byte("from a file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(stdin string, args ...string) uint64 {
+		t.Helper()
+		var o, e strings.Builder
+		all := append([]string{"--json", "--nats", url, "publish", "default", "--type", "t", "--producer", "p"}, args...)
+		if code := Main(context.Background(), all, strings.NewReader(stdin), &o, &e); code != 0 {
+			t.Fatalf("publish %v: exit %d %s", args, code, e.String())
+		}
+		var res struct{ Seqno uint64 }
+		if err := json.Unmarshal([]byte(o.String()), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res.Seqno
+	}
+	fromFile := publish("", "--payload-file", file)
+	fromStdin := publish("from stdin", "--payload-file", "-")
+	if code, _, errs := runCLI(t, "--nats", url, "publish", "default", "--type", "t", "--producer", "p", "--payload", "x", "--payload-file", file); code != ExitUsage {
+		t.Errorf("--payload with --payload-file: exit %d %s", code, errs)
+	}
+	// Read the payloads back through the store RPC.
+	for seqno, want := range map[uint64]string{fromFile: "from a file", fromStdin: "from stdin"} {
+		got := mustCLI(t, "--json", "--store", "remote:x", "--transport", "nats", "--nats", url, "--no-head-file", "read", fmt.Sprint(seqno))
+		if !strings.Contains(got, fmt.Sprintf(`"payload":"%x"`, want)) {
+			t.Errorf("seqno %d: %s, want payload %q", seqno, got, want)
 		}
 	}
 }

@@ -110,7 +110,10 @@ type signerSection struct {
 type upSection struct {
 	Data       string `toml:"data"`
 	ListenNATS string `toml:"listen_nats"`
-	HTTP       string `toml:"http"`
+	// Listen is the HTTP address (store RPC, query API, /healthz,
+	// /metrics); HTTP is its deprecated name "http".
+	Listen string `toml:"listen"`
+	HTTP   string `toml:"http"`
 	NoWitness  bool   `toml:"no_witness"`
 }
 
@@ -123,7 +126,7 @@ func defaultPipelineConfig() pipelineConfig {
 			MaxPayload: pipeline.DefaultMaxPayload, AckWait: pipeline.DefaultAckWait},
 		Sealer: sealerSection{MaxEntries: pipeline.DefaultMaxEntries, MaxAge: pipeline.DefaultMaxAge, ScanInterval: pipeline.DefaultSealerScan},
 		Signer: signerSection{Identity: pipeline.DefaultIdentity, ScanInterval: pipeline.DefaultSignerScan},
-		Up:     upSection{Data: "securelog-data", ListenNATS: "127.0.0.1:4222", HTTP: "127.0.0.1:8080"},
+		Up:     upSection{Data: "securelog-data", ListenNATS: "127.0.0.1:4222", Listen: "127.0.0.1:8080"},
 		Tlog:   tlogSection{CheckpointInterval: tlog.DefaultCheckpointInterval},
 	}
 }
@@ -153,7 +156,8 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			f.DurationVar(&p.cfg.JetStream.Duplicates, "duplicates", p.cfg.JetStream.Duplicates, "de-duplication window of SECURELOG_IN")
 			f.DurationVar(&p.cfg.JetStream.MaxAge, "in-max-age", p.cfg.JetStream.MaxAge, "how long SECURELOG_IN keeps messages")
 		case "rpc-server":
-			f.StringVar(&p.cfg.RPC.Listen, "http", "", "also serve the store RPC, the query API (/v1/), /healthz and /metrics on this HTTP address")
+			f.StringVar(&p.cfg.RPC.Listen, "listen", "", "also serve the store RPC, the query API (/v1/), /healthz and /metrics on this HTTP address")
+			aliasFlag(f, "http", "listen")
 			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
 			f.StringVar(&p.cfg.RPC.Tokens, "tokens", "", "bearer tokens file for the store RPC")
 		case "rpc-client":
@@ -188,7 +192,8 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 		case "up":
 			f.StringVar(&p.cfg.Up.Data, "data", p.cfg.Up.Data, "data directory (store, JetStream, keys, trust file)")
 			f.StringVar(&p.cfg.Up.ListenNATS, "listen-nats", p.cfg.Up.ListenNATS, "NATS client listen address (\"\" = in-process only)")
-			f.StringVar(&p.cfg.Up.HTTP, "http", p.cfg.Up.HTTP, "HTTP address for the store RPC, the query API (/v1/), /healthz and /metrics (\"\" = none)")
+			f.StringVar(&p.cfg.Up.Listen, "listen", p.cfg.Up.Listen, "HTTP address for the store RPC, the query API (/v1/), /healthz and /metrics (\"\" = none)")
+			aliasFlag(f, "http", "listen")
 			f.StringVar(&p.cfg.JetStream.Sync, "sync", p.cfg.JetStream.Sync, "JetStream fsync policy: always (every write) or default (every 2 min)")
 			f.BoolVar(&p.cfg.Up.NoWitness, "no-witness", false, "do not run the local witness service")
 		}
@@ -211,6 +216,13 @@ func (p *pipelineFlags) load(c *cobra.Command, a *app) error {
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			return usageErr("config %s: unknown keys %v", cfgFile, und)
+		}
+		if md.IsDefined("up", "http") {
+			if md.IsDefined("up", "listen") {
+				return usageErr("config %s: [up] http is the old name of [up] listen; keep only listen", cfgFile)
+			}
+			fmt.Fprintf(a.stderr, "securelog: warning: config %s: [up] http is deprecated, use [up] listen\n", cfgFile)
+			p.cfg.Up.Listen = p.cfg.Up.HTTP
 		}
 	}
 	var err error

@@ -15,10 +15,10 @@ func init() { extraCommands = append(extraCommands, (*app).publishCmd) }
 
 func (a *app) publishCmd() *cobra.Command {
 	var p pipelineFlags
-	var typ, sev, prod, payload, wait, msgID string
+	var typ, sev, prod, payload, payloadFile, wait, msgID string
 	var timeout time.Duration
 	c := &cobra.Command{
-		Use:   "publish STREAM --type T --severity S --producer P --payload X [--wait accepted|committed|checkpointed] [--nats URL]",
+		Use:   "publish STREAM --type T --severity S --producer P [--payload X | --payload-file FILE|-] [--wait accepted|committed|checkpointed] [--nats URL]",
 		Short: "Publish one event to the pipeline and wait for the chosen acknowledgement level",
 		Long: `Publish one event on securelog.in.STREAM (JetStream) and wait:
   accepted      JetStream stored it (not yet durable in the log);
@@ -41,6 +41,10 @@ func (a *app) publishCmd() *cobra.Command {
 			if wait != "accepted" && wait != "committed" && wait != "checkpointed" {
 				return usageErr("--wait %q: want accepted, committed or checkpointed", wait)
 			}
+			body, err := a.readPayload(cmd, payload, payloadFile, false)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			nc, err := p.connect("securelog-publish")
@@ -53,7 +57,7 @@ func (a *app) publishCmd() *cobra.Command {
 				return err
 			}
 			defer pc.Close()
-			ev := producer.Event{Type: typ, Severity: severity, Producer: prod, Payload: []byte(payload), MsgID: msgID}
+			ev := producer.Event{Type: typ, Severity: severity, Producer: prod, Payload: body, MsgID: msgID}
 			if wait == "accepted" {
 				ack, err := pc.PublishAccepted(ctx, stream, ev)
 				if err != nil {
@@ -103,6 +107,7 @@ func (a *app) publishCmd() *cobra.Command {
 	f.StringVar(&sev, "severity", "info", "severity: emergency, alert, critical, error, warning, notice, info, debug")
 	f.StringVar(&prod, "producer", "", "producer name")
 	f.StringVar(&payload, "payload", "", "payload text")
+	f.StringVar(&payloadFile, "payload-file", "", "read the payload from FILE (- = stdin)")
 	f.StringVar(&wait, "wait", "committed", "acknowledgement level to wait for: accepted, committed or checkpointed")
 	f.StringVar(&msgID, "msg-id", "", "de-duplication id (Nats-Msg-Id; default random)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")

@@ -15,7 +15,7 @@ func init() { extraCommands = append(extraCommands, (*app).upCmd) }
 func (a *app) upCmd() *cobra.Command {
 	var p pipelineFlags
 	c := &cobra.Command{
-		Use:   "up [--data DIR] [--listen-nats 127.0.0.1:4222] [--http 127.0.0.1:8080]",
+		Use:   "up [--data DIR] [--listen-nats 127.0.0.1:4222] [--listen 127.0.0.1:8080]",
 		Short: "Run the whole pipeline in one process: embedded NATS JetStream, ingester, sealer, signer, witness",
 		Long: `Run an embedded nats-server (JetStream, sync_interval always by default) and every
 worker in one process, with everything stored under --data:
@@ -42,7 +42,7 @@ them. Ctrl-C shuts down gracefully.`,
 				return usageErr("--sync %q: want always or default", sync)
 			}
 			cfg := node.UpConfig{
-				DataDir: p.cfg.Up.Data, NATSListen: p.cfg.Up.ListenNATS, HTTPListen: p.cfg.Up.HTTP, SyncAlways: sync == "always",
+				DataDir: p.cfg.Up.Data, NATSListen: p.cfg.Up.ListenNATS, HTTPListen: p.cfg.Up.Listen, SyncAlways: sync == "always",
 				StoreSpec: p.cfg.Store.Spec, Identity: p.cfg.Signer.Identity, Keystore: a.keystoreConfig(p.cfg.Signer.Keys),
 				TokensFile: p.cfg.RPC.Tokens, LocalWitness: !p.cfg.Up.NoWitness,
 				Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),

@@ -33,13 +33,13 @@ func workerMain(ctx context.Context, name string, args []string) int {
 func (a *app) ingesterCmd() *cobra.Command {
 	var p pipelineFlags
 	c := &cobra.Command{
-		Use:   "ingester --store BACKEND:CONFIG [--nats URL] [--http ADDR]",
+		Use:   "ingester --store BACKEND:CONFIG [--nats URL] [--listen ADDR]",
 		Short: "Run the ingester: consume SECURELOG_IN into the store, serve appends, closes and the store RPC",
 		Long: `The ingester is the single writer of its store. It consumes securelog.in.> from
 JetStream, commits each batch together with the last applied stream sequence,
 publishes commit receipts, answers securelog.append.<stream> and
 securelog.close.<stream>, and serves the store RPC on NATS (securelog.rpc) and,
-with --http, on HTTP with /healthz and /metrics. One ingester per store.`,
+with --listen, on HTTP with /healthz and /metrics. One ingester per store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.loadWithSecrets(cmd, a); err != nil {

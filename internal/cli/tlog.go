@@ -55,7 +55,7 @@ func (a *app) tlogView(ctx context.Context, f *tlogFlags) (*tlogView, error) {
 	bt, ok := l.Store().(store.Batcher)
 	if !ok {
 		closeFn()
-		return nil, usageErr("store %q has no transparency tree here: pass --tlog-url (the tiles API of 'securelog up --http')", a.storeSpec)
+		return nil, usageErr("store %q has no transparency tree here: pass --tlog-url (the tiles API of 'securelog up --listen')", a.storeSpec)
 	}
 	tr := tlog.StoreTiles(ctx, bt)
 	return &tlogView{
