@@ -112,9 +112,9 @@ type upSection struct {
 	ListenNATS string `toml:"listen_nats"`
 	// Listen is the HTTP address (store RPC, query API, /healthz,
 	// /metrics); HTTP is its deprecated name "http".
-	Listen string `toml:"listen"`
-	HTTP   string `toml:"http"`
-	NoWitness  bool   `toml:"no_witness"`
+	Listen    string `toml:"listen"`
+	HTTP      string `toml:"http"`
+	NoWitness bool   `toml:"no_witness"`
 }
 
 func defaultPipelineConfig() pipelineConfig {
