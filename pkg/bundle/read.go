@@ -31,8 +31,9 @@ type Reader struct {
 	closer io.Closer
 
 	stream     string
-	entriesOff int64 // offset just after the entries array's '['
 	entries    uint64
+	entriesEnd int64   // file offset of the entries array's ']'
+	chunks     []chunk // where the second pass splits the entries
 	segs       []segInfo
 	byID       map[uint64]int
 	trust      []checkpoint.TrustEntry
@@ -75,8 +76,9 @@ func Open(path string) (*Reader, error) {
 // position, and that trust entries and receipts decode. Errors name the
 // member, array index and segment id.
 func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
-	r := &Reader{ra: ra, size: size, byID: map[uint64]int{}, entriesOff: -1}
+	r := &Reader{ra: ra, size: size, byID: map[uint64]int{}}
 	dec := json.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 1<<20))
+	var base int64 // file offset of dec's input offset 0
 	if err := expectDelim(dec, '{', "bundle"); err != nil {
 		return nil, err
 	}
@@ -108,11 +110,28 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 				return nil, errors.New("bundle: stream is empty")
 			}
 		case "entries":
-			if err := r.skipEntries(dec); err != nil {
+			// The entries are most of the file: scan them without the
+			// decoder, then go on decoding after them (the decoder is
+			// restarted there inside a stand-in object).
+			end, err := r.scanEntries(base + dec.InputOffset())
+			if err != nil {
+				return nil, err
+			}
+			const resume = `{"entries":[]`
+			dec = json.NewDecoder(bufio.NewReaderSize(io.MultiReader(strings.NewReader(resume), io.NewSectionReader(ra, end, size-end)), 1<<20))
+			base = end - int64(len(resume))
+			var raw json.RawMessage
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			if err := dec.Decode(&raw); err != nil {
 				return nil, err
 			}
 		case "segments":
-			if err := r.readSegments(dec); err != nil {
+			if err := r.readSegments(dec, base); err != nil {
 				return nil, err
 			}
 		case "trust":
@@ -131,7 +150,7 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("bundle: data after the closing '}' (at byte %d)", dec.InputOffset())
+		return nil, fmt.Errorf("bundle: data after the closing '}' (at byte %d)", base+dec.InputOffset())
 	}
 	for _, k := range []string{"format", "stream", "entries", "segments"} {
 		if !seen[k] {
@@ -157,25 +176,6 @@ func expectDelim(dec *json.Decoder, want json.Delim, what string) error {
 	return nil
 }
 
-// skipEntries counts the entries, checking only that each is a JSON value.
-func (r *Reader) skipEntries(dec *json.Decoder) error {
-	if err := expectDelim(dec, '[', "bundle: entries"); err != nil {
-		return err
-	}
-	r.entriesOff = dec.InputOffset()
-	for dec.More() {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("bundle: entries[%d]: %w", r.entries, err)
-		}
-		if len(raw) == 0 || raw[0] != '{' {
-			return fmt.Errorf("bundle: entries[%d]: not a JSON object", r.entries)
-		}
-		r.entries++
-	}
-	return expectDelim(dec, ']', "bundle: entries")
-}
-
 // segmentMembers is the membership part of a bundle segment object.
 type segmentMembers struct {
 	Entries *[]wire.SegmentEntry `json:"entries"`
@@ -183,6 +183,14 @@ type segmentMembers struct {
 
 // parseSegment decodes one segment object and checks its membership list.
 func parseSegment(raw json.RawMessage, i int) (wire.SegmentRow, []wire.SegmentEntry, error) {
+	if row, members, ok := parseSegmentFast(raw); ok && row.SegmentID != 0 {
+		for j, e := range members {
+			if e.LeafIndex != uint64(j) {
+				return row, nil, fmt.Errorf("bundle: segment %d (segments[%d]): membership entries[%d] has leaf_index %d, want %d", row.SegmentID, i, j, e.LeafIndex, j)
+			}
+		}
+		return row, members, nil
+	}
 	var row wire.SegmentRow
 	if err := json.Unmarshal(raw, &row); err != nil {
 		return row, nil, fmt.Errorf("bundle: segments[%d]: %w", i, err)
@@ -206,12 +214,12 @@ func parseSegment(raw json.RawMessage, i int) (wire.SegmentRow, []wire.SegmentEn
 	return row, *m.Entries, nil
 }
 
-func (r *Reader) readSegments(dec *json.Decoder) error {
+func (r *Reader) readSegments(dec *json.Decoder, base int64) error {
 	if err := expectDelim(dec, '[', "bundle: segments"); err != nil {
 		return err
 	}
 	for i := 0; dec.More(); i++ {
-		off := dec.InputOffset()
+		off := base + dec.InputOffset()
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return fmt.Errorf("bundle: segments[%d]: %w", i, err)
@@ -311,39 +319,6 @@ func (r *Reader) Receipts() []witness.Receipt { return append([]witness.Receipt(
 func (r *Reader) checkStream(stream string) error {
 	if stream != r.stream {
 		return fmt.Errorf("bundle holds stream %q, not %q", r.stream, stream)
-	}
-	return nil
-}
-
-// Entries streams the bundle's entry rows in file order, decoding one at a
-// time. A row that does not decode is an error naming its index.
-func (r *Reader) Entries(ctx context.Context, stream string, fn func(wire.EntryRow) error) error {
-	if err := r.checkStream(stream); err != nil {
-		return err
-	}
-	src := io.MultiReader(strings.NewReader("["), io.NewSectionReader(r.ra, r.entriesOff, r.size-r.entriesOff))
-	dec := json.NewDecoder(bufio.NewReaderSize(src, 1<<20))
-	if err := expectDelim(dec, '[', "bundle: entries"); err != nil {
-		return err
-	}
-	var n uint64
-	for dec.More() {
-		if n&1023 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		var row wire.EntryRow
-		if err := dec.Decode(&row); err != nil {
-			return fmt.Errorf("bundle: entries[%d]: %w", n, err)
-		}
-		if err := fn(row); err != nil {
-			return err
-		}
-		n++
-	}
-	if n != r.entries {
-		return fmt.Errorf("bundle: entries: read %d rows, the first pass counted %d (file changed?)", n, r.entries)
 	}
 	return nil
 }
