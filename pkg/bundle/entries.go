@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/securelog/securelog/pkg/batch"
 	"github.com/securelog/securelog/pkg/chain"
@@ -14,6 +15,9 @@ import (
 
 // chunkBytes is about how many bytes of entries one core decodes at a time.
 const chunkBytes = 1 << 20
+
+// chunkPool recycles the second pass's read buffers.
+var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // chunk is a run of whole entry objects of the bundle, found by the first
 // pass, that the second pass decodes on one core.
@@ -176,12 +180,19 @@ func (r *Reader) EntryBatches(ctx context.Context, stream string, send func(*cha
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		buf := make([]byte, end-c.off)
+		bp := chunkPool.Get().(*[]byte)
+		if int64(cap(*bp)) < end-c.off {
+			*bp = make([]byte, end-c.off)
+		}
+		buf := (*bp)[:end-c.off]
 		if k, err := r.ra.ReadAt(buf, c.off); k < len(buf) {
 			return fmt.Errorf("bundle: entries[%d]: %w", c.first, err)
 		}
 		first := c.first
-		if !send(&chain.Batch{Fill: func(b *chain.Batch) error { return fillChunk(b, buf, first, n) }}) {
+		if !send(&chain.Batch{Fill: func(b *chain.Batch) error {
+			defer chunkPool.Put(bp) // the rows hold copies, not buf
+			return fillChunk(b, buf, first, n)
+		}}) {
 			return nil
 		}
 	}
@@ -205,15 +216,12 @@ func fillChunk(b *chain.Batch, buf []byte, first, n uint64) error {
 			}
 			return nil
 		}
-		end := -1
-		if buf[i] == '{' {
-			end = scanValue(buf, i)
-		}
-		if end < 0 {
+		if buf[i] != '{' {
 			return fmt.Errorf("bundle: entries[%d]: not a JSON object (file changed?)", k)
 		}
 		b.Rows = append(b.Rows, wire.EntryRow{})
-		if err := d.decode(buf[i:end], &b.Rows[len(b.Rows)-1]); err != nil {
+		end, err := d.next(buf, i, &b.Rows[len(b.Rows)-1])
+		if err != nil {
 			b.Rows = b.Rows[:len(b.Rows)-1]
 			return fmt.Errorf("bundle: entries[%d]: %w", k, err)
 		}

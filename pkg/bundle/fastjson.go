@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -116,34 +118,55 @@ func (d *entryDecoder) str(b []byte) string {
 	return unsafe.String(&c[0], len(c))
 }
 
-// fast is the fast path: it reports false (row in any state) for anything
-// it does not decode exactly as encoding/json would.
+// fast is the fast path for a whole input: it reports false (row in any
+// state) for anything it does not decode exactly as encoding/json would.
 func (d *entryDecoder) fast(b []byte, row *wire.EntryRow) bool {
+	end, ok := d.fastAt(b, 0, row)
+	return ok && skipWS(b, end) == len(b)
+}
+
+// next decodes the object starting at b[i] and returns the index just
+// past it: fast path, else encoding/json on the object's bytes.
+func (d *entryDecoder) next(b []byte, i int, row *wire.EntryRow) (int, error) {
+	if end, ok := d.fastAt(b, i, row); ok {
+		return end, nil
+	}
+	end := scanValue(b, i)
+	if end < 0 {
+		return 0, errors.New("unexpected end of JSON input")
+	}
+	*row = wire.EntryRow{}
+	return end, json.Unmarshal(b[i:end], row)
+}
+
+// fastAt is the fast path for the object at b[i]: the index just past it,
+// or false.
+func (d *entryDecoder) fastAt(b []byte, i int, row *wire.EntryRow) (int, bool) {
 	var seen int
-	i := skipWS(b, 0)
+	i = skipWS(b, i)
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return 0, false
 	}
 	i = skipWS(b, i+1)
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return false
+			return 0, false
 		}
 		j := i + 1
 		for j < len(b) && b[j] != '"' && b[j] != '\\' {
 			j++
 		}
 		if j >= len(b) || b[j] != '"' {
-			return false
+			return 0, false
 		}
 		m := memberIndex(b[i+1 : j])
 		if m < 0 || seen&(1<<m) != 0 {
-			return false
+			return 0, false
 		}
 		seen |= 1 << m
 		i = skipWS(b, j+1)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return 0, false
 		}
 		i = skipWS(b, i+1)
 		var ok bool
@@ -159,7 +182,7 @@ func (d *entryDecoder) fast(b []byte, row *wire.EntryRow) bool {
 			row.EntryHash, i, ok = d.byteArray(b, i)
 		default:
 			if s, i, ok = parseString(b, i); !ok {
-				return false
+				return 0, false
 			}
 			switch m {
 			case mStream:
@@ -179,28 +202,28 @@ func (d *entryDecoder) fast(b []byte, row *wire.EntryRow) bool {
 			case mSeverity:
 				sev, err := wire.ParseSeverity(d.intern(6, s))
 				if err != nil {
-					return false
+					return 0, false
 				}
 				row.Severity = sev
 			}
 		}
 		if !ok {
-			return false
+			return 0, false
 		}
 		i = skipWS(b, i)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		if b[i] == '}' {
 			i++
 			break
 		}
 		if b[i] != ',' {
-			return false
+			return 0, false
 		}
 		i = skipWS(b, i+1)
 	}
-	return seen == mAll && skipWS(b, i) == len(b)
+	return i, seen == mAll
 }
 
 // parseUint parses a JSON number that is a non-negative integer fitting
@@ -314,12 +337,25 @@ var special = func() (t [256]bool) {
 	return t
 }()
 
+// hasSpecial reports whether any of the 8 bytes of w is one of {}[]"
+// (SWAR: '[' and ']' become '{' and '}' with bit 0x20 set, and no other
+// byte does).
+func hasSpecial(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(x uint64) uint64 { return (x - lo) &^ x & hi }
+	u := w | 0x2020202020202020
+	return zero(w^(lo*'"'))|zero(u^(lo*'{'))|zero(u^(lo*'}')) != 0
+}
+
 // scanValue returns the index just past the JSON object or array that
 // starts at b[i], matching brackets outside strings (it does not validate
 // the contents: decoding does), or -1 if b ends first.
 func scanValue(b []byte, i int) int {
 	depth := 0
 	for i < len(b) {
+		for i+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && !special[b[i]] {
 			i++
 		}

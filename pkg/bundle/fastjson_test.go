@@ -127,3 +127,19 @@ func TestSegmentFastPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestHasSpecial(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := []byte("aaaaaaaa")
+			b[pos] = byte(c)
+			w := uint64(0)
+			for k := 7; k >= 0; k-- {
+				w = w<<8 | uint64(b[k])
+			}
+			if got, want := hasSpecial(w), special[c]; got != want {
+				t.Fatalf("byte %#x at %d: hasSpecial %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
