@@ -27,10 +27,12 @@ type Group[T, R any] struct {
 	max    int
 	limit  int
 
-	mu    sync.Mutex
-	queue []*call[T, R]
-	busy  bool          // a leader is committing or about to
-	space chan struct{} // closed (and replaced) when the queue shrinks
+	mu      sync.Mutex
+	queue   []*call[T, R]
+	busy    bool          // a leader is committing or about to
+	space   chan struct{} // closed (and replaced) when the queue shrinks
+	pending int           // items submitted and not yet delivered
+	idle    *sync.Cond    // signalled when pending drops to 0
 }
 
 type call[T, R any] struct {
@@ -48,7 +50,19 @@ type call[T, R any] struct {
 // are queued); limit is the queue length at which Go waits for room (≤ 0:
 // unbounded), which puts back-pressure on Go's callers.
 func NewGroup[T, R any](commit func(items []T) ([]R, error), max, limit int) *Group[T, R] {
-	return &Group[T, R]{commit: commit, max: max, limit: limit, space: make(chan struct{})}
+	g := &Group[T, R]{commit: commit, max: max, limit: limit, space: make(chan struct{})}
+	g.idle = sync.NewCond(&g.mu)
+	return g
+}
+
+// Wait returns once every item submitted so far has been delivered (its
+// Do returned or its Go callback ran).
+func (g *Group[T, R]) Wait() {
+	g.mu.Lock()
+	for g.pending > 0 {
+		g.idle.Wait()
+	}
+	g.mu.Unlock()
 }
 
 // Do submits item and returns its result once the batch holding it
@@ -57,6 +71,7 @@ func (g *Group[T, R]) Do(item T) (R, error) {
 	c := &call[T, R]{item: item, done: make(chan struct{}), promote: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, c)
+	g.pending++
 	lead := !g.busy
 	g.busy = true
 	g.mu.Unlock()
@@ -86,6 +101,7 @@ func (g *Group[T, R]) Go(item T, then func(R, error)) {
 		g.mu.Lock()
 	}
 	g.queue = append(g.queue, c)
+	g.pending++
 	lead := !g.busy
 	g.busy = true
 	g.mu.Unlock()
@@ -143,6 +159,11 @@ func (g *Group[T, R]) lead() {
 			close(c.done)
 		}
 	}
+	g.mu.Lock()
+	if g.pending -= n; g.pending == 0 {
+		g.idle.Broadcast()
+	}
+	g.mu.Unlock()
 	if panicked != nil {
 		panic(panicked) // after every item got its error: no caller waits forever
 	}

@@ -140,6 +140,13 @@ func TestGroupGo(t *testing.T) {
 			mu.Unlock()
 		})
 	}
+	g.Wait()
+	mu.Lock()
+	delivered := len(order)
+	mu.Unlock()
+	if delivered != n {
+		t.Fatalf("Wait returned after %d of %d results were delivered", delivered, n)
+	}
 	wg.Wait()
 	seen := map[int]bool{}
 	for _, v := range order {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/pkg/batch"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -59,19 +60,19 @@ type IngesterConfig struct {
 // closes, which must run in this same Log (sealed appends and closes are
 // serialised by one instance).
 type Ingester struct {
-	cfg      IngesterConfig
-	bt       store.Batcher
-	index    *commitIndex // JetStream sequence → seqno, committed with the entries
-	js       jetstream.JetStream
-	log      *slog.Logger
-	m        *Metrics
-	pos      atomic.Uint64 // last applied stream sequence
-	created  string        // creation time of the JetStream stream
-	appendCh chan appendReq
-	ready    atomic.Bool
-	started  chan struct{} // closed when the consumer first runs
-	once     sync.Once
-	post     chan func() // receipts and acks of committed batches, in order
+	cfg     IngesterConfig
+	bt      store.Batcher
+	index   *commitIndex // JetStream sequence → seqno, committed with the entries
+	js      jetstream.JetStream
+	log     *slog.Logger
+	m       *Metrics
+	pos     atomic.Uint64                                  // last applied stream sequence
+	created string                                         // creation time of the JetStream stream
+	reqs    *batch.Group[appendReq, securelog.BatchResult] // request/reply appends
+	ready   atomic.Bool
+	started chan struct{} // closed when the consumer first runs
+	once    sync.Once
+	post    chan func() // receipts and acks of committed batches, in order
 }
 
 // NewIngester checks cfg and returns an ingester.
@@ -115,7 +116,7 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
 	return &Ingester{cfg: cfg, bt: bt, js: js, log: log, m: cfg.Metrics,
-		appendCh: make(chan appendReq, 4*cfg.MaxBatch), started: make(chan struct{}), index: newCommitIndex(bt, cfg.Stream)}, nil
+		started: make(chan struct{}), index: newCommitIndex(bt, cfg.Stream)}, nil
 }
 
 // Position returns the last JetStream stream sequence applied to the store.

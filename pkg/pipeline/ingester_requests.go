@@ -8,7 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/securelog/securelog/pkg/batch"
 	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -18,11 +20,14 @@ type appendReq struct {
 	ev  securelog.Event
 }
 
-// startHandlers subscribes the request/reply append and close handlers and
-// starts the group-commit appender. The returned function drains the
-// subscriptions and waits for the appender.
+// startHandlers subscribes the request/reply append and close handlers;
+// appends are group-committed (batch.Group). The returned function drains
+// the subscriptions and waits until every append taken is answered.
 func (in *Ingester) startHandlers(ctx context.Context) (func(), error) {
 	base := context.WithoutCancel(ctx)
+	in.reqs = batch.NewGroup(func(reqs []appendReq) ([]securelog.BatchResult, error) {
+		return in.commitAppends(base, reqs)
+	}, in.cfg.MaxBatch, 4*in.cfg.MaxBatch)
 	appSub, err := in.cfg.Conn.QueueSubscribe(wire.WildcardFor(wire.KindAppend), ingesterQueue, func(m *nats.Msg) {
 		in.onAppend(m)
 	})
@@ -44,24 +49,13 @@ func (in *Ingester) startHandlers(ctx context.Context) (func(), error) {
 		_ = closeSub.Unsubscribe()
 		return nil, fmt.Errorf("ingester: subscribe commit lookups: %w", err)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		in.appender(base, stop)
-	}()
 	return func() {
-		for _, s := range []*nats.Subscription{appSub, closeSub, lookupSub} {
-			closed := s.StatusChanged(nats.SubscriptionClosed)
-			if err := s.Drain(); err == nil {
-				select {
-				case <-closed:
-				case <-time.After(10 * time.Second):
-				}
-			}
+		dctx, cancel := context.WithTimeout(base, 10*time.Second)
+		defer cancel()
+		if err := transport.Drain(dctx, appSub, closeSub, lookupSub); err != nil {
+			in.log.Warn("ingester: stop request handlers", "err", err)
 		}
-		close(stop)
-		<-done
+		in.reqs.Wait() // every queued append committed and answered
 	}, nil
 }
 
@@ -92,40 +86,27 @@ func (in *Ingester) onAppend(m *nats.Msg) {
 		respondJSON(m, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
 		return
 	}
-	// Blocks while the appender is saturated: back-pressure on the subscription.
-	in.appendCh <- appendReq{msg: m, ev: securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
+	// Waits while 4×MaxBatch appends are queued: back-pressure on the
+	// subscription. The reply goes out once the batch holding it commits.
+	req := appendReq{msg: m, ev: securelog.Event{Stream: stream, EventType: ev.Type, Severity: ev.Severity,
 		Producer: ev.Producer, Payload: ev.Payload, Encoding: ev.Encoding}}
+	in.reqs.Go(req, func(r securelog.BatchResult, err error) {
+		switch {
+		case err != nil:
+			respondJSON(m, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
+		case r.Err != nil:
+			in.m.Rejected.WithLabelValues(wire.ErrorCode(r.Err)).Inc()
+			respondJSON(m, wire.AppendReply{Error: r.Err.Error(), Code: wire.ErrorCode(r.Err)})
+		default:
+			in.m.Committed.Inc()
+			respondJSON(m, wire.AppendReply{Seqno: r.Seqno, EntryHash: r.EntryHash})
+		}
+	})
 }
 
-// appender group-commits request/reply appends: everything queued while
-// the previous batch was being fsynced goes into the next batch.
-func (in *Ingester) appender(ctx context.Context, stop <-chan struct{}) {
-	for {
-		var first appendReq
-		select {
-		case first = <-in.appendCh:
-		case <-stop:
-			select {
-			case first = <-in.appendCh:
-			default:
-				return
-			}
-		}
-		batch := []appendReq{first}
-	fill:
-		for len(batch) < in.cfg.MaxBatch {
-			select {
-			case r := <-in.appendCh:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		in.commitAppends(ctx, batch)
-	}
-}
-
-func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) {
+// commitAppends commits one group of request/reply appends and announces
+// what was appended; the replies go out from onAppend's callbacks.
+func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) ([]securelog.BatchResult, error) {
 	events := make([]securelog.Event, len(batch))
 	for i, r := range batch {
 		events[i] = r.ev
@@ -135,23 +116,16 @@ func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) {
 	res, err := in.cfg.Log.AppendBatch(ctx, events, nil)
 	if err != nil {
 		in.log.Error("request/reply append batch failed", "events", len(batch), "err", err)
-		for _, r := range batch {
-			respondJSON(r.msg, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
-		}
-		return
+		return nil, err
 	}
 	in.m.CommitTime.Observe(time.Since(start).Seconds())
 	in.m.BatchSize.Observe(float64(len(batch)))
 	appended := map[string]*wire.AppendedMsg{}
 	var order []string
 	for i, r := range batch {
-		if err := res[i].Err; err != nil {
-			in.m.Rejected.WithLabelValues(wire.ErrorCode(err)).Inc()
-			respondJSON(r.msg, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
+		if res[i].Err != nil {
 			continue
 		}
-		in.m.Committed.Inc()
-		respondJSON(r.msg, wire.AppendReply{Seqno: res[i].Seqno, EntryHash: res[i].EntryHash})
 		if appended[r.ev.Stream] == nil {
 			order = append(order, r.ev.Stream)
 		}
@@ -160,6 +134,7 @@ func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) {
 	for _, s := range order {
 		in.announceAppended(appended[s])
 	}
+	return res, nil
 }
 
 // onClose closes the stream's open segment in the ingester's Log and

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/nats-io/nats.go"
+	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -58,14 +59,8 @@ func (s *Server) answerNATS(ctx context.Context, m *nats.Msg) {
 // waits until the subscription is closed and every request being handled
 // has been answered, or ctx ends.
 func (s *Server) StopNATS(ctx context.Context, sub *nats.Subscription) error {
-	closed := sub.StatusChanged(nats.SubscriptionClosed)
-	if err := sub.Drain(); err != nil {
-		return fmt.Errorf("rpcserver: drain %s: %w", sub.Subject, err)
-	}
-	select {
-	case <-closed:
-	case <-ctx.Done():
-		return fmt.Errorf("rpcserver: drain %s: %w", sub.Subject, ctx.Err())
+	if err := transport.Drain(ctx, sub); err != nil {
+		return fmt.Errorf("rpcserver: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

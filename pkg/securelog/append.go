@@ -62,11 +62,11 @@ func (l *Log) AppendSealed(ctx context.Context, stream, eventType string, sev wi
 }
 
 // appendOne appends one event. On stores that commit batches atomically
-// (store.Batcher), concurrent single appends are group-committed: the
-// first caller becomes the leader and commits everything queued meanwhile
-// in one synced write, so N producers share one fsync instead of queueing
-// for N. Each caller still gets its own result only after the write that
-// holds its entry is durable.
+// (store.Batcher), concurrent single appends are group-committed
+// (batch.Group): the first caller commits everything queued meanwhile in
+// one synced write, so N producers share one fsync instead of queueing for
+// N. Each caller still gets its own result only after the write that holds
+// its entry is durable.
 func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
 	if _, ok := l.st.(store.Batcher); !ok {
 		res, err := l.AppendBatch(ctx, []Event{ev}, nil)
@@ -75,58 +75,22 @@ func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
 		}
 		return res[0].AppendResult, res[0].Err
 	}
-	req := &groupReq{ev: ev, done: make(chan struct{}), promote: make(chan struct{})}
-	l.qmu.Lock()
-	l.queue = append(l.queue, req)
-	leader := !l.committing
-	l.committing = true
-	l.qmu.Unlock()
-	if !leader {
-		select {
-		case <-req.done:
-			return req.res, req.err
-		case <-req.promote: // the previous leader handed over: commit the queue
-		}
+	r, err := l.group.Do(ev)
+	if err != nil {
+		return AppendResult{}, err
 	}
-	l.qmu.Lock()
-	group := l.queue
-	l.queue = nil
-	l.qmu.Unlock()
-	evs := make([]Event, len(group))
-	for i, r := range group {
-		evs[i] = r.ev
-	}
-	// The leader commits on behalf of others: their entries must not fail
-	// because this caller's context is cancelled.
-	res, err := l.AppendBatch(context.WithoutCancel(ctx), evs, nil)
-	for i, r := range group {
-		if err != nil {
-			r.err = err
-		} else {
-			r.res, r.err = res[i].AppendResult, res[i].Err
-		}
-		close(r.done)
-	}
-	// Hand leadership to the first caller that queued meanwhile, so no
-	// caller commits for others forever.
-	l.qmu.Lock()
-	if len(l.queue) > 0 {
-		close(l.queue[0].promote)
-	} else {
-		l.committing = false
-	}
-	l.qmu.Unlock()
-	return req.res, req.err
+	return r.AppendResult, r.Err
 }
 
-// groupReq is one caller waiting in a group commit.
-type groupReq struct {
-	ev      Event
-	res     AppendResult
-	err     error
-	done    chan struct{} // closed when res/err are set
-	promote chan struct{} // closed when this caller becomes the leader
+// commitGroup is the group commit's commit function. The leader commits on
+// behalf of others: their entries must not fail because one caller's
+// context is cancelled, so it runs without one.
+func (l *Log) commitGroup(evs []Event) ([]BatchResult, error) {
+	return l.AppendBatch(context.Background(), evs, nil)
 }
+
+// maxGroup bounds the events of one group commit.
+const maxGroup = 4096
 
 // AppendBatch chains every event and commits all accepted entries together
 // with meta in one durable write when the store supports it (store.Batcher),

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/securelog/securelog/pkg/batch"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -89,9 +90,7 @@ type Log struct {
 	// instance wrote or verified (tail.go).
 	anchors map[string]tailAnchor
 
-	qmu        sync.Mutex // guards the group-commit queue
-	queue      []*groupReq
-	committing bool
+	group *batch.Group[Event, BatchResult] // single appends, group-committed
 
 	ckMu     sync.Mutex
 	ckCache  map[uint64][]byte  // segment id → recomputed checkpoint hash
@@ -108,6 +107,7 @@ type Log struct {
 // New returns a Log over st. Call Open (or OpenInitialized) before use.
 func New(st store.Store, opts Options) *Log {
 	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, anchors: map[string]tailAnchor{}, ckCache: map[uint64][]byte{}, ckByHash: map[string]ckOwner{}, keyCache: map[string]keystore.Key{}}
+	l.group = batch.NewGroup(l.commitGroup, maxGroup, 0)
 	l.log = opts.Logger
 	if l.log == nil {
 		l.log = slog.Default()

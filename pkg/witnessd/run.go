@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/securelog/securelog/pkg/httpserver"
+	"github.com/securelog/securelog/pkg/transport"
 )
 
 // ShutdownTimeout bounds the graceful shutdown of Run.
@@ -103,12 +104,7 @@ func (s *Server) Run(ctx context.Context, rc RunConfig) error {
 // are still answered (bounded by ShutdownTimeout) before Run returns, so
 // none runs against a store the caller is about to close.
 func drain(sub *nats.Subscription) {
-	if err := sub.Drain(); err != nil {
-		_ = sub.Unsubscribe()
-		return
-	}
-	deadline := time.Now().Add(ShutdownTimeout)
-	for sub.IsValid() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	_ = transport.Drain(ctx, sub)
 }
