@@ -176,10 +176,12 @@ func (pebbleQuiet) Fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-func runChild(mode string, o options) error {
+func runChild(mode string, o options, bundlePath string) error {
 	switch mode {
 	case "group-commit":
 		return childGroupCommit(o.events, o.producers, o.size)
+	case "audit":
+		return childAudit(bundlePath)
 	}
 	return fmt.Errorf("unknown -child mode %q", mode)
 }

@@ -19,6 +19,13 @@
 //     connection takes them (as `nats pub --count N` does): time until all
 //     are committed and the longest gap between two commit receipts.
 //
+//   - table (-table): every row of issue 13 (pipeline under both sync
+//     settings with raw JetStream beside it, open loop at half rate, burst,
+//     library group commit and peak RSS in a child process, batch append
+//     beside raw Pebble, inclusion proofs, verify-chain, audit of a
+//     1,000,000-entry bundle in a child process), -runs times, printed as
+//     a table of medians with the load average of each run.
+//
 //     go run ./bench/pipeline [-sync always|default] [-events 50000] [-producers 4]
 //     [-window 2000] [-size 256] [-rate half|N] [-duration 10s] [-burst 100000]
 //     [-runs 3] [-closed=false] [-cpuprofile cpu.out] [-memprofile allocs.out]
@@ -32,6 +39,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -57,13 +65,22 @@ func main() {
 	runs := flag.Int("runs", 1, "repetitions of every mode (medians printed when > 1)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the closed-loop runs")
-	child := flag.String("child", "", "internal: run one measurement in this child process (group-commit)")
+	child := flag.String("child", "", "internal: run one measurement in this child process (group-commit, audit)")
+	bundlePath := flag.String("bundle", "", "internal: the bundle of -child audit")
 	library := flag.Bool("library", false, "run the library measurements (group commit, RSS, batch vs raw pebble)")
+	table := flag.Bool("table", false, "measure every row of issue 13 (both sync settings, library, proofs, verify-chain, audit) -runs times and print the table")
+	big := flag.Bool("big", true, "with -table: include the 1,000,000-entry rows (proof, bundle audit)")
 	flag.Parse()
 	if *child != "" {
-		if err := runChild(*child, o); err != nil {
+		if err := runChild(*child, o, *bundlePath); err != nil {
 			fail(err)
 		}
+		return
+	}
+	if *table {
+		fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; %s; command: %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0),
+			runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(os.Args, " "))
+		runTable(o, *runs, *duration, *burst, *big)
 		return
 	}
 	if *library {
