@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -390,6 +392,44 @@ func TestPublishPayloadFile(t *testing.T) {
 		got := mustCLI(t, "--json", "--store", "remote:x", "--transport", "nats", "--nats", url, "--no-head-file", "read", fmt.Sprint(seqno))
 		if !strings.Contains(got, fmt.Sprintf(`"payload":"%x"`, want)) {
 			t.Errorf("seqno %d: %s, want payload %q", seqno, got, want)
+		}
+	}
+}
+
+// TestUpConfigHTTPKey: the config key [up] http still sets the listen
+// address, with a warning; with [up] listen too it is a usage error.
+func TestUpConfigHTTPKey(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		toml, want, warn string
+		code             int
+	}{
+		{"[up]\nlisten = \"127.0.0.1:11\"\n", "127.0.0.1:11", "", 0},
+		{"[up]\nhttp = \"127.0.0.1:12\"\n", "127.0.0.1:12", "[up] http is deprecated", 0},
+		{"[up]\nhttp = \"127.0.0.1:13\"\nlisten = \"127.0.0.1:14\"\n", "", "", ExitUsage},
+	} {
+		cfg := filepath.Join(dir, "up.toml")
+		if err := os.WriteFile(cfg, []byte(tc.toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		a := &app{stderr: &stderr}
+		var p pipelineFlags
+		c := &cobra.Command{Use: "up"}
+		p.add(c, "up")
+		if err := c.ParseFlags([]string{"--config", cfg}); err != nil {
+			t.Fatal(err)
+		}
+		err := p.load(c, a)
+		if code, _ := classifyError(err); err != nil && code != tc.code || err == nil && tc.code != 0 {
+			t.Errorf("%q: error %v, want exit %d", tc.toml, err, tc.code)
+			continue
+		}
+		if err == nil && p.cfg.Up.Listen != tc.want {
+			t.Errorf("%q: listen %q, want %q", tc.toml, p.cfg.Up.Listen, tc.want)
+		}
+		if !strings.Contains(stderr.String(), tc.warn) || (tc.warn == "") != (stderr.Len() == 0) {
+			t.Errorf("%q: stderr %q, want %q", tc.toml, stderr.String(), tc.warn)
 		}
 	}
 }

@@ -239,7 +239,7 @@ for oldest first), as a table or, with --json, one JSON object per line (the
 entry shape of docs/query.md: hashes hex, payload text or base64).
 
 Reads the local --store, or with --url the query API of a running node
-(securelog up --http ADDR) with the token of --token-file or
+(securelog up --listen ADDR) with the token of --token-file or
 SECURELOG_RPC_TOKEN. One page holds --limit entries (at most 1000); the
 table ends with the --after token of the next page, and --all prints every
 page.`,
