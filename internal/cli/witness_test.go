@@ -238,7 +238,7 @@ func TestWitnessCommandTlog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: origin, Size: size, Hash: root}.String()}, signer)
+		msg, err := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: origin, Size: size, Root: root}.String()}, signer)
 		if err != nil {
 			t.Fatal(err)
 		}

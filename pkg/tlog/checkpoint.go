@@ -56,6 +56,13 @@ type Checkpoint struct {
 	Extensions []string
 }
 
+// String returns the note text (Text) as a string.
+func (c Checkpoint) String() string { return string(c.Text()) }
+
+// EmptyTreeHash is the RFC 6962 hash of the empty tree: SHA-256 of the
+// empty string. A checkpoint of size zero must carry it.
+var EmptyTreeHash = tlog.Hash(sha256.Sum256(nil))
+
 // Tree returns the checkpoint's size and root as a tlog.Tree.
 func (c Checkpoint) Tree() tlog.Tree { return tlog.Tree{N: c.Size, Hash: c.Root} }
 

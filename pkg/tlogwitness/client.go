@@ -202,7 +202,7 @@ func (c *Client) Submit(ctx context.Context, signed []byte, proofs ProofSource) 
 	if err != nil {
 		return nil, err
 	}
-	cp, err := ParseCheckpoint(text)
+	cp, err := parseCheckpoint(text)
 	if err != nil {
 		return nil, err
 	}

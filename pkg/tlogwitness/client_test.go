@@ -94,7 +94,7 @@ func (fw *fakeWitness) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	fw.olds = append(fw.olds, req.OldSize)
 	text, _, _ := SplitNote(req.Checkpoint)
-	c, _ := ParseCheckpoint(text)
+	c, _ := parseCheckpoint(text)
 	switch fw.mode {
 	case "500":
 		http.Error(w, "boom", 500)
@@ -247,7 +247,7 @@ func TestVerifyCheckpoint(t *testing.T) {
 	v1, _ := NewVerifier(w1.VerifierKey())
 	v2, _ := NewVerifier(w2.VerifierKey())
 	cv := CheckpointVerifier{Origin: lg.origin, Log: lg.verifier(t), Policy: Policy{Witnesses: []note.Verifier{v1, v2}, Quorum: 2}}
-	text := Checkpoint{Origin: lg.origin, Size: 9, Hash: tlog.Hash{9}}.String()
+	text := Checkpoint{Origin: lg.origin, Size: 9, Root: tlog.Hash{9}}.String()
 	signed, err := note.Sign(&note.Note{Text: text}, lg.signer, w1, w2, stranger)
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func TestParseSpecExampleRequest(t *testing.T) {
 	if err != nil || len(sigs) != 2 {
 		t.Fatalf("split: %v, %d signature lines", err, len(sigs))
 	}
-	c, err := ParseCheckpoint(text)
+	c, err := parseCheckpoint(text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestParseRejects(t *testing.T) {
 		"empty extension":    "o\n5\n" + h + "\n\n",
 		"root too short":     "o\n5\nAAAA\n",
 	} {
-		if _, err := ParseCheckpoint(text); err == nil {
+		if _, err := parseCheckpoint(text); err == nil {
 			t.Errorf("%s: parsed %q", name, text)
 		}
 	}
@@ -127,8 +127,8 @@ func TestProofLineLimit(t *testing.T) {
 }
 
 func TestCheckpointRoundTrip(t *testing.T) {
-	c := Checkpoint{Origin: "example.com/log", Size: 0, Hash: EmptyTreeHash, Extensions: []string{"ext 1"}}
-	got, err := ParseCheckpoint(c.String())
+	c := Checkpoint{Origin: "example.com/log", Size: 0, Root: EmptyTreeHash, Extensions: []string{"ext 1"}}
+	got, err := parseCheckpoint(c.String())
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Fatalf("round trip %+v: %+v, %v", c, got, err)
 	}

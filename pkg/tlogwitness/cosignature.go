@@ -101,7 +101,7 @@ func (s *CosignatureSigner) VerifierKey() string {
 // Sign cosigns a checkpoint note text at the current time (whole seconds,
 // which must be positive: a cosignature never omits its timestamp).
 func (s *CosignatureSigner) Sign(msg []byte) ([]byte, error) {
-	if _, err := ParseCheckpoint(string(msg)); err != nil {
+	if _, err := parseCheckpoint(string(msg)); err != nil {
 		return nil, fmt.Errorf("tlogwitness: cosign: %w", err)
 	}
 	t := s.now().Unix()
@@ -160,7 +160,7 @@ func (v *CosignatureVerifier) Verify(msg, sig []byte) bool {
 	if t == 0 || t > math.MaxInt64 {
 		return false
 	}
-	if _, err := ParseCheckpoint(string(msg)); err != nil {
+	if _, err := parseCheckpoint(string(msg)); err != nil {
 		return false
 	}
 	return ed25519.Verify(v.pub, CosignatureMessage(t, string(msg)), sig[8:])

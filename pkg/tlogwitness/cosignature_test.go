@@ -58,7 +58,7 @@ func (l testLog) verifier(t testing.TB) note.Verifier {
 // sign returns the signed checkpoint of the tree of the given leaves.
 func (l testLog) sign(t testing.TB, size int64, hash tlog.Hash) []byte {
 	t.Helper()
-	msg, err := note.Sign(&note.Note{Text: Checkpoint{Origin: l.origin, Size: size, Hash: hash}.String()}, l.signer)
+	msg, err := note.Sign(&note.Note{Text: Checkpoint{Origin: l.origin, Size: size, Root: hash}.String()}, l.signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestCosignatureRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := Checkpoint{Origin: "o", Size: 1, Hash: tlog.Hash{2}}.String()
+	text := Checkpoint{Origin: "o", Size: 1, Root: tlog.Hash{2}}.String()
 	mk := func(ts uint64, msg string) []byte {
 		return append(binary.BigEndian.AppendUint64(nil, ts), ed25519.Sign(priv, CosignatureMessage(ts, msg))...)
 	}

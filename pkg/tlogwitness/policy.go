@@ -135,7 +135,7 @@ func (v CheckpointVerifier) Verify(msg []byte, now time.Time) (*Verified, error)
 	if !slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Name == v.Log.Name() && s.Hash == v.Log.KeyHash() }) {
 		return nil, fmt.Errorf("tlogwitness: checkpoint is not signed by the log key %q", v.Log.Name())
 	}
-	c, err := ParseCheckpoint(n.Text)
+	c, err := parseCheckpoint(n.Text)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	sltlog "github.com/securelog/securelog/pkg/tlog"
 )
 
 // Protocol constants of c2sp.org/tlog-witness.
@@ -119,19 +121,14 @@ func ParseSizeBody(body []byte) (int64, error) {
 // empty line. It checks the signature line framing ("— NAME BASE64") and
 // that every signature is canonical base64, nothing else.
 func SplitNote(msg []byte) (text string, sigLines []string, err error) {
-	split := bytes.LastIndex(msg, []byte("\n\n"))
-	if split < 0 {
-		return "", nil, formatErr("note", string(msg), "no empty line before the signatures")
-	}
-	text, sigs := string(msg[:split+1]), string(msg[split+2:])
-	sigLines, err = ParseSignatureLines(sigs)
+	t, sigs, err := sltlog.SplitNote(msg)
 	if err != nil {
+		return "", nil, formatErr("note", string(msg), "no signature lines after an empty line")
+	}
+	if sigLines, err = ParseSignatureLines(string(sigs)); err != nil {
 		return "", nil, err
 	}
-	if len(sigLines) == 0 {
-		return "", nil, formatErr("note", string(msg), "no signature lines")
-	}
-	return text, sigLines, nil
+	return string(t), sigLines, nil
 }
 
 // ParseSignatureLines parses a block of note signature lines, each

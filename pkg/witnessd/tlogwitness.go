@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/securelog/securelog/pkg/keystore"
+	sltlog "github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/tlogwitness"
 )
 
@@ -223,7 +224,7 @@ func (s *Server) addCheckpoint(ctx context.Context, body []byte) addOutcome {
 		}
 		return refuseAdd(http.StatusBadRequest, "malformed", "checkpoint note of %q: %v", origin, err)
 	}
-	c, err := tlogwitness.ParseCheckpoint(n.Text)
+	c, err := sltlog.ParseCheckpoint([]byte(n.Text))
 	if err != nil {
 		return refuseAdd(http.StatusBadRequest, "malformed", "%v", err)
 	}
@@ -248,7 +249,7 @@ func (s *Server) addCheckpoint(ctx context.Context, body []byte) addOutcome {
 		return out
 	}
 	now := s.now().Unix()
-	err = tw.state.Advance(ctx, c.Origin, req.OldSize, TreeHead{Size: c.Size, Hash: c.Hash, Checkpoint: req.Checkpoint, CosignedAt: now})
+	err = tw.state.Advance(ctx, c.Origin, req.OldSize, TreeHead{Size: c.Size, Hash: c.Root, Checkpoint: req.Checkpoint, CosignedAt: now})
 	var conflict *TreeHeadConflictError
 	if errors.As(err, &conflict) {
 		return addOutcome{code: http.StatusConflict, reason: "conflict", size: conflict.Current, detail: err.Error()}
@@ -268,21 +269,21 @@ func (s *Server) addCheckpoint(ctx context.Context, body []byte) addOutcome {
 // size is the latest cosigned size.
 func checkConsistency(req tlogwitness.AddCheckpointRequest, c tlogwitness.Checkpoint, latest TreeHead) (addOutcome, bool) {
 	switch {
-	case c.Size == 0 && c.Hash != tlogwitness.EmptyTreeHash:
-		return refuseAdd(http.StatusUnprocessableEntity, "bad-empty-tree", "checkpoint of size 0 with root %s, not the empty tree's", c.Hash), false
+	case c.Size == 0 && c.Root != tlogwitness.EmptyTreeHash:
+		return refuseAdd(http.StatusUnprocessableEntity, "bad-empty-tree", "checkpoint of size 0 with root %s, not the empty tree's", c.Root), false
 	case req.OldSize == 0:
 		if len(req.Proof) != 0 {
 			return refuseAdd(http.StatusUnprocessableEntity, "bad-proof", "old size 0 with %d proof lines, want none", len(req.Proof)), false
 		}
 	case req.OldSize == c.Size:
-		if c.Hash != latest.Hash {
-			return refuseAdd(http.StatusUnprocessableEntity, "root-mismatch", "size %d was cosigned with root %s; this checkpoint has %s", c.Size, latest.Hash, c.Hash), false
+		if c.Root != latest.Hash {
+			return refuseAdd(http.StatusUnprocessableEntity, "root-mismatch", "size %d was cosigned with root %s; this checkpoint has %s", c.Size, latest.Hash, c.Root), false
 		}
 		if len(req.Proof) != 0 {
 			return refuseAdd(http.StatusUnprocessableEntity, "bad-proof", "old size equals the size with %d proof lines, want none", len(req.Proof)), false
 		}
 	default:
-		if err := tlog.CheckTree(req.Proof, c.Size, c.Hash, req.OldSize, latest.Hash); err != nil {
+		if err := tlog.CheckTree(req.Proof, c.Size, c.Root, req.OldSize, latest.Hash); err != nil {
 			return refuseAdd(http.StatusUnprocessableEntity, "bad-proof", "consistency proof %d → %d does not verify: %v", req.OldSize, c.Size, err), false
 		}
 	}
@@ -299,11 +300,11 @@ func (s *Server) checkEquivocation(ctx context.Context, c tlogwitness.Checkpoint
 	if err != nil {
 		return refuseAdd(http.StatusInternalServerError, "error", "%v", err), true
 	}
-	if !ok || prev.Hash == c.Hash {
+	if !ok || prev.Hash == c.Root {
 		return addOutcome{}, false
 	}
 	s.raise(Alert{Stream: c.Origin, Kind: AlertTlogEquivocation, Detail: fmt.Sprintf(
 		"log %q signed two roots for tree size %d: %s (cosigned at %d) and %s.\nCosigned checkpoint:\n%s\nNew checkpoint:\n%s",
-		c.Origin, c.Size, prev.Hash, prev.CosignedAt, c.Hash, prev.Checkpoint, signed)})
+		c.Origin, c.Size, prev.Hash, prev.CosignedAt, c.Root, prev.Checkpoint, signed)})
 	return addOutcome{}, false
 }

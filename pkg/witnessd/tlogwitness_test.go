@@ -78,7 +78,7 @@ func (fx *tlogFixture) checkpoint(k int) []byte {
 
 func (fx *tlogFixture) sign(n int64, h tlog.Hash) []byte {
 	fx.t.Helper()
-	msg, err := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: testOrigin, Size: n, Hash: h}.String()}, fx.signer)
+	msg, err := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: testOrigin, Size: n, Root: h}.String()}, fx.signer)
 	if err != nil {
 		fx.t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestTlogWitnessSpecClient(t *testing.T) {
 	skey2, _, _ := note.GenerateKey(rand.Reader, testOrigin)
 	impostor, _ := note.NewSigner(skey2)
 	n5, h5 := fx.tree.grow(t, 5)
-	forged, _ := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: testOrigin, Size: n5, Hash: h5}.String()}, impostor)
+	forged, _ := note.Sign(&note.Note{Text: tlogwitness.Checkpoint{Origin: testOrigin, Size: n5, Root: h5}.String()}, impostor)
 	if code, _, _ := fx.post(body(0, nil, forged)); code != 403 {
 		t.Fatalf("untrusted key: %d, want 403", code)
 	}
