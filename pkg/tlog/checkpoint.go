@@ -192,12 +192,17 @@ func NewNoteSigner(name string, key keystore.Key) (note.Signer, error) {
 	return &noteSigner{name: name, hash: KeyHash(name, pub), key: key}, nil
 }
 
-// KeyHash returns the C2SP signed-note key hash of an Ed25519 key: the first
-// four bytes (big-endian) of SHA-256(name ‖ '\n' ‖ 0x01 ‖ pub).
-func KeyHash(name string, pub ed25519.PublicKey) uint32 {
+// KeyHash returns the C2SP signed-note key hash of an Ed25519 key (type
+// 0x01): KeyID(name, 0x01, pub).
+func KeyHash(name string, pub ed25519.PublicKey) uint32 { return KeyID(name, 0x01, pub) }
+
+// KeyID returns the C2SP signed-note key ID of a key of signature type
+// sigType (0x01 Ed25519, 0x04 cosignature/v1): the first four bytes
+// (big-endian) of SHA-256(name ‖ '\n' ‖ sigType ‖ pub).
+func KeyID(name string, sigType byte, pub []byte) uint32 {
 	h := sha256.New()
 	h.Write([]byte(name))
-	h.Write([]byte{'\n', 0x01})
+	h.Write([]byte{'\n', sigType})
 	h.Write(pub)
 	return binary.BigEndian.Uint32(h.Sum(nil))
 }

@@ -2,7 +2,6 @@ package tlogwitness
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	sltlog "github.com/securelog/securelog/pkg/tlog"
 )
 
 // Signature type bytes of c2sp.org/signed-note.
@@ -31,11 +32,7 @@ const CosignatureSize = 8 + ed25519.SignatureSize
 // KeyID returns the note key ID of a key: the first four bytes, big-endian,
 // of SHA-256(name ‖ "\n" ‖ sigType ‖ publicKey).
 func KeyID(name string, sigType byte, publicKey []byte) uint32 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{'\n', sigType})
-	h.Write(publicKey)
-	return binary.BigEndian.Uint32(h.Sum(nil))
+	return sltlog.KeyID(name, sigType, publicKey)
 }
 
 // VerifierKey returns the vkey of a key: NAME+hex(key ID)+base64(sigType ‖
