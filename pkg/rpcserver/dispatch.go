@@ -69,11 +69,33 @@ func Dispatch(ctx context.Context, st store.Store, method string, params json.Ra
 		return unit(st.StreamSetTier(ctx, p.Name, p.Tier))
 	case *wire.StreamDeprecateParams:
 		return unit(st.StreamDeprecate(ctx, p.Name, p.DeprecatedAt))
+	case *wire.SegmentReserveParams:
+		r, err := reserver(st)
+		if err != nil {
+			return nil, err
+		}
+		return value(r.SegmentReserve(ctx, p.Stream))
+	case *wire.SegmentReservationParams:
+		r, err := reserver(st)
+		if err != nil {
+			return nil, err
+		}
+		return option(r.SegmentReservation(ctx, p.Stream))
 	default:
 		// Unreachable while wire.DecodeParams and this switch cover the same
 		// methods; TestDispatchCoversEveryMethod keeps them in step.
 		return nil, fmt.Errorf("rpcserver: no dispatch for method %q (params %T)", method, p)
 	}
+}
+
+// reserver returns st's segment-id reservations (every backend of this
+// module keeps them).
+func reserver(st store.Store) (store.SegmentReserver, error) {
+	r, ok := st.(store.SegmentReserver)
+	if !ok {
+		return nil, fmt.Errorf("rpcserver: store %T keeps no segment reservations", st)
+	}
+	return r, nil
 }
 
 func value[T any](v T, err error) (json.RawMessage, error) {

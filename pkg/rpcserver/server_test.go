@@ -334,6 +334,7 @@ func TestDispatchCoversEveryMethod(t *testing.T) {
 		wire.MethodStreamUpsert: `[{"name":"n","tier":"public","created_at_rfc3339":"2026-01-01T00:00:00Z"}]`,
 		wire.MethodStreamGet:    `["n"]`, wire.MethodStreamList: `null`, wire.MethodStreamSetTier: `["n","public"]`,
 		wire.MethodStreamDeprecate: `["n","2026-01-02T00:00:00Z"]`,
+		wire.MethodSegmentReserve:  `["n"]`, wire.MethodSegmentReservation: `["n"]`,
 	}
 	for _, m := range wire.Methods {
 		p, ok := params[m]

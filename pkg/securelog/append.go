@@ -366,6 +366,15 @@ func (b *batchState) sealSegment(ctx context.Context, st *streamState, name stri
 	if st.sealSeg != 0 {
 		return st.sealSeg, nil
 	}
+	if r, ok := b.l.st.(store.SegmentReserver); ok {
+		// The store keeps the id: no other stream's close can take it.
+		id, err := r.SegmentReserve(ctx, name)
+		if err != nil {
+			return 0, storageErr(err, "reserve the segment id of stream %q", name)
+		}
+		st.sealSeg = id
+		return id, nil
+	}
 	if b.pending == nil {
 		p, err := b.l.pendingSealed(ctx)
 		if err != nil {

@@ -143,13 +143,7 @@ func (l *Log) OpenPayload(ctx context.Context, seqno uint64) ([]byte, error) {
 		return nil, storageErr(err, "segment for seqno %d", seqno)
 	}
 	if !ok {
-		l.mu.Lock()
-		p, err := l.pendingSealed(ctx)
-		if err == nil {
-			segID, err = l.reservedSegmentID(ctx, p, row.StreamID, true)
-		}
-		l.mu.Unlock()
-		if err != nil {
+		if segID, err = l.openSegmentID(ctx, row.StreamID); err != nil {
 			return nil, err
 		}
 	}

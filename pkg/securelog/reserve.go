@@ -6,12 +6,22 @@ import (
 	"sort"
 
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/wire"
 )
 
 // DECISIONS 5: an entry sealed under segment key k must end up in the
-// segment whose id is k, under any interleaving of streams. Segment ids are
-// allocated by the store, globally, as max+1. We make the id of every open
-// sealed segment a pure function of store state:
+// segment whose id is k, under any interleaving of streams.
+//
+// Every store of this module keeps segment-id reservations
+// (store.SegmentReserver, issue 9 item 2): the first sealed append of a
+// stream's open segment reserves its id in the store, later appends read
+// it back, and the store gives that id to the stream's next segment and
+// never to another stream's. A close then closes exactly the named stream.
+//
+// For a store without reservations (a third-party backend), segment ids are
+// allocated by the store, globally, as max+1, and we make the id of every
+// open sealed segment a pure function of store state:
 //
 //   - a stream is "pending" when its tier seals payloads and it has entries
 //     after its last segment; pending streams are ranked by the seqno of
@@ -23,6 +33,29 @@ import (
 // lower rank (or all of them, when the stream being closed is not pending),
 // so the store hands out exactly the reserved ids. No reservation is stored
 // anywhere: after a restart the same ids are recomputed from the store.
+
+// openSegmentID returns the id that sealed entries of stream's open segment
+// are sealed under: the store's reservation, or (without reservations) the
+// computed one.
+func (l *Log) openSegmentID(ctx context.Context, stream string) (uint64, error) {
+	if r, ok := l.st.(store.SegmentReserver); ok {
+		id, ok, err := r.SegmentReservation(ctx, stream)
+		if err != nil {
+			return 0, storageErr(err, "segment reservation of stream %q", stream)
+		}
+		if !ok {
+			return 0, wire.Storagef(nil, "stream %q has sealed entries after its last segment but no reserved segment id (written without reservations?)", stream)
+		}
+		return id, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, err := l.pendingSealed(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return l.reservedSegmentID(ctx, p, stream, true)
+}
 
 // pendingSet is the ranked list of pending sealed streams.
 type pendingSet struct {

@@ -15,9 +15,10 @@ import (
 // Merkle root (SPEC §7.1) and returns the new segment (unsigned). Closing
 // with nothing new is *wire.EmptySegmentError.
 //
-// To keep sealed payloads decryptable (DECISIONS 5, see reserve.go), pending
-// sealed segments of other streams that hold a lower reserved id are closed
-// first; each such close is logged.
+// Only the named stream is closed: a sealed stream's open segment has its id
+// reserved in the store (DECISIONS 5, see reserve.go). Over a store without
+// reservations, pending sealed segments of other streams that hold a lower
+// computed id are closed first; each such close is logged.
 func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -27,6 +28,9 @@ func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow,
 	start, rows, err := l.segmentRange(ctx, stream)
 	if err != nil {
 		return wire.SegmentRow{}, err
+	}
+	if _, ok := l.st.(store.SegmentReserver); ok {
+		return l.closeOne(ctx, stream, false, start, rows)
 	}
 	p, err := l.pendingSealed(ctx)
 	if err != nil {
@@ -79,9 +83,10 @@ func (l *Log) segmentRange(ctx context.Context, stream string) (start uint64, ro
 }
 
 // closeOne closes one stream's open segment, whose entries (from
-// segmentRange) start at computed start. With sealed, the id the store
-// assigns must be the reserved one (max+1); anything else means another
-// writer closed a segment concurrently.
+// segmentRange) start at computed start. The id the store assigns must be
+// the stream's reservation if it holds one, or with sealed (a store without
+// reservations) the computed one (max+1); anything else means another writer
+// closed a segment concurrently.
 func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start uint64, rows []wire.EntryRow) (wire.SegmentRow, error) {
 	if err := l.verifyOpenRows(ctx, stream, start, rows); err != nil {
 		l.alert(stream, err)
@@ -101,7 +106,15 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start ui
 		return wire.SegmentRow{}, err
 	}
 	var expect uint64
-	if sealed {
+	if r, ok := l.st.(store.SegmentReserver); ok {
+		id, held, err := r.SegmentReservation(ctx, stream)
+		if err != nil {
+			return wire.SegmentRow{}, storageErr(err, "segment reservation of stream %q", stream)
+		}
+		if held {
+			expect = id
+		}
+	} else if sealed {
 		maxID, err := l.maxSegmentID(ctx)
 		if err != nil {
 			return wire.SegmentRow{}, err

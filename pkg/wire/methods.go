@@ -27,15 +27,23 @@ const (
 	MethodStreamList          = "secure-log-stream-list"
 	MethodStreamSetTier       = "secure-log-stream-set-tier"
 	MethodStreamDeprecate     = "secure-log-stream-deprecate"
+
+	// MethodSegmentReserve and MethodSegmentReservation are this module's
+	// extension of SPEC §16 (store.SegmentReserver; issue 9 item 2): the
+	// segment id reserved for a sealed stream's open segment.
+	MethodSegmentReserve     = "secure-log-segment-reserve"
+	MethodSegmentReservation = "secure-log-segment-reservation"
 )
 
-// Methods lists every method name in declaration order (init + 23).
+// Methods lists every method name in declaration order: init + the 23 of
+// SPEC §16.2, then this module's extensions.
 var Methods = []string{
 	MethodInit, MethodInsert, MethodGlobalHead, MethodGet, MethodRange, MethodHead, MethodLast,
 	MethodSegmentInsert, MethodSegmentGet, MethodSegmentsList, MethodSegmentLastSeqno,
 	MethodSegmentEntrySeqnos, MethodSegmentForSeqno, MethodSegmentSetSignature,
 	MethodWitnessInsert, MethodWitnessLatest, MethodWitnessList, MethodWitnessStreamIDs, MethodWitnessGC,
 	MethodStreamUpsert, MethodStreamGet, MethodStreamList, MethodStreamSetTier, MethodStreamDeprecate,
+	MethodSegmentReserve, MethodSegmentReservation,
 }
 
 // MutatingMethods are the methods that change store state (they need the
@@ -43,7 +51,7 @@ var Methods = []string{
 var MutatingMethods = map[string]bool{
 	MethodInsert: true, MethodSegmentInsert: true, MethodSegmentSetSignature: true,
 	MethodWitnessInsert: true, MethodWitnessGC: true, MethodStreamUpsert: true,
-	MethodStreamSetTier: true, MethodStreamDeprecate: true,
+	MethodStreamSetTier: true, MethodStreamDeprecate: true, MethodSegmentReserve: true,
 }
 
 // ZeroArgMethods take no parameters; the client sends null and servers

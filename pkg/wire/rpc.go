@@ -123,6 +123,12 @@ type SegmentsListParams struct{ Stream string }
 // SegmentLastSeqnoParams is [stream_id].
 type SegmentLastSeqnoParams struct{ Stream string }
 
+// SegmentReserveParams is [stream_id] (extension; store.SegmentReserver).
+type SegmentReserveParams struct{ Stream string }
+
+// SegmentReservationParams is [stream_id] (extension; store.SegmentReserver).
+type SegmentReservationParams struct{ Stream string }
+
 // SegmentEntrySeqnosParams is [segment_id].
 type SegmentEntrySeqnosParams struct{ ID uint64 }
 
@@ -211,6 +217,12 @@ func (SegmentEntrySeqnosParams) Method() string { return MethodSegmentEntrySeqno
 // Method returns "secure-log-segment-for-seqno".
 func (SegmentForSeqnoParams) Method() string { return MethodSegmentForSeqno }
 
+// Method implements Params.
+func (SegmentReserveParams) Method() string { return MethodSegmentReserve }
+
+// Method implements Params.
+func (SegmentReservationParams) Method() string { return MethodSegmentReservation }
+
 // Method returns "secure-log-segment-set-signature".
 func (SegmentSetSignatureParams) Method() string { return MethodSegmentSetSignature }
 
@@ -263,6 +275,8 @@ func (p SegmentsListParams) args() []any       { return []any{p.Stream} }
 func (p SegmentLastSeqnoParams) args() []any   { return []any{p.Stream} }
 func (p SegmentEntrySeqnosParams) args() []any { return []any{p.ID} }
 func (p SegmentForSeqnoParams) args() []any    { return []any{p.Seqno} }
+func (p SegmentReserveParams) args() []any     { return []any{p.Stream} }
+func (p SegmentReservationParams) args() []any { return []any{p.Stream} }
 func (p SegmentSetSignatureParams) args() []any {
 	return []any{p.ID, Bytes(p.Signature), p.Signer}
 }
@@ -293,6 +307,8 @@ func (p *SegmentLastSeqnoParams) targets() []any {
 }
 func (p *SegmentEntrySeqnosParams) targets() []any { return []any{&p.ID} }
 func (p *SegmentForSeqnoParams) targets() []any    { return []any{&p.Seqno} }
+func (p *SegmentReserveParams) targets() []any     { return []any{&p.Stream} }
+func (p *SegmentReservationParams) targets() []any { return []any{&p.Stream} }
 func (p *SegmentSetSignatureParams) targets() []any {
 	return []any{&p.ID, (*Bytes)(&p.Signature), &p.Signer}
 }
@@ -337,6 +353,8 @@ var newParams = map[string]func() argTargets{
 	MethodStreamList:          func() argTargets { return &StreamListParams{} },
 	MethodStreamSetTier:       func() argTargets { return &StreamSetTierParams{} },
 	MethodStreamDeprecate:     func() argTargets { return &StreamDeprecateParams{} },
+	MethodSegmentReserve:      func() argTargets { return &SegmentReserveParams{} },
+	MethodSegmentReservation:  func() argTargets { return &SegmentReservationParams{} },
 }
 
 // EncodeParams returns the params JSON of p: a compact JSON array of the

@@ -164,6 +164,8 @@ func sampleParams() []Params {
 		StreamListParams{},
 		StreamSetTierParams{Name: "n", Tier: "protected"},
 		StreamDeprecateParams{Name: "n", DeprecatedAt: o},
+		SegmentReserveParams{Stream: "s"},
+		SegmentReservationParams{Stream: "s"},
 	}
 }
 

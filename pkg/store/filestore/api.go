@@ -69,20 +69,28 @@ func (s *Store) Last(_ context.Context, stream string) (row wire.EntryRow, ok bo
 	return row, ok, err
 }
 
-// SegmentInsert assigns the next segment id and appends an InsertSegment
-// line holding the row and its membership records.
+// SegmentInsert assigns the stream's reserved segment id, or the next one
+// above every stored and reserved id, and appends an InsertSegment line
+// holding the row and its membership records.
 func (s *Store) SegmentInsert(_ context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		return 0, store.ErrNotInitialized
 	}
-	if s.m.maxSegID == math.MaxUint64 {
-		return 0, fmt.Errorf("file store: segment ids exhausted")
+	id, reserved := s.reserved[row.StreamID]
+	if !reserved {
+		var err error
+		if id, err = s.nextSegmentID(); err != nil {
+			return 0, err
+		}
 	}
-	row.SegmentID = s.m.maxSegID + 1
+	row.SegmentID = id
 	if err := s.commitLocked(op{kind: kindInsertSegment, segment: row, members: entries}); err != nil {
 		return 0, err
+	}
+	if reserved {
+		s.endReservation(row.StreamID)
 	}
 	return row.SegmentID, nil
 }

@@ -57,6 +57,8 @@ type Store struct {
 	unlock func() error
 	size   int64 // bytes of complete lines in the file
 	m      *model
+	// reserved holds the segment-id reservations (reserve.go).
+	reserved map[string]uint64
 	// failed is set when a write failed and the file could not be restored
 	// to its last complete line; every later write returns it.
 	failed error
@@ -102,6 +104,10 @@ func (s *Store) Init(_ context.Context, config string) error {
 	if err != nil {
 		return fail(err)
 	}
+	reserved, err := loadReservations(config, m)
+	if err != nil {
+		return fail(err)
+	}
 	if keep < int64(len(data)) {
 		if err := f.Truncate(keep); err != nil {
 			return fail(fmt.Errorf("file store: cut torn last line of %s: %w", config, err))
@@ -125,7 +131,7 @@ func (s *Store) Init(_ context.Context, config string) error {
 			return fail(err)
 		}
 	}
-	s.path, s.f, s.unlock, s.size, s.m, s.failed = config, f, unlock, keep, m, nil
+	s.path, s.f, s.unlock, s.size, s.m, s.failed, s.reserved = config, f, unlock, keep, m, nil, reserved
 	if _, ok := m.streamIdx[defaultStream]; !ok {
 		desc := defaultStreamDescription
 		seed := op{kind: kindStreamUpsert, stream: wire.StreamRow{

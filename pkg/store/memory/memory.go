@@ -40,7 +40,8 @@ type Store struct {
 	segments   map[uint64]*segment
 	segStreams map[string][]uint64 // ascending ids per stream
 	forSeqno   map[uint64]uint64   // seqno -> lowest segment id containing it
-	lastSegID  uint64
+	lastSegID  uint64              // highest stored or reserved segment id
+	reserved   map[string]uint64   // stream -> reserved segment id
 
 	witnesses   map[int64]wire.WitnessRow
 	witStreams  map[string][]int64 // ascending ids per stream
@@ -70,6 +71,7 @@ var (
 	_ store.Store            = (*Store)(nil)
 	_ store.Batcher          = (*Store)(nil)
 	_ store.SegmentTreeStore = (*Store)(nil)
+	_ store.SegmentReserver  = (*Store)(nil)
 )
 
 // New returns an uninitialised memory store; call Init before use.
@@ -92,6 +94,7 @@ func (s *Store) Init(_ context.Context, config string) error {
 	s.segments = map[uint64]*segment{}
 	s.segStreams = map[string][]uint64{}
 	s.forSeqno = map[uint64]uint64{}
+	s.reserved = map[string]uint64{}
 	s.witnesses = map[int64]wire.WitnessRow{}
 	s.witStreams = map[string][]int64{}
 	s.streamsPos = map[string]int{}

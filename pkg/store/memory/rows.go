@@ -65,8 +65,13 @@ func (s *Store) segmentInsert(row wire.SegmentRow, entries []wire.SegmentEntry, 
 	if err := store.CheckSegment(row, entries, s.tail(row.StreamID)); err != nil {
 		return 0, err
 	}
-	s.lastSegID++
-	id := s.lastSegID
+	id, ok := s.reserved[row.StreamID]
+	if ok {
+		delete(s.reserved, row.StreamID)
+	} else {
+		s.lastSegID++
+		id = s.lastSegID
+	}
 	row = row.Clone()
 	row.SegmentID = id
 	sorted := slices.Clone(entries)
@@ -89,6 +94,31 @@ func (s *Store) segmentInsert(row wire.SegmentRow, entries []wire.SegmentEntry, 
 	s.segments[id] = seg
 	s.segStreams[row.StreamID] = append(s.segStreams[row.StreamID], id)
 	return id, nil
+}
+
+// SegmentReserve returns the stream's reserved segment id, reserving the
+// next id if it holds none (store.SegmentReserver).
+func (s *Store) SegmentReserve(_ context.Context, stream string) (uint64, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if id, ok := s.reserved[stream]; ok {
+		return id, nil
+	}
+	s.lastSegID++
+	s.reserved[stream] = s.lastSegID
+	return s.lastSegID, nil
+}
+
+// SegmentReservation returns the stream's reserved segment id, if any.
+func (s *Store) SegmentReservation(_ context.Context, stream string) (uint64, bool, error) {
+	if err := s.rlock(); err != nil {
+		return 0, false, err
+	}
+	defer s.mu.RUnlock()
+	id, ok := s.reserved[stream]
+	return id, ok, nil
 }
 
 // tail returns the stream's last sealed seqno and first unsealed entry; the

@@ -20,6 +20,8 @@ import (
 //	gf/<seqno><id>             reverse membership (empty, or leaf index ‖ tree size
 //	                           (be64 each) when the segment's tree is stored)
 //	gt/<id><level><chunk>      stored Merkle tree chunk (level: 1 byte; store.TreeChunk)
+//	gr/<stream>                segment id reserved for the stream's next segment (be64;
+//	                           store.SegmentReserver; counted in c/seg)
 //	ws/<stream><id>            witness row
 //	t/<order>                  stream row, order = creation order
 //	tn/<name>                  order of the stream (be64)
@@ -38,6 +40,7 @@ var (
 	prefixSegEntry     = "ge/"
 	prefixSeqnoSeg     = "gf/"
 	prefixSegTree      = "gt/"
+	prefixSegReserved  = "gr/"
 	prefixWitness      = "ws/"
 	prefixStream       = "t/"
 	prefixStreamByName = "tn/"

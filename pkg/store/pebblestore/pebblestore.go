@@ -114,6 +114,7 @@ var (
 	_ store.Store            = (*Store)(nil)
 	_ store.SegmentTreeStore = (*Store)(nil)
 	_ store.Batcher          = (*Store)(nil)
+	_ store.SegmentReserver  = (*Store)(nil)
 )
 
 // New returns an uninitialised Pebble store.

@@ -47,14 +47,29 @@ func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 	if err := store.CheckSegment(row, entries, tail); err != nil {
 		return 0, err
 	}
-	id := s.lastSeg + 1
-	row.SegmentID = id
 	b := db.NewBatch()
 	defer b.Close()
+	resKey := key(prefixSegReserved, escStream(row.StreamID))
+	id, reserved, err := reservation(db, resKey)
+	if err != nil {
+		return 0, err
+	}
+	if reserved {
+		// The reservation ends with the insert, in the same batch.
+		if err := b.Delete(resKey, nil); err != nil {
+			return 0, err
+		}
+	} else {
+		if s.lastSeg == math.MaxUint64 {
+			return 0, fmt.Errorf("pebble store %q: segment ids exhausted", s.dir)
+		}
+		id = s.lastSeg + 1
+	}
+	row.SegmentID = id
 	ops := []struct{ k, v []byte }{
 		{key(prefixSegment, be64(id)), encodeSegment(row)},
 		{key(prefixStreamSeg, escStream(row.StreamID), be64(id)), be64(row.SeqEnd)},
-		{keySegCounter, be64(id)},
+		{keySegCounter, be64(max(s.lastSeg, id))},
 	}
 	for _, e := range entries {
 		var leaf []byte
@@ -76,8 +91,66 @@ func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 	if err := s.commit(b, fmt.Sprintf("insert segment %d", id)); err != nil {
 		return 0, err
 	}
+	s.lastSeg = max(s.lastSeg, id)
+	return id, nil
+}
+
+// reservation reads a stream's segment-id reservation.
+func reservation(db pebble.Reader, resKey []byte) (uint64, bool, error) {
+	v, ok, err := get(db, resKey)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	id, err := u64(v)
+	if err != nil {
+		return 0, false, fmt.Errorf("segment reservation %q: %w", resKey, err)
+	}
+	return id, true, nil
+}
+
+// SegmentReserve returns the stream's reserved segment id, reserving the
+// next id if it holds none: the reservation and the id counter are written
+// in one synced batch under the write lock (store.SegmentReserver).
+func (s *Store) SegmentReserve(ctx context.Context, stream string) (uint64, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	resKey := key(prefixSegReserved, escStream(stream))
+	id, ok, err := reservation(db, resKey)
+	if err != nil || ok {
+		return id, err
+	}
+	if s.lastSeg == math.MaxUint64 {
+		return 0, fmt.Errorf("pebble store %q: segment ids exhausted", s.dir)
+	}
+	id = s.lastSeg + 1
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.Set(resKey, be64(id), nil); err != nil {
+		return 0, err
+	}
+	if err := b.Set(keySegCounter, be64(id), nil); err != nil {
+		return 0, err
+	}
+	if err := s.commit(b, fmt.Sprintf("reserve segment %d for stream %q", id, stream)); err != nil {
+		return 0, err
+	}
 	s.lastSeg = id
 	return id, nil
+}
+
+// SegmentReservation returns the stream's reserved segment id, if any.
+func (s *Store) SegmentReservation(ctx context.Context, stream string) (uint64, bool, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer s.release()
+	return reservation(db, key(prefixSegReserved, escStream(stream)))
 }
 
 // streamTail reads the stream's last sealed seqno and first unsealed entry.

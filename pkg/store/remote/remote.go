@@ -36,7 +36,10 @@ func init() {
 	store.Register("remote", func() store.Store { return NewFromConfig("", transport.Config{}) })
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store           = (*Store)(nil)
+	_ store.SegmentReserver = (*Store)(nil)
+)
 
 // errClosed is returned by operations after Close.
 var errClosed = errors.New("remote store: closed")
@@ -219,6 +222,18 @@ func (s *Store) SegmentLastSeqno(ctx context.Context, stream string) (uint64, bo
 // SegmentEntrySeqnos implements store.Store.
 func (s *Store) SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error) {
 	return value[[]uint64](s, ctx, wire.SegmentEntrySeqnosParams{ID: id})
+}
+
+// SegmentReserve implements store.SegmentReserver
+// (secure-log-segment-reserve, an extension of SPEC §16).
+func (s *Store) SegmentReserve(ctx context.Context, stream string) (uint64, error) {
+	return value[uint64](s, ctx, wire.SegmentReserveParams{Stream: stream})
+}
+
+// SegmentReservation implements store.SegmentReserver
+// (secure-log-segment-reservation).
+func (s *Store) SegmentReservation(ctx context.Context, stream string) (uint64, bool, error) {
+	return option[uint64](s, ctx, wire.SegmentReservationParams{Stream: stream})
 }
 
 // SegmentForSeqno implements store.Store.

@@ -158,7 +158,7 @@ func TestEachOperationIsOneCall(t *testing.T) {
 		case wire.MethodRange, wire.MethodSegmentsList, wire.MethodSegmentEntrySeqnos, wire.MethodWitnessList,
 			wire.MethodWitnessStreamIDs, wire.MethodStreamList:
 			return json.RawMessage(`[]`), nil
-		case wire.MethodInsert, wire.MethodSegmentInsert, wire.MethodWitnessInsert, wire.MethodWitnessGC:
+		case wire.MethodInsert, wire.MethodSegmentInsert, wire.MethodWitnessInsert, wire.MethodWitnessGC, wire.MethodSegmentReserve:
 			return json.RawMessage(`3`), nil
 		}
 		return wire.NullJSON, nil
@@ -193,6 +193,8 @@ func TestEachOperationIsOneCall(t *testing.T) {
 		func() error { _, err := s.StreamList(c); return err },
 		func() error { return s.StreamSetTier(c, "s", "public") },
 		func() error { return s.StreamDeprecate(c, "s", "t") },
+		func() error { _, err := s.SegmentReserve(c, "s"); return err },
+		func() error { _, _, err := s.SegmentReservation(c, "s"); return err },
 	}
 	for i, op := range ops {
 		if err := op(); err != nil {

@@ -15,9 +15,10 @@ type migration struct {
 
 // migrations are SPEC §18 M1–M4 (table, column and index names exact) plus
 // M5, the key/value table behind store.Batcher meta records, and M6, the
-// stored Merkle tree chunks of store.SegmentTreeStore, and M7, the
+// stored Merkle tree chunks of store.SegmentTreeStore, M7, the
 // secondary indexes of entry queries (stream+time, stream+type,
-// stream+producer; query.go). The reference's
+// stream+producer; query.go), and M8, the segment-id reservations of
+// store.SegmentReserver. The reference's
 // M4 seed row is written by Init instead, with an RFC 3339 created_at
 // (DECISIONS 22).
 var migrations = []migration{
@@ -103,6 +104,12 @@ var migrations = []migration{
 		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_time ON secure_log (stream_id, timestamp, seqno)`,
 		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_type_time ON secure_log (stream_id, event_type, timestamp, seqno)`,
 		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_producer_time ON secure_log (stream_id, producer, timestamp, seqno)`,
+	}},
+	{8, []string{
+		`CREATE TABLE IF NOT EXISTS _secure_log_segment_reservations (
+			stream_id  TEXT PRIMARY KEY,
+			segment_id INTEGER NOT NULL UNIQUE
+		)`,
 	}},
 }
 

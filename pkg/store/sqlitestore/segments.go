@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -42,15 +43,14 @@ func (s *Store) SegmentInsertTree(ctx context.Context, row wire.SegmentRow, entr
 		if err := store.CheckSegment(row, entries, tail); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO secure_log_segments (stream_id, seq_start, seq_end, merkle_root,
-			last_entry_hash, prev_checkpoint_hash, closed_at, signature, signer_identity) VALUES (?,?,?,?,?,?,?,?,?)`,
-			row.StreamID, seqStart, seqEnd, nonNil(row.MerkleRoot), nonNil(row.LastEntryHash),
-			nonNil(row.PrevCheckpointHash), row.ClosedAt, row.Signature, row.SignerIdentity)
-		if err != nil {
-			return fmt.Errorf("sqlite store: insert segment of %s: %w", row.StreamID, err)
+		if id, err = segmentIDFor(ctx, tx, row.StreamID); err != nil {
+			return err
 		}
-		if id, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("sqlite store: insert segment of %s: %w", row.StreamID, err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secure_log_segments (segment_id, stream_id, seq_start, seq_end, merkle_root,
+			last_entry_hash, prev_checkpoint_hash, closed_at, signature, signer_identity) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+			id, row.StreamID, seqStart, seqEnd, nonNil(row.MerkleRoot), nonNil(row.LastEntryHash),
+			nonNil(row.PrevCheckpointHash), row.ClosedAt, row.Signature, row.SignerIdentity); err != nil {
+			return fmt.Errorf("sqlite store: insert segment %d of %s: %w", id, row.StreamID, err)
 		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO secure_log_segment_entries (segment_id, seqno, leaf_index) VALUES (?,?,?)`)
 		if err != nil {
@@ -86,6 +86,83 @@ func (s *Store) SegmentInsertTree(ctx context.Context, row wire.SegmentRow, entr
 		return 0, err
 	}
 	return fromInt64("segment_id", id)
+}
+
+// segmentIDFor returns the id of the stream's new segment inside the
+// transaction: its reservation, which ends here, or the next id above every
+// stored and reserved one (store.SegmentReserver).
+func segmentIDFor(ctx context.Context, tx *sql.Tx, stream string) (int64, error) {
+	var reserved sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT segment_id FROM _secure_log_segment_reservations WHERE stream_id = ?`, stream).Scan(&reserved)
+	switch {
+	case err == nil:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM _secure_log_segment_reservations WHERE stream_id = ?`, stream); err != nil {
+			return 0, fmt.Errorf("sqlite store: end reservation of %s: %w", stream, err)
+		}
+		return reserved.Int64, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("sqlite store: reservation of %s: %w", stream, err)
+	}
+	return nextSegmentID(ctx, tx)
+}
+
+// nextSegmentID returns one above every segment id ever stored (AUTOINCREMENT
+// never reuses one) or reserved.
+func nextSegmentID(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var maxID sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM (
+			SELECT seq AS id FROM sqlite_sequence WHERE name = 'secure_log_segments'
+			UNION ALL SELECT MAX(segment_id) FROM secure_log_segments
+			UNION ALL SELECT MAX(segment_id) FROM _secure_log_segment_reservations)`).Scan(&maxID); err != nil {
+		return 0, fmt.Errorf("sqlite store: next segment id: %w", err)
+	}
+	if maxID.Int64 == math.MaxInt64 {
+		return 0, errors.New("sqlite store: segment ids exhausted")
+	}
+	return maxID.Int64 + 1, nil
+}
+
+// SegmentReserve returns the stream's reserved segment id, reserving the
+// next id if it holds none, in one write transaction (atomic across
+// processes sharing the database file; store.SegmentReserver).
+func (s *Store) SegmentReserve(ctx context.Context, stream string) (uint64, error) {
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT segment_id FROM _secure_log_segment_reservations WHERE stream_id = ?`, stream).Scan(&id)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if id, err = nextSegmentID(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO _secure_log_segment_reservations (stream_id, segment_id) VALUES (?,?)`, stream, id); err != nil {
+			return fmt.Errorf("sqlite store: reserve segment %d for %s: %w", id, stream, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: reserve segment for %s: %w", stream, err)
+	}
+	return fromInt64("segment_id", id)
+}
+
+// SegmentReservation returns the stream's reserved segment id, if any.
+func (s *Store) SegmentReservation(ctx context.Context, stream string) (uint64, bool, error) {
+	db, release, err := s.handle()
+	if err != nil {
+		return 0, false, err
+	}
+	defer release()
+	var id int64
+	err = db.QueryRowContext(ctx, `SELECT segment_id FROM _secure_log_segment_reservations WHERE stream_id = ?`, stream).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite store: reservation of %s: %w", stream, err)
+	}
+	v, err := fromInt64("segment_id", id)
+	return v, err == nil, err
 }
 
 // streamTail reads the stream's last sealed seqno and first unsealed entry

@@ -91,7 +91,7 @@ func TestSchema(t *testing.T) {
 		return out
 	}
 	tables := names(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
-	wantTables := []string{"_secure_log_meta", "_secure_log_migrations", "_secure_log_segment_tree", "secure_log", "secure_log_segment_entries",
+	wantTables := []string{"_secure_log_meta", "_secure_log_migrations", "_secure_log_segment_reservations", "_secure_log_segment_tree", "secure_log", "secure_log_segment_entries",
 		"secure_log_segments", "secure_log_streams", "witness_log"}
 	if !slices.Equal(tables, wantTables) {
 		t.Fatalf("tables = %v, want %v", tables, wantTables)
@@ -107,7 +107,7 @@ func TestSchema(t *testing.T) {
 	if want := "seqno stream_id session_id boot_id timestamp event_type severity producer payload_encoding payload prev_entry_hash entry_hash"; strings.Join(cols, " ") != want {
 		t.Fatalf("secure_log columns = %v", cols)
 	}
-	if v := names(`SELECT version FROM _secure_log_migrations ORDER BY version`); strings.Join(v, ",") != "1,2,3,4,5,6,7" {
+	if v := names(`SELECT version FROM _secure_log_migrations ORDER BY version`); strings.Join(v, ",") != "1,2,3,4,5,6,7,8" {
 		t.Fatalf("migrations = %v", v)
 	}
 	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2"} {

@@ -22,6 +22,7 @@
 //   - store.QueryEntries (the backend's indexes, or the scan fallback)
 //     returns what query.Select returns, page by page with the cursor, and
 //     store.CountEntries counts a stream's entries.
+//   - Every backend keeps segment-id reservations (store.SegmentReserver).
 //   - SegmentInsert refuses a segment that breaks the stream's partition
 //     into segments (*store.SegmentOverlapError); CloseRace proves it under
 //     concurrent closes, and RunProcessRace across processes.
@@ -64,6 +65,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Entries", h.testEntries)
 	t.Run("Segments", h.testSegments)
 	t.Run("SegmentTree", h.testSegmentTree)
+	t.Run("Reservations", h.testReservations)
 	t.Run("Witness", h.testWitness)
 	t.Run("Streams", h.testStreams)
 	t.Run("Copies", h.testCopies)
