@@ -21,8 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -119,7 +117,7 @@ func classifyError(err error) (status int, code string) {
 		stSegNF   *store.SegmentNotFoundError
 		stStrNF   *store.StreamNotFoundError
 		keyNF     *keystore.KeyNotFoundError
-		storeBusy *storeInUseError
+		storeBusy *node.StoreInUseError
 	)
 	switch {
 	case errors.As(err, &settingE):
@@ -228,32 +226,6 @@ func trackStart(c *cobra.Command, started *bool) {
 	}
 }
 
-// storeInUseError: the local store is locked by another process.
-type storeInUseError struct {
-	Spec string
-	Err  error
-}
-
-func (e *storeInUseError) Error() string {
-	return fmt.Sprintf("store %s is in use by another process (is 'securelog up' or a worker running on it?); "+
-		"reach the store through that process instead: --store remote:x --transport http --rpc-url http://ADDR/ "+
-		"(its --listen address) or --store remote:x --transport nats --nats URL", e.Spec)
-}
-
-func (e *storeInUseError) Unwrap() error { return e.Err }
-
 // checkStoreInUse turns the lock error of opening a local store that
-// another process holds (Pebble's LOCK file, SQLite's lock) into a
-// *storeInUseError; other errors are returned unchanged.
-func checkStoreInUse(spec string, err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
-		strings.Contains(msg, "resource temporarily unavailable") || strings.Contains(msg, "lock held by current process") ||
-		strings.Contains(msg, "database is locked") {
-		return &storeInUseError{Spec: spec, Err: err}
-	}
-	return err
-}
+// another process holds into a *node.StoreInUseError (node.CheckStoreInUse).
+func checkStoreInUse(spec string, err error) error { return node.CheckStoreInUse(spec, err) }

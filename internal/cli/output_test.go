@@ -75,6 +75,11 @@ func TestLockedStoreMessage(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(errs, `"code":"store_in_use"`) {
 		t.Errorf("--json: exit %d, stderr %q; want 1 and code store_in_use", code, errs)
 	}
+	// serve-rpc opens its store itself (issue 10 quoted its message).
+	code, _, errs = runCLI(t, "serve-rpc", "--store", spec, "--listen", "127.0.0.1:0")
+	if code != ExitFailed || !strings.Contains(errs, "in use by another process") || strings.Count(errs, "open store") > 0 {
+		t.Errorf("serve-rpc: exit %d, stderr %q", code, errs)
+	}
 }
 
 // TestExitCodes: every usage error exits 2, a failed verification or

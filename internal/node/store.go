@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/nats-io/nats.go"
 
@@ -142,5 +144,45 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
 			return nil, fmt.Errorf("create store directory: %w", err)
 		}
 	}
-	return store.Open(ctx, cfg.Spec) // its errors name the spec
+	st, err := store.Open(ctx, cfg.Spec) // its errors name the spec
+	if err != nil {
+		return nil, CheckStoreInUse(cfg.Spec, err)
+	}
+	return st, nil
+}
+
+// StoreInUseError reports a local store that another process holds open
+// (e.g. 'securelog up' or an ingester running on it).
+type StoreInUseError struct {
+	Spec string
+	Err  error
+}
+
+func (e *StoreInUseError) Error() string {
+	return fmt.Sprintf("store %s is in use by another process (is 'securelog up' or a worker running on it?); "+
+		"reach the store through that process instead: --store remote:x --transport http --rpc-url http://ADDR/ "+
+		"(its --listen address) or --store remote:x --transport nats --nats URL", e.Spec)
+}
+
+func (e *StoreInUseError) Unwrap() error { return e.Err }
+
+// CheckStoreInUse turns the lock error of opening the local store spec
+// that another process holds (Pebble's LOCK file: EAGAIN from flock, or
+// "lock held by current process"; SQLite's "database is locked") into a
+// *StoreInUseError; other errors are returned unchanged.
+func CheckStoreInUse(spec string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var inUse *StoreInUseError
+	if errors.As(err, &inUse) {
+		return err
+	}
+	msg := err.Error()
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
+		strings.Contains(msg, "resource temporarily unavailable") || strings.Contains(msg, "lock held by current process") ||
+		strings.Contains(msg, "database is locked") {
+		return &StoreInUseError{Spec: spec, Err: err}
+	}
+	return err
 }
