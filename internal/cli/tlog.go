@@ -233,12 +233,10 @@ func (a *app) proveTlog(cmd *cobra.Command, seqno uint64, f *tlogFlags, c2sp boo
 		return err
 	}
 	if a.jsonOut {
-		path := make([]string, len(p))
-		for i, h := range p {
-			path[i] = tlog.EncodeHash(h)
-		}
+		// JSON carries hashes as hex (docs/cli.md); the text and the
+		// signed checkpoint use the C2SP base64.
 		return a.printJSON(map[string]any{"seqno": seqno, "index": idx, "leaf": wire.Hex(leaf), "tree_size": ck.Size,
-			"root": tlog.EncodeHash(ck.Root), "origin": ck.Origin, "proof": path, "checkpoint": string(msg)})
+			"root": wire.Hex(ck.Root[:]), "origin": ck.Origin, "proof": hexHashes(p), "checkpoint": string(msg)})
 	}
 	a.printf("seqno %d is leaf %d of tree size %d (origin %s, root %s), %d proof hashes:\n", seqno, idx, ck.Size, ck.Origin, tlog.EncodeHash(ck.Root), len(p))
 	for _, h := range p {
@@ -302,12 +300,8 @@ proof between them, one base64 hash per line, after checking it.`,
 				return fmt.Errorf("consistency %d → %d: %w", oldN, newN, err)
 			}
 			if a.jsonOut {
-				path := make([]string, len(p))
-				for i, h := range p {
-					path[i] = tlog.EncodeHash(h)
-				}
-				return a.printJSON(map[string]any{"old_size": oldN, "old_root": tlog.EncodeHash(oldRoot), "new_size": newN,
-					"new_root": tlog.EncodeHash(newRoot), "proof": path, "checkpoint": string(msg)})
+				return a.printJSON(map[string]any{"old_size": oldN, "old_root": wire.Hex(oldRoot[:]), "new_size": newN,
+					"new_root": wire.Hex(newRoot[:]), "proof": hexHashes(p), "checkpoint": string(msg)})
 			}
 			a.printf("old %d %s\nnew %d %s\n", oldN, tlog.EncodeHash(oldRoot), newN, tlog.EncodeHash(newRoot))
 			for _, h := range p {
@@ -413,4 +407,13 @@ func addVKeys(entries []checkpoint.TrustEntry) error {
 		entries[i].VKey = vkey
 	}
 	return nil
+}
+
+// hexHashes returns tree hashes as hex strings (the CLI's JSON form).
+func hexHashes(hs []sumtlog.Hash) []wire.Hex {
+	out := make([]wire.Hex, len(hs))
+	for i, h := range hs {
+		out[i] = wire.Hex(h[:])
+	}
+	return out
 }

@@ -78,6 +78,9 @@ With --strict any of these fails the command (exit 1).`,
 					args[0], strings.Join(gaps, "; ")))
 			}
 			if a.jsonOut {
+				if gaps == nil {
+					gaps = []string{}
+				}
 				return a.printJSON(map[string]any{"ok": true, "report": rep, "not_covered": gaps})
 			}
 			a.printf("verify OK: stream %s, %d entries (%d not yet in a segment), %d segments, %d signatures",
