@@ -38,6 +38,23 @@ func prefixEnd(p string) string {
 // migration 7. Entries are ordered by the stored timestamp text, then
 // seqno: time order for timestamps in the writer format the log writes.
 func (s *Store) QueryEntries(ctx context.Context, f query.Filter) ([]wire.EntryRow, bool, error) {
+	stmt, args, err := querySQL(f)
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := s.queryEntries(ctx, "query stream "+f.Stream, stmt, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	if limit := f.PageSize(); len(rows) > limit {
+		return rows[:limit], true, nil
+	}
+	return rows, false, nil
+}
+
+// querySQL is the SELECT of one page of the filter (one row more than the
+// page, to tell whether more follow).
+func querySQL(f query.Filter) (string, []any, error) {
 	where := []string{"stream_id = ?"}
 	args := []any{f.Stream}
 	switch {
@@ -78,23 +95,14 @@ func (s *Store) QueryEntries(ctx context.Context, f query.Filter) ([]wire.EntryR
 	if f.HasAfter {
 		seqno, err := toInt64("cursor seqno", f.After.Seqno)
 		if err != nil {
-			return nil, false, err
+			return "", nil, err
 		}
 		where = append(where, "(timestamp, seqno) "+cmp+" (?, ?)")
 		args = append(args, timeText(f.After.Time), seqno)
 	}
-	limit := f.PageSize()
-	args = append(args, limit+1)
-	rows, err := s.queryEntries(ctx, "query stream "+f.Stream,
-		`SELECT `+entryColumns+` FROM secure_log WHERE `+strings.Join(where, " AND ")+
-			` ORDER BY timestamp `+dir+`, seqno `+dir+` LIMIT ?`, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(rows) > limit {
-		return rows[:limit], true, nil
-	}
-	return rows, false, nil
+	args = append(args, f.PageSize()+1)
+	return `SELECT ` + entryColumns + ` FROM secure_log WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY timestamp ` + dir + `, seqno ` + dir + ` LIMIT ?`, args, nil
 }
 
 // CountEntries counts the stream's entries with the stream index.
