@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,16 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
 	"github.com/securelog/securelog/pkg/bundle/bundletest"
+	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/verdict"
+	"github.com/securelog/securelog/pkg/verdict/wasmrun"
 )
-
-// verifyExport is the canonical-ABI name of the verify function.
-const verifyExport = "securelog:log/verify@1.0.0#verify"
 
 // BuildModule builds this command as a WASI reactor into dir and returns
 // its path. The build is the one documented in doc.go.
@@ -35,7 +29,8 @@ func buildModule(t testing.TB, dir string) string {
 		goBin = "go"
 	}
 	out := filepath.Join(dir, "verifier.wasm")
-	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-o", out, ".")
+	// The flags of go generate ./pkg/console (pkg/console/internal/genwasm).
+	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, ".")
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the wasm module: %v\n%s", err, b)
@@ -43,82 +38,26 @@ func buildModule(t testing.TB, dir string) string {
 	return out
 }
 
-// wasmHost runs one instance of the module under wazero with root mounted
-// at "/"; the instance serves every call, as in the browser.
-type wasmHost struct {
-	rt     wazero.Runtime
-	mod    api.Module
-	stderr bytes.Buffer
-}
+// wasmHost is a wasmrun.Host that fails the test on errors.
+type wasmHost struct{ h *wasmrun.Host }
 
 func newWasmHost(t testing.TB, wasm []byte, root string) *wasmHost {
 	t.Helper()
-	ctx := context.Background()
-	h := &wasmHost{rt: wazero.NewRuntime(ctx)}
-	t.Cleanup(func() { h.rt.Close(ctx) })
-	wasi_snapshot_preview1.MustInstantiate(ctx, h.rt)
-	mod, err := h.rt.CompileModule(ctx, wasm)
+	h, err := wasmrun.New(context.Background(), wasm, root)
 	if err != nil {
-		t.Fatalf("compile the wasm module: %v", err)
-	}
-	for _, name := range []string{"cabi_realloc", verifyExport, "cabi_post_" + verifyExport, "_initialize"} {
-		if _, ok := mod.ExportedFunctions()[name]; !ok {
-			t.Fatalf("module does not export %q", name)
-		}
-	}
-	cfg := wazero.NewModuleConfig().WithStartFunctions("_initialize").
-		WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(root, "/")).WithStderr(&h.stderr)
-	if h.mod, err = h.rt.InstantiateModule(ctx, mod, cfg); err != nil {
-		t.Fatalf("instantiate: %v (stderr %s)", err, h.stderr.String())
-	}
-	return h
-}
-
-// verify calls verify with the paths ("" for none) and returns the
-// verdict JSON and what the call wrote to stderr.
-func (h *wasmHost) verify(t testing.TB, bundle, trust, witness string, allowUnsigned bool) ([]byte, string) {
-	t.Helper()
-	ctx := context.Background()
-	h.stderr.Reset()
-	m := h.mod
-	mem := m.Memory()
-	realloc := m.ExportedFunction("cabi_realloc")
-	var args []uint64
-	for _, s := range []string{bundle, trust, witness} {
-		if s == "" {
-			args = append(args, 0, 0)
-			continue
-		}
-		res, err := realloc.Call(ctx, 0, 0, 1, uint64(len(s)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !mem.WriteString(uint32(res[0]), s) {
-			t.Fatal("write argument out of range")
-		}
-		args = append(args, res[0], uint64(len(s)))
-	}
-	allow := uint64(0)
-	if allowUnsigned {
-		allow = 1
-	}
-	res, err := m.ExportedFunction(verifyExport).Call(ctx, append(args, allow)...)
-	if err != nil {
-		t.Fatalf("verify: %v (stderr %s)", err, h.stderr.String())
-	}
-	ret, ok := mem.Read(uint32(res[0]), 8)
-	if !ok {
-		t.Fatal("result area out of range")
-	}
-	data, ok := mem.Read(binary.LittleEndian.Uint32(ret), binary.LittleEndian.Uint32(ret[4:]))
-	if !ok {
-		t.Fatal("result out of range")
-	}
-	out := bytes.Clone(data)
-	if _, err := m.ExportedFunction("cabi_post_"+verifyExport).Call(ctx, res[0]); err != nil {
 		t.Fatal(err)
 	}
-	return out, h.stderr.String()
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return &wasmHost{h}
+}
+
+func (w *wasmHost) verify(t testing.TB, bundle, trust, witness string, allowUnsigned bool) ([]byte, string) {
+	t.Helper()
+	out, stderr, err := w.h.Verify(context.Background(), bundle, trust, witness, allowUnsigned)
+	if err != nil {
+		t.Fatalf("%v (stderr %s)", err, stderr)
+	}
+	return out, stderr
 }
 
 // native is the native verdict with the same paths, the root directory's
@@ -183,10 +122,6 @@ func TestWasmVerdictsMatchNative(t *testing.T) {
 	write("empty.json", nil)
 	write("bad-trust.json", []byte(`[{"identity":"x","algorithm":"ed25519","public_key":"zz"}]`))
 
-	start := time.Now()
-	h := newWasmHost(t, freshModule(t), root)
-	t.Logf("module built and compiled in %v", time.Since(start))
-
 	type call struct {
 		bundle, trust, witness string
 		allow                  bool
@@ -222,28 +157,55 @@ func TestWasmVerdictsMatchNative(t *testing.T) {
 		bundletest.WriteMutated(t, data, m, filepath.Join(root, name))
 		calls = append(calls, call{name, "", "witnesses.json", false, false})
 	}
-	start = time.Now()
-	defer func() { t.Logf("%d calls in %v", len(calls), time.Since(start)) }()
-	for i, c := range calls {
-		got, stderr := h.verify(t, "/"+c.bundle, slash(c.trust), slash(c.witness), c.allow)
-		want := native(root, "/"+c.bundle, slash(c.trust), slash(c.witness), c.allow)
-		if !bytes.Equal(got, want) {
-			t.Errorf("call %d %+v:\n wasm   %s\n native %s", i, c, got, want)
-			continue
+	start := time.Now()
+	fresh := freshModule(t)
+	t.Logf("module built in %v", time.Since(start))
+	embedded, err := console.VerifierWasm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := []struct {
+		name string
+		wasm []byte
+	}{{"fresh build", fresh}}
+	if bytes.Equal(embedded, fresh) {
+		t.Log("the module embedded in the console is byte-identical to a fresh build")
+	} else {
+		// Another toolchain, or a stale artifact: it must still give the
+		// same verdicts (else: go generate ./pkg/console).
+		t.Log("the module embedded in the console differs from a fresh build: checking its verdicts too")
+		modules = append(modules, struct {
+			name string
+			wasm []byte
+		}{"embedded in pkg/console", embedded})
+	}
+	for _, mod := range modules {
+		start := time.Now()
+		h := newWasmHost(t, mod.wasm, root)
+		t.Logf("%s: compiled in %v", mod.name, time.Since(start))
+		start = time.Now()
+		for i, c := range calls {
+			got, stderr := h.verify(t, "/"+c.bundle, slash(c.trust), slash(c.witness), c.allow)
+			want := native(root, "/"+c.bundle, slash(c.trust), slash(c.witness), c.allow)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s: call %d %+v:\n wasm   %s\n native %s", mod.name, i, c, got, want)
+				continue
+			}
+			var v verdict.Verdict
+			if err := json.Unmarshal(got, &v); err != nil {
+				t.Fatalf("call %d: verdict %s: %v", i, got, err)
+			}
+			if v.OK != c.ok {
+				t.Errorf("%s: call %d %+v: ok=%v, want %v: %s", mod.name, i, c, v.OK, c.ok, got)
+			}
+			if c.ok && !strings.Contains(stderr, fmt.Sprintf("securelog-progress %d %d", v.Report.Entries, v.Report.Entries)) {
+				t.Errorf("call %d: no final progress line in stderr %q", i, stderr)
+			}
+			if i >= 11 && (v.Stage != verdict.StageAudit && v.Stage != verdict.StageBundle) {
+				t.Errorf("call %d (%s): stage %q: %s", i, c.bundle, v.Stage, got)
+			}
 		}
-		var v verdict.Verdict
-		if err := json.Unmarshal(got, &v); err != nil {
-			t.Fatalf("call %d: verdict %s: %v", i, got, err)
-		}
-		if v.OK != c.ok {
-			t.Errorf("call %d %+v: ok=%v, want %v: %s", i, c, v.OK, c.ok, got)
-		}
-		if c.ok && !strings.Contains(stderr, fmt.Sprintf("securelog-progress %d %d", v.Report.Entries, v.Report.Entries)) {
-			t.Errorf("call %d: no final progress line in stderr %q", i, stderr)
-		}
-		if i >= 11 && (v.Stage != verdict.StageAudit && v.Stage != verdict.StageBundle) {
-			t.Errorf("call %d (%s): stage %q: %s", i, c.bundle, v.Stage, got)
-		}
+		t.Logf("%s: %d calls in %v", mod.name, len(calls), time.Since(start))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/store"
@@ -67,7 +68,7 @@ tokens the server is open: keep it on loopback.`,
 					return h
 				}
 				context.AfterFunc(cmd.Context(), qh.Close)
-				return qh.Wrap(h)
+				return console.Wrap(qh.Wrap(h)) // and the web console (/ui/)
 			}
 			return rpcserver.Run(cmd.Context(), st, cfg, a.logger)
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/rpcserver"
@@ -166,7 +167,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		}
 		b.cl.add(qh.Close)
 		canRead := func(header string) bool { _, err := rpc.Authenticate(header); return err == nil }
-		h := withTiles(HTTPHandler(qh.Wrap(rpc.Handler()), ready, b.metrics.Registry(), rpc.Registry()), tp, cfg.Tlog.Public, canRead)
+		// The web console (/ui/, pkg/console) is served beside it.
+		h := withTiles(HTTPHandler(console.Wrap(qh.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry()), tp, cfg.Tlog.Public, canRead)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
 		if err != nil {
 			return nil, err
