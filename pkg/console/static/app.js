@@ -18,7 +18,7 @@ function el(tag, attrs, ...kids) {
     else if (k === 'class') e.className = v;
     else e.setAttribute(k, v === true ? '' : v);
   }
-  for (const k of kids.flat()) {
+  for (const k of kids.flat(Infinity)) {
     if (k === undefined || k === null) continue;
     e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   }
@@ -83,7 +83,7 @@ function showLogin(msg) {
   stopView();
   stopView = () => {};
   const input = el('input', {type: 'password', name: 'token', id: 'token', autocomplete: 'current-password', required: true});
-  const form = el('form', {class: 'login', onsubmit: async (e) => {
+  const form = el('form', {class: 'login', method: 'post', onsubmit: async (e) => {
     e.preventDefault();
     sessionStorage.setItem('securelog-token', input.value.trim());
     try {
@@ -410,44 +410,45 @@ function viewAudit() {
   const out = el('div', {id: 'audit-result', 'aria-live': 'polite'});
   const run = el('button', {type: 'button', id: 'audit-run', onclick: () => audit()}, 'Verify');
   const drop = el('div', {class: 'drop', id: 'drop'}, 'Drop a bundle (securelog export) and optionally a trust file (JSON list of public keys) here, or choose them below.');
-  let worker = null;
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', async (e) => {
     e.preventDefault();
     drop.classList.remove('over');
     for (const f of e.dataTransfer.files) {
-      const head = await f.slice(0, 4096).text();
+      // A trust file is a JSON array; a bundle is an object.
+      const head = (await f.slice(0, 64).text()).trimStart();
       const dt = new DataTransfer();
       dt.items.add(f);
-      if (/"format"\s*:\s*"securelog-bundle\//.test(head)) bundleIn.files = dt.files; else trustIn.files = dt.files;
+      if (head.startsWith('[')) trustIn.files = dt.files; else bundleIn.files = dt.files;
     }
     audit();
   });
+  const worker = auditWorker();
+  const ready = el('span', {class: 'muted', id: 'verifier-state'}, worker.state);
+  worker.onstate = (st) => { ready.textContent = st; };
   function audit() {
     const bundle = bundleIn.files[0];
     if (!bundle) { out.replaceChildren(el('p', {class: 'error', role: 'alert'}, 'Choose a bundle file first.')); return; }
-    if (worker) worker.terminate();
-    worker = new Worker('audit-worker.js');
+    if (worker.busy) return;
+    worker.busy = true;
     run.disabled = true;
     bar.hidden = false; bar.removeAttribute('value');
-    phase.textContent = 'loading the verifier…';
+    phase.textContent = 'starting…';
     out.replaceChildren();
     const t0 = performance.now();
-    worker.onmessage = (m) => {
-      const d = m.data;
+    worker.onmessage = (d) => {
       if (d.type === 'phase') phase.textContent = d.text;
       else if (d.type === 'read') { bar.max = d.total || 1; bar.value = d.done; phase.textContent = `indexing the bundle: ${mb(d.done)} of ${mb(d.total)}`; }
       else if (d.type === 'progress') { bar.max = d.total || 1; bar.value = d.done; phase.textContent = `verifying: ${d.done} of ${d.total} entries`; }
       else if (d.type === 'result' || d.type === 'error') {
-        run.disabled = false; bar.hidden = true; worker.terminate(); worker = null;
+        worker.busy = false; run.disabled = false; bar.hidden = true;
         phase.textContent = `done in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
-        if (d.type === 'error') { out.replaceChildren(el('div', {class: 'verdict fail', role: 'alert'}, el('p', {class: 'bad'}, 'Cannot verify'), el('p', {}, d.message))); announce('Cannot verify: ' + d.message); }
-        else showVerdict(out, d.verdict, bundle.name, !!trustIn.files[0]);
+        if (d.type === 'error') { out.replaceChildren(el('div', {class: 'verdict fail', id: 'verdict', role: 'alert'}, el('p', {class: 'bad', id: 'verdict-head'}, 'Cannot verify'), el('p', {id: 'verdict-error'}, d.message))); announce('Cannot verify: ' + d.message); }
+        else showVerdict(out, d.verdict, bundle.name);
       }
     };
-    worker.onerror = (e) => { e.preventDefault(); worker.onmessage({data: {type: 'error', message: 'the verifier worker failed: ' + (e.message || 'unknown error')}}); };
-    worker.postMessage({bundle, trust: trustIn.files[0] || null, witness: witnessIn.files[0] || null, allowUnsigned: allow.checked});
+    worker.w.postMessage({bundle, trust: trustIn.files[0] || null, witness: witnessIn.files[0] || null, allowUnsigned: allow.checked});
   }
   setView('Audit a bundle',
     el('p', {}, 'The bundle is verified in this browser by the securelog verifier compiled to WebAssembly: nothing is uploaded, and it works with the network off. It checks every entry hash and chain link, each segment\'s membership, Merkle root and checkpoint chain, every checkpoint signature and witness receipt, and names the first entry or segment that does not hold.'),
@@ -457,12 +458,36 @@ function viewAudit() {
       el('label', {for: 'trust-file'}, 'Trust file (optional; without it the bundle\'s own keys are used)', trustIn),
       el('label', {for: 'witness-file'}, 'Witness trust file (optional)', witnessIn),
       el('label', {for: 'allow-unsigned'}, 'Accept unsigned tail segments', allow), run),
+    el('p', {}, 'Verifier: ', ready),
     el('div', {}, bar, ' ', phase), out);
+}
+
+// auditWorker returns the page's one verifier worker, started on first use:
+// it fetches and compiles the module once, so later audits work offline.
+let theWorker = null;
+function auditWorker() {
+  if (theWorker) return theWorker;
+  const w = new Worker('audit-worker.js');
+  const t = {w, busy: false, state: 'loading…', onmessage: () => {}, onstate: () => {}};
+  const setState = (st) => { t.state = st; t.onstate(st); };
+  w.onmessage = (m) => {
+    if (m.data.type === 'ready') setState('ready (runs in this browser; works offline from now on)');
+    else if (m.data.type === 'load-error') setState(m.data.message);
+    else t.onmessage(m.data);
+  };
+  w.onerror = (e) => {
+    e.preventDefault();
+    theWorker = null;
+    setState('the verifier worker failed: ' + (e.message || 'unknown error'));
+    t.onmessage({type: 'error', message: 'the verifier worker failed: ' + (e.message || 'unknown error')});
+  };
+  theWorker = t;
+  return t;
 }
 
 function mb(n) { return (n / 1048576).toFixed(1) + ' MB'; }
 
-function showVerdict(out, v, name, trustGiven) {
+function showVerdict(out, v, name) {
   const r = v.report || {};
   const facts = [];
   if (v.report) {

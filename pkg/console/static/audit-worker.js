@@ -220,6 +220,11 @@ class WASI {
   }
 }
 
+// Compile the module as soon as the worker starts: from then on audits
+// need no network at all.
+loadModule().then(() => postMessage({type: 'ready'}),
+  (e) => postMessage({type: 'load-error', message: 'cannot load the verifier: ' + (e && e.message ? e.message : e)}));
+
 const verifyExport = 'securelog:log/verify@1.0.0#verify';
 
 onmessage = async (ev) => {
