@@ -114,6 +114,11 @@ func (s *Store) Insert(ctx context.Context, row wire.EntryRow) (uint64, error) {
 	if err := setEntry(b, row); err != nil {
 		return 0, err
 	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if err := addCounts(db, b, []wire.EntryRow{row}); err != nil {
+		return 0, err
+	}
 	if err := s.commit(b, fmt.Sprintf("insert seqno %d", row.Seqno)); err != nil {
 		return 0, err
 	}
@@ -153,6 +158,13 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 	}
 	if b.Empty() {
 		return nil
+	}
+	if len(batch.Entries) > 0 {
+		s.cmu.Lock()
+		defer s.cmu.Unlock()
+		if err := addCounts(db, b, batch.Entries); err != nil {
+			return err
+		}
 	}
 	return s.commit(b, fmt.Sprintf("commit batch of %d entries", len(batch.Entries)))
 }
@@ -294,27 +306,21 @@ func (s *Store) QueryEntries(ctx context.Context, f query.Filter) ([]wire.EntryR
 	return rows, more, nil
 }
 
-// CountEntries counts the stream's entries by walking its time index keys.
+// CountEntries returns the stream's entry count, kept in the entries'
+// batches (one read).
 func (s *Store) CountEntries(ctx context.Context, stream string) (uint64, error) {
 	db, err := s.acquire(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer s.release()
-	p := key(prefixIdxTime, escStream(stream))
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	v, found, err := get(db, key(prefixCount, escStream(stream)))
+	if err != nil || !found {
+		return 0, err
+	}
+	n, err := u64(v)
 	if err != nil {
-		return 0, fmt.Errorf("pebble store %q: count %q: %w", s.dir, stream, err)
-	}
-	var n uint64
-	for ok := it.First(); ok; ok = it.Next() {
-		if n++; n%65536 == 0 && ctx.Err() != nil {
-			_ = it.Close()
-			return 0, ctx.Err()
-		}
-	}
-	if err := it.Close(); err != nil {
-		return 0, fmt.Errorf("pebble store %q: count %q: %w", s.dir, stream, err)
+		return 0, fmt.Errorf("pebble store %q: entry count of %q: %w", s.dir, stream, err)
 	}
 	return n, nil
 }

@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -24,6 +25,7 @@ var (
 	prefixIdxTime     = "xt/"
 	prefixIdxType     = "xy/"
 	prefixIdxProducer = "xp/"
+	prefixCount       = "cn/"
 )
 
 // appendPos appends the position suffix of an index key.
@@ -62,15 +64,25 @@ func setIndexes(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) 
 	return buf, b.Set(buf, val, nil)
 }
 
-// backfillIndexes writes the index records of every stored entry (a store
-// of schema version 1 has none), committing every chunk rows.
-func backfillIndexes(db *pebble.DB, chunk int) error {
+// backfill writes what an older schema lacks for every stored entry: the
+// index records (withIndexes, schema 1) and the per-stream entry counts
+// (schemas 1 and 2), committing every chunk rows.
+func backfill(db *pebble.DB, chunk int, withIndexes bool) error {
 	p := []byte(prefixStreamEntry)
 	b := db.NewBatch()
 	defer func() { _ = b.Close() }()
 	var buf []byte
+	counts := map[string]uint64{}
 	n := 0
-	err := scan(db, p, upperBound(p), false, func(_, v []byte) (bool, error) {
+	err := scan(db, p, upperBound(p), false, func(k, v []byte) (bool, error) {
+		stream, _, err := unescStream(k[len(p):])
+		if err != nil {
+			return false, err
+		}
+		counts[stream]++
+		if !withIndexes {
+			return true, nil
+		}
 		row, err := decodeEntry(v)
 		if err != nil {
 			return false, err
@@ -90,7 +102,38 @@ func backfillIndexes(db *pebble.DB, chunk int) error {
 	if err != nil {
 		return err
 	}
+	for stream, c := range counts {
+		if err := b.Set(key(prefixCount, escStream(stream)), be64(c), nil); err != nil {
+			return err
+		}
+	}
 	return b.Commit(pebble.Sync)
+}
+
+// addCounts adds the rows to their streams' entry counts in b. The caller
+// holds s.cmu until b is committed.
+func addCounts(r pebble.Reader, b *pebble.Batch, rows []wire.EntryRow) error {
+	per := map[string]uint64{}
+	for _, row := range rows {
+		per[row.StreamID]++
+	}
+	for stream, n := range per {
+		k := key(prefixCount, escStream(stream))
+		v, found, err := get(r, k)
+		if err != nil {
+			return err
+		}
+		var cur uint64
+		if found {
+			if cur, err = u64(v); err != nil {
+				return fmt.Errorf("entry count of %q: %w", stream, err)
+			}
+		}
+		if err := b.Set(k, be64(cur+n), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxMergeTypes bounds the distinct event types a prefix query merges;

@@ -19,9 +19,18 @@ import (
 func quietStore() *Store { return New(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))) }
 
 // TestUpgradeBuildsIndexes: a store of schema version 1 (entries without
-// index records) is indexed on open and then answers queries like a scan;
-// version 2 is recorded.
+// index records) or 2 (without entry counts) gets them on open and then
+// answers queries like a scan and counts its entries; the current version
+// is recorded.
 func TestUpgradeBuildsIndexes(t *testing.T) {
+	for _, from := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("from%d", from), func(t *testing.T) { testUpgrade(t, from) })
+	}
+}
+
+// testUpgrade makes a store of schema version from (1: no index records
+// and counts, 2: no counts) and opens it.
+func testUpgrade(t *testing.T, from byte) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "db")
 	s := quietStore()
@@ -46,12 +55,16 @@ func TestUpgradeBuildsIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{prefixIdxTime, prefixIdxType, prefixIdxProducer} {
+	drop := []string{prefixCount}
+	if from == 1 {
+		drop = append(drop, prefixIdxTime, prefixIdxType, prefixIdxProducer)
+	}
+	for _, p := range drop {
 		if err := db.DeleteRange([]byte(p), upperBound([]byte(p)), pebble.Sync); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.Set(keyVersion, []byte{1}, pebble.Sync); err != nil {
+	if err := db.Set(keyVersion, []byte{from}, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -79,6 +92,9 @@ func TestUpgradeBuildsIndexes(t *testing.T) {
 				t.Fatalf("%+v: row %d is seqno %d, want %d", v, i, got[i].Seqno, want[i].Seqno)
 			}
 		}
+	}
+	if n, err := s.CountEntries(ctx, "default"); err != nil || n != uint64(len(rows)) {
+		t.Errorf("CountEntries after upgrade = %d, %v; want %d", n, err, len(rows))
 	}
 	ver, _, err := get(s.db, keyVersion)
 	if err != nil || len(ver) != 1 || ver[0] != schemaVersion {

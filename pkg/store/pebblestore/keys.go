@@ -10,7 +10,8 @@ import (
 // written 0x00 0xFF and the name ends with 0x00 0x01, so no name's keys are
 // a prefix of another name's and names iterate in byte order.
 //
-//	v                          schema version (2; 1 = before the entry indexes)
+//	v                          schema version (3; 1 = before the entry indexes,
+//	                           2 = before the entry counts)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
 //	e/<seqno>                  stream name of the entry (primary uniqueness key)
 //	s/<stream><seqno>          entry row (so Range and Head are one ordered scan)
@@ -27,6 +28,7 @@ import (
 //	tn/<name>                  order of the stream (be64)
 //	m/<key>                    meta record written by CommitBatch
 //	xt/ xy/ xp/…               secondary indexes of the entries (index.go)
+//	cn/<stream>                the stream's entry count (be64), in the entries' batch
 var (
 	keyVersion        = []byte("v")
 	keySegCounter     = []byte("c/seg")
@@ -47,7 +49,7 @@ var (
 	prefixMeta         = "m/"
 )
 
-const schemaVersion = 2
+const schemaVersion = 3
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

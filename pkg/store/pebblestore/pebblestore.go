@@ -98,6 +98,10 @@ type Store struct {
 	dir  string
 	done bool // closed or init failed permanently
 
+	// cmu is held from reading the entry counts of a batch's streams to
+	// its commit (the counts are read-modify-write records).
+	cmu sync.Mutex
+
 	// wmu serialises read-modify-write mutations and guards the fields below.
 	wmu        sync.Mutex
 	pending    map[uint64]struct{} // seqnos being committed
@@ -174,18 +178,18 @@ func (s *Store) setup(db *pebble.DB) error {
 		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
 			return err
 		}
-	case len(v) == 1 && v[0] == 1:
-		// Version 1 had no secondary indexes: build them, then record
-		// version 2 (which older builds refuse, so they cannot add
-		// entries without index records).
-		if err := backfillIndexes(db, 10000); err != nil {
-			return fmt.Errorf("upgrade schema 1 → %d (build the entry indexes): %w", schemaVersion, err)
+	case len(v) == 1 && (v[0] == 1 || v[0] == 2):
+		// Version 1 had no secondary indexes and 2 no entry counts: build
+		// them, then record the current version (which older builds
+		// refuse, so they cannot add entries without index records).
+		if err := backfill(db, 10000, v[0] == 1); err != nil {
+			return fmt.Errorf("upgrade schema %d → %d (build the entry indexes and counts): %w", v[0], schemaVersion, err)
 		}
 		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
 			return err
 		}
 	case len(v) != 1 || v[0] != schemaVersion:
-		return fmt.Errorf("unsupported schema version %v (this build reads 1 and %d)", v, schemaVersion)
+		return fmt.Errorf("unsupported schema version %v (this build reads 1 to %d)", v, schemaVersion)
 	}
 	var wit uint64
 	counters := []struct {
