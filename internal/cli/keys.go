@@ -89,8 +89,7 @@ An existing identity is never overwritten.`,
 				return err
 			}
 			if out == "" || out == "-" {
-				_, err = a.stdout.Write(append(data, '\n'))
-				return err
+				return a.printDocument(data)
 			}
 			if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 				return fmt.Errorf("write trust file: %w", err)

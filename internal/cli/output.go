@@ -16,6 +16,7 @@ package cli
 // status returns an *ExitError (usageErr, failure, verifyFailed).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,6 +191,21 @@ func jsonRequested(args []string) bool {
 // printJSON writes v to stdout as one JSON document (one line). Commands
 // that stream results call it once per result (JSON lines).
 func (a *app) printJSON(v any) error { return writeJSON(a.stdout, v) }
+
+// printDocument writes a JSON file's content (a trust file) to stdout: as
+// it is, or with --json on one line like every other JSON output.
+func (a *app) printDocument(data []byte) error {
+	if a.jsonOut {
+		var b bytes.Buffer
+		if err := json.Compact(&b, data); err != nil {
+			return err
+		}
+		data = b.Bytes()
+	}
+	data = bytes.TrimRight(data, "\n")
+	_, err := a.stdout.Write(append(data, '\n'))
+	return err
+}
 
 // writeJSON writes v as one line of JSON, HTML characters unescaped.
 func writeJSON(w io.Writer, v any) error {

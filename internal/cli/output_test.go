@@ -213,6 +213,7 @@ func TestJSONOutputContract(t *testing.T) {
 		{"keys generate", []string{"keys", "generate", "signer1"}},
 		{"keys list", []string{"keys", "list"}},
 		{"keys export", []string{"keys", "export", "--out", p("trust.json")}},
+		{"keys export stdout", []string{"keys", "export"}},
 		{"keys vkey", []string{"keys", "vkey", "signer1"}},
 		{"kek generate", []string{"kek", "generate", "--out", p("kek")}},
 		{"streams create", []string{"streams", "create", "app"}},

@@ -135,8 +135,7 @@ keys, and never leave it. For SoftHSM: eval "$(.ci/softhsm-setup.sh)".`,
 				return err
 			}
 			if out == "" || out == "-" {
-				_, err = a.stdout.Write(data)
-				return err
+				return a.printDocument(data)
 			}
 			if err := os.WriteFile(out, data, 0o644); err != nil {
 				return fmt.Errorf("write trust file: %w", err)

@@ -229,6 +229,9 @@ func (a *app) proveTlog(cmd *cobra.Command, seqno uint64, f *tlogFlags, c2sp boo
 		if _, _, _, err := tlog.VerifyEntryProof(doc, ck.Origin, mustVerifiers(a, f)); err != nil {
 			return fmt.Errorf("the store's entry %d does not match the tree: %w", seqno, err)
 		}
+		if a.jsonOut {
+			return a.printJSON(map[string]any{"seqno": seqno, "tlog_proof": string(doc.Marshal())})
+		}
 		_, err = a.stdout.Write(doc.Marshal())
 		return err
 	}
