@@ -12,6 +12,7 @@ import (
 	"github.com/securelog/securelog/pkg/bundle"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/tlogwitness"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).auditCmd) }
@@ -33,6 +34,7 @@ const selfTrustNote = "the bundle's own trust array was used: this proves only t
 func (a *app) auditCmd() *cobra.Command {
 	var witnessTrust string
 	var progress, allowUnsigned bool
+	var tf tlogFlags
 	c := &cobra.Command{
 		Use:   "audit BUNDLE [--trust trust.json] [--witness-trust witnesses.json] [--kek FILE] [--json]",
 		Short: "Verify an exported bundle offline: chain, segments, Merkle roots, signatures, cosignatures",
@@ -66,6 +68,14 @@ identity or receipt that does not.`,
 				}
 				opts.WitnessTrust = t
 			}
+			for _, w := range tf.witnesses {
+				v, err := tlogwitness.NewVerifier(w)
+				if err != nil {
+					return usageErr("--witness-vkey %q: %v", w, err)
+				}
+				opts.TlogWitnesses = append(opts.TlogWitnesses, v)
+			}
+			opts.TlogQuorum = tf.quorum
 			if a.kekFile != "" {
 				k, err := seal.LoadKEK(a.kekFile)
 				if err != nil {
@@ -101,7 +111,9 @@ identity or receipt that does not.`,
 	f := c.Flags()
 	f.StringVar(&witnessTrust, "witness-trust", "", "witness trust file: JSON list of {identity, algorithm: ed25519, public_key}")
 	f.BoolVar(&progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
-	f.BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "accept unsigned segments after the last signed one")
+	f.BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "accept unsigned segments after the last signed one (and entries after the bundle's C2SP checkpoint)")
+	f.StringSliceVar(&tf.witnesses, "witness-vkey", nil, "a tlog-witness's cosignature vkey: the bundle's C2SP checkpoint must carry the policy's cosignatures (repeatable)")
+	f.IntVar(&tf.quorum, "witness-quorum", 0, "cosignatures by --witness-vkey witnesses required (default: all of them)")
 	return c
 }
 
@@ -134,6 +146,14 @@ func (a *app) printAuditReport(path string, rep bundle.AuditReport, witnesses, k
 		a.printf("  witnesses:   %d receipts, %d cosignatures verified (%s)\n", rep.Receipts, rep.CosignaturesVerified, strings.Join(rep.Witnesses, ", "))
 	default:
 		a.printf("  witnesses:   %d receipts match the audited checkpoints; cosignatures NOT verified (pass --witness-trust)\n", rep.Receipts)
+	}
+	if rep.TlogSize > 0 {
+		a.printf("  tlog:        C2SP checkpoint %s size %d, cosigned by [%s]; %d entries proved inside it", rep.TlogOrigin, rep.TlogSize,
+			strings.Join(rep.TlogCosigners, ", "), rep.TlogProved)
+		if rep.TlogOutside > 0 {
+			a.printf(", %d after it", rep.TlogOutside)
+		}
+		a.printf("\n")
 	}
 	switch {
 	case rep.Sealed == 0:

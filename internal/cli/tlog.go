@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
+	"github.com/securelog/securelog/pkg/bundle"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/store"
@@ -419,4 +420,40 @@ func hexHashes(hs []sumtlog.Hash) []wire.Hex {
 		out[i] = wire.Hex(h[:])
 	}
 	return out
+}
+
+// exportTlog returns the C2SP part of an exported bundle: the latest
+// (witnessed) checkpoint and the tree's hashes, from the tiles API at url
+// or from a local store's tree; nil when neither holds a checkpoint.
+func (a *app) exportTlog(ctx context.Context, st store.Store, url string) (*bundle.Tlog, error) {
+	if url != "" {
+		c := &tlog.Client{URL: url}
+		msg, err := c.Checkpoint(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("--tlog-url: %w", err)
+		}
+		text, _, err := tlog.SplitNote(msg)
+		if err != nil {
+			return nil, fmt.Errorf("--tlog-url: checkpoint: %w", err)
+		}
+		ck, err := tlog.ParseCheckpoint(text)
+		if err != nil {
+			return nil, fmt.Errorf("--tlog-url: checkpoint: %w", err)
+		}
+		return &bundle.Tlog{Checkpoint: msg, Hashes: sumtlog.TileHashReader(ck.Tree(), c.TileReader(ctx))}, nil
+	}
+	bt, ok := st.(store.Batcher)
+	if !ok {
+		return nil, nil // a remote store: pass --tlog-url for the checkpoint
+	}
+	for _, key := range []string{tlog.CosignedCheckpointKey, tlog.CheckpointKey} {
+		msg, err := (tlog.MetaCheckpoints{Store: bt, Key: key}).Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if msg != nil {
+			return &bundle.Tlog{Checkpoint: msg, Hashes: tlog.TileHashes(tlog.StoreTiles(ctx, bt))}, nil
+		}
+	}
+	return nil, nil
 }

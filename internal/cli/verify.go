@@ -151,15 +151,19 @@ func (k keystoreTrust) Verify(identity string, msg, sig []byte) error {
 }
 
 func (a *app) exportCmd() *cobra.Command {
-	var out string
-	var progress bool
+	var out, tlogURL string
+	var progress, noTlog bool
 	c := &cobra.Command{
 		Use:   "export STREAM --out bundle.json",
 		Short: "Write everything an auditor needs to verify a stream offline",
 		Long: `Write a securelog-bundle/v1 JSON document: the stream's entry rows and segment rows
 (each with its [seqno, leaf_index] membership) in the wire contract's shapes, the
 trust objects of the signers used (from --trust or --keys), and the witness
-cosignatures recorded in the store's witness log. Verify it with 'securelog audit'.`,
+cosignatures recorded in the store's witness log. Verify it with 'securelog audit'.
+
+When the log keeps its RFC 6962 tree (a local --store, or --tlog-url for the node's
+tiles API), the bundle also carries the latest witnessed C2SP checkpoint and an
+inclusion proof of every exported entry inside it ("tlog" member; --no-tlog omits it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -206,7 +210,15 @@ cosignatures recorded in the store's witness log. Verify it with 'securelog audi
 			if bar != nil {
 				src = countingSource{Source: src, progress: bar.count}
 			}
-			n, err := bundle.Write(cmd.Context(), f, src, args[0], trust, receipts)
+			var wo bundle.WriteOptions
+			if !noTlog {
+				if wo.Tlog, err = a.exportTlog(cmd.Context(), l.Store(), tlogURL); err != nil {
+					f.Close()
+					os.Remove(out)
+					return err
+				}
+			}
+			n, err := bundle.WriteWith(cmd.Context(), f, src, args[0], trust, receipts, wo)
 			bar.finish()
 			if err == nil {
 				err = f.Sync()
@@ -226,6 +238,8 @@ cosignatures recorded in the store's witness log. Verify it with 'securelog audi
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "bundle file to write")
+	c.Flags().StringVar(&tlogURL, "tlog-url", "", "the node's tlog-tiles URL prefix (/checkpoint and /tile/) for the bundle's C2SP checkpoint and proofs (default: a local store's tree)")
+	c.Flags().BoolVar(&noTlog, "no-tlog", false, "do not add the C2SP checkpoint and inclusion proofs")
 	c.Flags().BoolVar(&progress, "progress", false, "show progress on stderr even when it is not a terminal (it is shown on a terminal)")
 	return c
 }

@@ -238,3 +238,15 @@ func TestCheckpointedWaitsForWitnessedCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// up's witness trust file names the local witness's cosignature vkey.
+func TestUpWitnessTrustHasVKey(t *testing.T) {
+	info := startUp(t, UpConfig{DataDir: filepath.Join(t.TempDir(), "data"), LocalWitness: true})
+	wt, err := checkpoint.LoadTrustFile(info.WitnessTrustFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := wt.Entries(); len(e) != 1 || e[0].VKey == "" || e[0].VKey != info.WitnessVKey {
+		t.Fatalf("witness trust %+v, vkey %q", e, info.WitnessVKey)
+	}
+}

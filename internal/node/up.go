@@ -367,7 +367,7 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		return nil, err
 	}
 	info.WitnessTrustFile = filepath.Join(info.DataDir, "witness-trust.json")
-	data, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{{Identity: witnessd.DefaultIdentity, Algorithm: keystore.Ed25519, PublicKey: key.PublicKey()}})
+	data, err := checkpoint.MarshalTrust([]checkpoint.TrustEntry{{Identity: witnessd.DefaultIdentity, Algorithm: keystore.Ed25519, PublicKey: key.PublicKey(), VKey: srv.TlogVerifierKey()}})
 	if err == nil {
 		err = os.WriteFile(info.WitnessTrustFile, data, 0o644)
 	}

@@ -38,6 +38,9 @@ type Reader struct {
 	byID       map[uint64]int
 	trust      []checkpoint.TrustEntry
 	receipts   []witness.Receipt
+	tlogNote   []byte // the "tlog" member's checkpoint (nil: none)
+	proofsOff  int64  // offset just after tlog.proofs' '['
+	proofs     uint64
 }
 
 type segInfo struct {
@@ -140,6 +143,10 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 			}
 		case "witness_receipts":
 			if err := r.readReceipts(dec); err != nil {
+				return nil, err
+			}
+		case "tlog":
+			if err := r.readTlog(dec, base); err != nil {
 				return nil, err
 			}
 		default:

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/securelog/securelog/pkg/audit"
 	"github.com/securelog/securelog/pkg/checkpoint"
@@ -39,6 +42,13 @@ type AuditOptions struct {
 	// Progress, if set, is called as entries are verified with the count so
 	// far and the bundle's total.
 	Progress func(done, total uint64)
+	// TlogWitnesses and TlogQuorum are the witness policy the bundle's
+	// C2SP checkpoint must satisfy (tlogwitness.Policy; none: the log's
+	// signature alone, by the trust's vkey named after its origin).
+	TlogWitnesses []note.Verifier
+	TlogQuorum    int
+	// Now is the clock for cosignature timestamps (time.Now if nil).
+	Now func() time.Time
 }
 
 // AuditReport summarises a bundle that audits.
@@ -61,6 +71,15 @@ type AuditReport struct {
 	// SealedOpen counts sealed entries after the last segment: their key
 	// depends on a segment id not fixed yet, so they are not decrypted.
 	SealedOpen uint64 `json:"sealed_not_in_segment"`
+	// TlogOrigin and TlogSize are the bundle's verified C2SP checkpoint
+	// (empty and 0 when the bundle has none), TlogCosigners its policy
+	// witnesses' cosignatures, TlogProved the entries proved inside it and
+	// TlogOutside the entries after it.
+	TlogOrigin    string   `json:"tlog_origin,omitempty"`
+	TlogSize      int64    `json:"tlog_size,omitempty"`
+	TlogCosigners []string `json:"tlog_cosigners,omitempty"`
+	TlogProved    uint64   `json:"tlog_entries_proved,omitempty"`
+	TlogOutside   uint64   `json:"tlog_entries_after_checkpoint,omitempty"`
 }
 
 // sealedTiers are the tiers that seal payloads; the bundle does not record
@@ -90,7 +109,11 @@ func Audit(ctx context.Context, r *Reader, opts AuditOptions) (AuditReport, erro
 	for _, e := range trust.Entries() {
 		rep.Signers = append(rep.Signers, e.Identity)
 	}
-	src := &auditSource{Reader: r, opts: opts, rep: &rep}
+	tl, err := startTlog(r, trust, opts, &rep)
+	if err != nil {
+		return rep, err
+	}
+	src := &auditSource{Reader: r, opts: opts, rep: &rep, tlog: tl}
 	ar, err := audit.Stream(ctx, r, r.Stream(), audit.Options{
 		Trust:             trust,
 		AllowUnsignedTail: opts.AllowUnsignedTail,
@@ -109,6 +132,11 @@ func Audit(ctx context.Context, r *Reader, opts AuditOptions) (AuditReport, erro
 	if src.decryptErr != nil {
 		return rep, src.decryptErr
 	}
+	if tl != nil {
+		if err := tl.finish(&rep, opts.AllowUnsignedTail); err != nil {
+			return rep, src.locate(err)
+		}
+	}
 	if err := verifyReceipts(r, opts.WitnessTrust, &rep); err != nil {
 		return rep, err
 	}
@@ -125,6 +153,7 @@ type auditSource struct {
 	next       uint64 // index of the next entry
 	lastSeqno  uint64
 	decryptErr error
+	tlog       *tlogAudit // nil: the bundle has no "tlog" member
 }
 
 // entry records the entry about to be checked, to name it in a failure.
@@ -135,6 +164,9 @@ func (s *auditSource) entry(row *wire.EntryRow) {
 
 // verified handles an entry that passed the audit's checks.
 func (s *auditSource) verified(row *wire.EntryRow) {
+	if s.tlog != nil {
+		s.tlog.entry(row)
+	}
 	if row.PayloadEncoding == wire.AEADEncoding {
 		s.sealed(row)
 	}

@@ -5,7 +5,8 @@
 //	 "entries":[<entry rows, SPEC §16.3 shape>],
 //	 "segments":[<segment rows, SPEC §16.3 shape, each plus "entries":[[seqno,leaf_index],...]>],
 //	 "trust":[{"identity","algorithm","public_key"}...],
-//	 "witness_receipts":[...]}
+//	 "witness_receipts":[...],
+//	 "tlog":{"checkpoint":"<C2SP note>","proofs":[...]}}   (optional, tlog.go)
 //
 // Byte fields are JSON integer arrays exactly as in the wire contract.
 // Writing and reading are streamed: memory does not grow with the number of
@@ -40,6 +41,11 @@ type Counts struct {
 // entries of identities that signed a segment are included. receipts are
 // witness receipts (cosignatures) to carry along (may be nil).
 func Write(ctx context.Context, w io.Writer, src audit.Source, stream string, trust []checkpoint.TrustEntry, receipts []witness.Receipt) (Counts, error) {
+	return WriteWith(ctx, w, src, stream, trust, receipts, WriteOptions{})
+}
+
+// WriteWith is Write with the optional parts of opts (the "tlog" member).
+func WriteWith(ctx context.Context, w io.Writer, src audit.Source, stream string, trust []checkpoint.TrustEntry, receipts []witness.Receipt, opts WriteOptions) (Counts, error) {
 	var n Counts
 	bw := bufio.NewWriterSize(w, 1<<20)
 	head, _ := json.Marshal(stream)
@@ -119,6 +125,12 @@ func Write(ctx context.Context, w io.Writer, src audit.Source, stream string, tr
 	if err != nil {
 		return n, err
 	}
-	fmt.Fprintf(bw, "\n],\"trust\":%s,\"witness_receipts\":%s}\n", tb, rb)
+	fmt.Fprintf(bw, "\n],\"trust\":%s,\"witness_receipts\":%s", tb, rb)
+	if opts.Tlog != nil {
+		if err := writeTlog(ctx, bw, src, stream, opts.Tlog); err != nil {
+			return n, err
+		}
+	}
+	bw.WriteString("}\n")
 	return n, bw.Flush()
 }
