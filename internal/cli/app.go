@@ -99,6 +99,9 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 			if a.verbose {
 				level = slog.LevelDebug
 			}
+			if a.jsonOut && !cmd.Flags().Changed("log-format") && a.envVar["log-format"] == "" {
+				a.logFormat = "json" // with --json, stderr is machine-readable too
+			}
 			if a.logFormat != "text" && a.logFormat != "json" {
 				return usageErr("%s %q: want text or json", settingName(cmd, "log-format"), a.logFormat)
 			}
@@ -116,7 +119,7 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
 	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
-	pf.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json (env SECURELOG_LOG_FORMAT)")
+	pf.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json (env SECURELOG_LOG_FORMAT; json when --json is given)")
 	pf.StringVar(&a.keystoreFlag, "keystore", "", "signing keystore: software (keys in --keys DIR) or pkcs11 (token from SECURELOG_PKCS11_MODULE/_TOKEN/_PIN_FILE) (env SECURELOG_KEYSTORE)")
 	pf.StringVar(&a.transport, "transport", "", "transport of a remote store: http or nats (env SECURELOG_TRANSPORT)")
 	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURELOG_RPC_URL or SECURE_LOG_RPC_URL)")

@@ -97,6 +97,10 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tampered.jsonl"), []byte(strings.Replace(string(b), `"producer":"alice"`, `"producer":"eve"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badConfig := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(badConfig, []byte("[sealer]\nmax_entriez = 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -115,6 +119,11 @@ func TestExitCodes(t *testing.T) {
 		{"no store", []string{"head", "default"}, ExitUsage, CodeUsage},
 		{"unknown backend", []string{"--store", "nosuch:x", "head", "default"}, ExitUsage, CodeUsage},
 		{"no trust", []string{"--store", spec, "verify", "default"}, ExitUsage, CodeUsage},
+		{"payload twice", []string{"--store", spec, "append", "default", "--type", "t", "--producer", "p", "--payload", "x", "--payload-file", "-"}, ExitUsage, CodeUsage},
+		{"bad wait level", []string{"publish", "default", "--type", "t", "--producer", "p", "--wait", "soon"}, ExitUsage, CodeUsage},
+		{"bad config key", []string{"sealer", "--config", badConfig}, ExitUsage, CodeUsage},
+		{"bad keystore", []string{"--keystore", "vault", "--keys", dir, "keys", "generate", "k"}, ExitUsage, CodeUsage},
+		{"unknown key", []string{"--store", spec, "--keys", dir, "sign-segment", "nokey", "1"}, ExitFailed, ""},
 		{"not found", []string{"--store", spec, "read", "99"}, ExitFailed, CodeNotFound},
 		{"chain broken", []string{"--store", tampered, "verify-chain", "default"}, ExitFailed, CodeVerificationFailed},
 	} {
@@ -137,13 +146,20 @@ func TestExitCodes(t *testing.T) {
 			if out != "" {
 				t.Errorf("--json error: stdout %q, want nothing", out)
 			}
+			// stderr: JSON log lines (if any), then the error.
+			lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+			for _, l := range lines {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("--json: stderr line is not JSON: %q", l)
+				}
+			}
 			var e struct {
 				Error struct{ Code, Message string }
 			}
-			if err := json.Unmarshal([]byte(errs), &e); err != nil || strings.Count(errs, "\n") != 1 {
-				t.Fatalf("--json stderr is not one JSON line: %q (%v)", errs, err)
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil {
+				t.Fatalf("--json stderr does not end in a JSON error: %q (%v)", errs, err)
 			}
-			if e.Error.Code != tc.code || e.Error.Message == "" {
+			if tc.code != "" && e.Error.Code != tc.code || e.Error.Message == "" {
 				t.Errorf("--json error = %+v, want code %q and a message", e.Error, tc.code)
 			}
 		})
