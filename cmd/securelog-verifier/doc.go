@@ -21,5 +21,9 @@
 // memory is bounded by the largest segment, not the bundle. Progress is
 // written to stderr as lines "securelog-progress DONE TOTAL".
 //
+// internal/wasmsplice then adds cabi_realloc_adapter, a non-Go allocator
+// over adapterArena for the component adapter (docs/wasm-verifier.md);
+// go generate ./pkg/console does both.
+//
 // Built for any other platform the command only says how to build it.
 package main

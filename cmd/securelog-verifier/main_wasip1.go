@@ -17,6 +17,16 @@ import (
 // _initialize and then the exports.
 func main() {}
 
+// adapterArena is memory reserved for a WASI Preview 1 component adapter
+// (wit/component): the adapter allocates its state on its first WASI call,
+// while _initialize is still starting the Go runtime, when no Go function
+// may run. wit/component/splice adds a non-Go bump allocator over this
+// array, found by its marker, as the export cabi_realloc_adapter. Go code
+// never touches it after the marker.
+var adapterArena = [256 << 10]byte{'s', 'e', 'c', 'u', 'r', 'e', 'l', 'o', 'g', '-', 'a', 'd', 'a', 'p', 't', 'e', 'r', '-', 'a', 'r', 'e', 'n', 'a', 0x7f}
+
+var arenaRef *[256 << 10]byte
+
 // heap keeps every block handed to the host alive (the Go heap does not
 // move objects), by address.
 var heap = map[uint32][]byte{}
@@ -66,6 +76,7 @@ var retArea, retData uint32
 
 //go:wasmexport securelog:log/verify@1.0.0#verify
 func verify(bundlePtr, bundleLen, trustPtr, trustLen, witnessPtr, witnessLen, allowUnsignedTail uint32) uint32 {
+	arenaRef = &adapterArena // keeps the arena linked
 	free()
 	var v verdict.Verdict
 	bundlePath, err1 := take(bundlePtr, bundleLen)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securelog/securelog/internal/wasmsplice"
 	"github.com/securelog/securelog/pkg/bundle/bundletest"
 	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/verdict"
@@ -90,7 +91,9 @@ func freshModule(t testing.TB) []byte {
 			return
 		}
 		defer os.RemoveAll(dir)
-		moduleWasm, moduleErr = os.ReadFile(buildModule(t, dir))
+		if moduleWasm, moduleErr = os.ReadFile(buildModule(t, dir)); moduleErr == nil {
+			moduleWasm, moduleErr = wasmsplice.Splice(moduleWasm)
+		}
 	})
 	if moduleErr != nil {
 		t.Fatal(moduleErr)

@@ -1,5 +1,6 @@
 // Command genwasm builds the bundle verifier (cmd/securelog-verifier) as a
-// WASI reactor module and writes it gzip-compressed for the console to
+// WASI reactor module, adds the component adapter's allocator
+// (internal/wasmsplice) and writes it gzip-compressed for the console to
 // embed (go generate ./pkg/console). The gzip stream has no name and no
 // time, so the same module always gives the same bytes.
 package main
@@ -12,12 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/securelog/securelog/internal/wasmsplice"
 )
 
 func main() {
 	out := flag.String("o", "static/verifier.wasm.gz", "output file")
+	raw := flag.Bool("raw", false, "write the module uncompressed")
 	flag.Parse()
-	if err := run(*out); err != nil {
+	if err := run(*out, *raw); err != nil {
 		fmt.Fprintln(os.Stderr, "genwasm:", err)
 		os.Exit(1)
 	}
@@ -26,7 +30,7 @@ func main() {
 // BuildArgs are the go build arguments of the module (after "go").
 var BuildArgs = []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w"}
 
-func run(out string) error {
+func run(out string, raw bool) error {
 	dir, err := os.MkdirTemp("", "genwasm")
 	if err != nil {
 		return err
@@ -43,6 +47,12 @@ func run(out string) error {
 	b, err := os.ReadFile(wasm)
 	if err != nil {
 		return err
+	}
+	if b, err = wasmsplice.Splice(b); err != nil {
+		return err
+	}
+	if raw {
+		return os.WriteFile(out, b, 0o644)
 	}
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
