@@ -2,6 +2,7 @@ package rpcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -46,9 +47,14 @@ func (s *Server) answerNATS(ctx context.Context, m *nats.Msg) {
 		s.log.Warn("rpc reply failed", "transport", "nats", "error", err, "bytes", len(rep.body))
 		if rep.status == http.StatusOK {
 			// Most likely the result exceeds the server's max_payload: tell
-			// the caller instead of letting it time out.
+			// the caller instead of letting it time out (413: a caller can
+			// ask for less, as the remote store's Range does).
+			status := http.StatusInternalServerError
+			if errors.Is(err, nats.ErrMaxPayload) {
+				status = http.StatusRequestEntityTooLarge
+			}
 			fail := nats.NewMsg(m.Reply)
-			fail.Header.Set(wire.NATSStatusHeader, wire.FormatStatus(http.StatusInternalServerError))
+			fail.Header.Set(wire.NATSStatusHeader, wire.FormatStatus(status))
 			fail.Data = []byte("reply failed: " + err.Error())
 			_ = m.RespondMsg(fail)
 		}

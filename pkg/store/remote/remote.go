@@ -25,7 +25,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
+	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/transport"
@@ -51,6 +54,9 @@ type Store struct {
 	build  func() (transport.Transport, error) // set by NewFromConfig; run at Init
 	inited bool
 	closed bool
+	// rangeWindow is the most seqnos one Range call asks for (0: no
+	// limit yet; set when a reply was too large).
+	rangeWindow atomic.Uint64
 }
 
 // New returns a remote store over t. Close closes t if it implements
@@ -185,8 +191,45 @@ func (s *Store) Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, err
 }
 
 // Range implements store.Store.
+//
+// A large range is read in windows of seqnos, so that no reply exceeds
+// the transport's size limit (NATS max_payload): a window the server
+// cannot send (status 413) is halved and asked again, and later calls
+// start from the smaller window.
 func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error) {
-	return value[[]wire.EntryRow](s, ctx, wire.RangeParams{Stream: stream, From: from, To: to})
+	var out []wire.EntryRow
+	for lo := from; lo <= to; {
+		w := s.rangeWindow.Load() // 0: the whole range at once
+		if w == 0 {
+			w = math.MaxUint64
+		}
+		hi := to
+		if hi-lo >= w {
+			hi = lo + w - 1
+		}
+		rows, err := value[[]wire.EntryRow](s, ctx, wire.RangeParams{Stream: stream, From: lo, To: hi})
+		var se *transport.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusRequestEntityTooLarge && hi > lo {
+			s.rangeWindow.Store((hi-lo)/2 + 1)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = rows
+		} else {
+			out = append(out, rows...)
+		}
+		if hi == to {
+			break
+		}
+		lo = hi + 1
+	}
+	if out == nil {
+		out = []wire.EntryRow{}
+	}
+	return out, nil
 }
 
 // Head implements store.Store.
