@@ -202,7 +202,7 @@ func (r *Reader) EntryBatches(ctx context.Context, stream string, send func(*cha
 // fillChunk decodes the n entry objects of buf (separated by commas and
 // whitespace), the first being entries[first].
 func fillChunk(b *chain.Batch, buf []byte, first, n uint64) error {
-	var d entryDecoder
+	var d wire.EntryRowDecoder
 	b.Rows = make([]wire.EntryRow, 0, n)
 	i := 0
 	for k := first; ; k++ {
@@ -220,7 +220,7 @@ func fillChunk(b *chain.Batch, buf []byte, first, n uint64) error {
 			return fmt.Errorf("bundle: entries[%d]: not a JSON object (file changed?)", k)
 		}
 		b.Rows = append(b.Rows, wire.EntryRow{})
-		end, err := d.next(buf, i, &b.Rows[len(b.Rows)-1])
+		end, err := d.Next(buf, i, &b.Rows[len(b.Rows)-1])
 		if err != nil {
 			b.Rows = b.Rows[:len(b.Rows)-1]
 			return fmt.Errorf("bundle: entries[%d]: %w", k, err)

@@ -459,6 +459,13 @@ func EncodeResult(v any) (json.RawMessage, error) {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
 		return json.RawMessage("[]"), nil
 	}
+	if rows, ok := v.([]EntryRow); ok { // ranges: most of the RPC's bytes
+		b, err := encodeEntryRows(rows)
+		if err != nil {
+			return nil, fmt.Errorf("encode result: %w", err)
+		}
+		return b, nil
+	}
 	b, err := marshalNoEscape(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
@@ -481,6 +488,12 @@ func DecodeResult[T any](method string, raw json.RawMessage) (T, error) {
 	var v T
 	if len(bytes.TrimSpace(raw)) == 0 || isNull(raw) {
 		return v, fmt.Errorf("decode result of %s: got null, want a value", method)
+	}
+	if p, ok := any(&v).(*[]EntryRow); ok { // ranges: most of the RPC's bytes
+		if rows, ok := decodeEntryRows(raw); ok {
+			*p = rows
+			return v, nil
+		}
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return v, fmt.Errorf("decode result of %s: %w", method, err)

@@ -1,0 +1,133 @@
+package wire
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const fastEntry = `{"seqno":7,"stream_id":"s","session_id":"a","boot_id":"b","timestamp_rfc3339":"2026-04-10T00:00:00.000001Z","event_type":"e","severity":"info","producer":"p","payload_encoding":"cbor","payload":[1,0,255],"prev_entry_hash":[0,1],"entry_hash":[]}`
+
+// TestEntryRowDecoderPaths: what the fast path takes it decodes exactly as
+// encoding/json does, and everything else falls back (same result, same
+// error).
+func TestEntryRowDecoderPaths(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		fast bool
+	}{
+		{"as written", fastEntry, true},
+		{"whitespace", strings.NewReplacer(`,`, " ,\n ", `:`, " : ", `[`, "[ ", `]`, " ]").Replace(fastEntry), true},
+		{"utf-8 text", strings.Replace(fastEntry, `"p"`, `"prödücer"`, 1), true},
+		{"escape", strings.Replace(fastEntry, `"p"`, `"p\n"`, 1), false},
+		{"invalid utf-8", strings.Replace(fastEntry, `"p"`, "\"p\xff\"", 1), false},
+		{"unknown member", strings.Replace(fastEntry, `{`, `{"x":1,`, 1), false},
+		{"capitalised name", strings.Replace(fastEntry, `"seqno"`, `"Seqno"`, 1), false},
+		{"duplicate member", strings.Replace(fastEntry, `{`, `{"seqno":8,`, 1), false},
+		{"missing member", strings.Replace(fastEntry, `"seqno":7,`, ``, 1), false},
+		{"null seqno", strings.Replace(fastEntry, `"seqno":7`, `"seqno":null`, 1), false},
+		{"float seqno", strings.Replace(fastEntry, `"seqno":7`, `"seqno":7.0`, 1), false},
+		{"negative seqno", strings.Replace(fastEntry, `"seqno":7`, `"seqno":-7`, 1), false},
+		{"huge seqno", strings.Replace(fastEntry, `"seqno":7`, `"seqno":18446744073709551616`, 1), false},
+		{"leading zero", strings.Replace(fastEntry, `[1,0,255]`, `[01]`, 1), false},
+		{"byte too big", strings.Replace(fastEntry, `[1,0,255]`, `[256]`, 1), false},
+		{"byte four digits", strings.Replace(fastEntry, `[1,0,255]`, `[1000]`, 1), false},
+		{"null bytes", strings.Replace(fastEntry, `[1,0,255]`, `null`, 1), false},
+		{"bad severity", strings.Replace(fastEntry, `"info"`, `"loud"`, 1), false},
+		{"trailing comma", strings.Replace(fastEntry, `[1,0,255]`, `[1,]`, 1), false},
+		{"trailing data", fastEntry + `x`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d EntryRowDecoder
+			var fast EntryRow
+			if got := d.fast([]byte(tt.in), &fast); got != tt.fast {
+				t.Fatalf("fast path taken = %v, want %v", got, tt.fast)
+			}
+			var want EntryRow
+			werr := json.Unmarshal([]byte(tt.in), &want)
+			var got EntryRow
+			gerr := d.Decode([]byte(tt.in), &got)
+			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+				t.Fatalf("decode error %v, encoding/json %v", gerr, werr)
+			}
+			if werr == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("decoded %+v, encoding/json %+v", got, want)
+			}
+		})
+	}
+}
+
+// FuzzEntryRowDecoder: whenever the fast path accepts an input, encoding/json
+// accepts it too and decodes the same row.
+func FuzzEntryRowDecoder(f *testing.F) {
+	f.Add(fastEntry)
+	f.Add(strings.Replace(fastEntry, `"seqno":7`, `"seqno":0`, 1))
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var d EntryRowDecoder
+		var fast EntryRow
+		if !d.fast([]byte(s), &fast) {
+			return
+		}
+		var want EntryRow
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json: %v", s, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("%q: fast %+v, encoding/json %+v", s, fast, want)
+		}
+	})
+}
+
+func TestHasSpecial(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := []byte("aaaaaaaa")
+			b[pos] = byte(c)
+			w := uint64(0)
+			for k := 7; k >= 0; k-- {
+				w = w<<8 | uint64(b[k])
+			}
+			if got, want := hasSpecial(w), special[c]; got != want {
+				t.Fatalf("byte %#x at %d: hasSpecial %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
+
+// FuzzEntryRowsRPC: the RPC's fast encoding of []EntryRow is byte-identical
+// to encoding/json's, and its fast decoding agrees with encoding/json.
+func FuzzEntryRowsRPC(f *testing.F) {
+	f.Add(uint64(7), "s", "t", "e", uint8(6), "p", "cbor", []byte{1, 2}, []byte{})
+	f.Add(uint64(0), "s\"x", "t\n", "é", uint8(9), "<p>", "", []byte(nil), []byte{0})
+	f.Fuzz(func(t *testing.T, seqno uint64, stream, ts, evType string, sev uint8, producer, enc string, payload, hash []byte) {
+		rows := []EntryRow{
+			{Seqno: seqno, StreamID: stream, SessionID: "sess", BootID: "boot", Timestamp: ts, EventType: evType,
+				Severity: Severity(sev), Producer: producer, PayloadEncoding: enc, Payload: payload, PrevEntryHash: hash, EntryHash: hash},
+			{Seqno: seqno + 1, StreamID: "default", Timestamp: "2026-01-01T00:00:00Z", Severity: Info, Payload: []byte{3}},
+		}
+		want, werr := marshalNoEscape(rows)
+		got, gerr := EncodeResult(rows)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("encode errors differ: %v / %v", gerr, werr)
+		}
+		if werr != nil {
+			return
+		}
+		if string(got) != string(want) {
+			t.Fatalf("fast encoding\n%s\nencoding/json\n%s", got, want)
+		}
+		var wantRows []EntryRow
+		werr = json.Unmarshal(want, &wantRows)
+		gotRows, gerr := DecodeResult[[]EntryRow]("secure-log-range", want)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("decode errors differ: %v / %v", gerr, werr)
+		}
+		if werr == nil && !reflect.DeepEqual(gotRows, wantRows) {
+			t.Fatalf("fast decoding %+v, encoding/json %+v", gotRows, wantRows)
+		}
+	})
+}
