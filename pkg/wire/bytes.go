@@ -53,13 +53,21 @@ func (b *OptBytes) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// decimal holds the decimal spelling of every byte value.
+var decimal = func() (t [256]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
 func appendIntArray(dst []byte, b []byte) []byte {
 	dst = append(dst, '[')
 	for i, c := range b {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = strconv.AppendUint(dst, uint64(c), 10)
+		dst = append(dst, decimal[c]...)
 	}
 	return append(dst, ']')
 }
