@@ -200,4 +200,19 @@ func TestQueryAPIOverPipeline(t *testing.T) {
 	if err := securelog.VerifyInclusionProof(*d.Proof, d.Segment.MerkleRoot); err != nil {
 		t.Errorf("served proof: %v", err)
 	}
+
+	// The signer signs the segment: the stream shows its checkpoint hash,
+	// and a current witness cosignature names the same hash.
+	checkFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		var ss queryapi.Streams
+		apiGet(t, base, "rd", "/v1/streams", &ss)
+		s := ss.Streams[0]
+		if s.LastSigned == nil || s.LastCheckpointHash == nil {
+			return fmt.Errorf("no signed segment yet: %+v", s)
+		}
+		if s.WitnessStatus == "current" && s.Witness.CheckpointHash != *s.LastCheckpointHash {
+			t.Fatalf("witness cosigned %s, the last checkpoint is %s", s.Witness.CheckpointHash, *s.LastCheckpointHash)
+		}
+		return nil
+	})
 }

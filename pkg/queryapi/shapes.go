@@ -115,6 +115,9 @@ type Stream struct {
 	LastSegment  *Segment `json:"last_segment"`
 	// LastSigned is the newest signed segment (its checkpoint is signed).
 	LastSigned *Segment `json:"last_signed_segment"`
+	// LastCheckpointHash is the hash of LastSigned's checkpoint (hex; the
+	// value witnesses cosign), null if none.
+	LastCheckpointHash *string `json:"last_checkpoint_hash"`
 	// Witness is the newest cosignature, null if none; WitnessStatus is
 	// "none", "current" (it covers LastSigned) or "behind".
 	Witness       *Witness `json:"witness"`

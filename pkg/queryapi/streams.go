@@ -2,6 +2,7 @@ package queryapi
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 
@@ -62,6 +63,12 @@ func (h *Handler) streamInfo(ctx context.Context, row wire.StreamRow) (Stream, e
 		if segs[i].Signed() {
 			signed := SegmentOf(segs[i])
 			s.LastSigned = &signed
+			if _, _, ck, err := h.log.Checkpoint(ctx, segs[i].SegmentID); err != nil {
+				h.logger.Warn("query api: checkpoint of the last signed segment", "stream", row.Name, "segment", segs[i].SegmentID, "error", err)
+			} else {
+				x := hex.EncodeToString(ck)
+				s.LastCheckpointHash = &x
+			}
 			break
 		}
 	}
