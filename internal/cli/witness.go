@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
-	"github.com/securelog/securelog/pkg/store"
-	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
@@ -149,21 +145,7 @@ func witnessKey(ctx context.Context, w *witnessFlags) (keystore.Key, error) {
 	if w.data == "" {
 		return nil, usageErr("no witness data directory: pass --data DIR")
 	}
-	if err := os.MkdirAll(w.data, 0o700); err != nil {
-		return nil, fmt.Errorf("create witness data directory: %w", err)
-	}
-	ks, err := keystore.OpenSoftware(filepath.Join(w.data, "keys"))
-	if err != nil {
-		return nil, err
-	}
-	key, err := ks.GetKeyOrCreate(ctx, w.identity, keystore.Ed25519)
-	if err != nil {
-		return nil, fmt.Errorf("witness key %q: %w", w.identity, err)
-	}
-	if key.Algorithm() != keystore.Ed25519 {
-		return nil, fmt.Errorf("witness key %q in %s is %s; a witness cosigns with ed25519", w.identity, ks.Dir(), key.Algorithm())
-	}
-	return key, nil
+	return node.WitnessKey(ctx, w.data, w.identity)
 }
 
 func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
@@ -173,23 +155,13 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 	if w.listen == "" && a.natsURL == "" {
 		return usageErr("nothing to serve: pass --listen ADDR and/or --nats URL")
 	}
-	key, err := witnessKey(ctx, w)
-	if err != nil {
-		return err
+	if w.data == "" {
+		return usageErr("no witness data directory: pass --data DIR")
 	}
 	trust, err := checkpoint.LoadTrustFile(a.trustFile)
 	if err != nil {
 		return err
 	}
-	spec := w.storeSpec
-	if spec == "" {
-		spec = "pebble:" + filepath.Join(w.data, "log")
-	}
-	st, err := node.OpenStore(ctx, node.StoreConfig{Spec: spec, Create: true})
-	if err != nil {
-		return fmt.Errorf("witness store: %w", err)
-	}
-	defer st.Close()
 	if w.logTokenFile != "" {
 		if w.logToken, err = readSecretFile(w.logTokenFile); err != nil {
 			return fmt.Errorf("--log-rpc-token-file: %w", err)
@@ -201,78 +173,56 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 			return fmt.Errorf("--nats-password-file: %w", err)
 		}
 	}
-	var nc *nats.Conn
+	cfg := node.WitnessConfig{DataDir: w.data, Identity: w.identity, Store: w.storeSpec, Trust: trust,
+		Subject: w.subject, CheckInterval: w.interval, Listen: w.listen, Logger: a.logger}
 	if a.natsURL != "" {
-		nc, err = node.NATSClient{URL: a.natsURL, User: w.natsUser, Password: natsPassword}.Connect("securelog-witness")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
+		cfg.NATS = node.NATSClient{URL: a.natsURL, User: w.natsUser, Password: natsPassword}
 	}
-	var logStore store.Store
-	if w.logRPC != "" {
-		t, err := witnessLogTransport(w, nc)
-		if err != nil {
-			return err
-		}
-		rs := remote.New(t)
-		defer rs.Close()
-		if err := rs.Init(ctx, "witness"); err != nil {
-			return fmt.Errorf("reach the log's store RPC %s: %w", w.logRPC, err)
-		}
-		logStore = rs
-	}
-	tlogCfg, err := tlogWitnessConfig(ctx, w, trust)
-	if err != nil {
+	if cfg.LogRPC, err = witnessLogRPC(w, a.natsURL != ""); err != nil {
 		return err
 	}
-	if tlogCfg != nil {
-		defer tlogCfg.State.Close()
+	if cfg.Tlog, err = tlogWitnessConfig(ctx, w, trust); err != nil {
+		return err
 	}
-	srv, err := witnessd.New(witnessd.Config{
-		Store: st, Trust: trust, Key: key, Identity: w.identity, LogStore: logStore,
-		CheckInterval: w.interval, NATS: nc, Logger: a.logger, EvidenceDir: filepath.Join(w.data, "evidence"),
-		Tlog: tlogCfg,
+	printf := func(doc map[string]any, format string, args ...any) {
+		if a.jsonOut {
+			_ = a.printJSON(doc) // JSON lines: one document per listener
+			return
+		}
+		fmt.Fprintf(a.stdout, format, args...)
+	}
+	cfg.OnListen = func(addr string) {
+		printf(map[string]any{"event": "listening", "witness": w.identity, "url": "http://" + addr + "/"},
+			"witness %q listening on http://%s\n", w.identity, addr)
+	}
+	return node.RunWitness(ctx, cfg, func(s node.WitnessStarted) {
+		if cfg.Tlog != nil {
+			printf(map[string]any{"event": "serving", "witness": w.identity, "tlog_witness_path": witnessd.TlogAddCheckpointPath,
+				"logs": len(cfg.Tlog.Logs), "vkey": s.TlogVKey},
+				"witness %q serves C2SP tlog-witness POST %s for %d log(s); cosigner vkey %s\n",
+				w.identity, witnessd.TlogAddCheckpointPath, len(cfg.Tlog.Logs), s.TlogVKey)
+		}
+		if s.NATS {
+			printf(map[string]any{"event": "serving", "witness": w.identity, "nats_subject": w.subject},
+				"witness %q serving NATS subject %s\n", w.identity, w.subject)
+		}
 	})
-	if err != nil {
-		return err
-	}
-	if a.jsonOut {
-		// JSON lines: one document per listener.
-		if tlogCfg != nil {
-			_ = a.printJSON(map[string]any{"event": "serving", "witness": w.identity, "tlog_witness_path": witnessd.TlogAddCheckpointPath,
-				"logs": len(tlogCfg.Logs), "vkey": srv.TlogVerifierKey()})
-		}
-		if nc != nil {
-			_ = a.printJSON(map[string]any{"event": "serving", "witness": w.identity, "nats_subject": w.subject})
-		}
-		return srv.Run(ctx, witnessd.RunConfig{Listen: w.listen, Subject: w.subject, OnListen: func(addr string) {
-			_ = a.printJSON(map[string]any{"event": "listening", "witness": w.identity, "url": "http://" + addr + "/"})
-		}})
-	}
-	if tlogCfg != nil {
-		fmt.Fprintf(a.stdout, "witness %q serves C2SP tlog-witness POST %s for %d log(s); cosigner vkey %s\n",
-			w.identity, witnessd.TlogAddCheckpointPath, len(tlogCfg.Logs), srv.TlogVerifierKey())
-	}
-	if nc != nil {
-		fmt.Fprintf(a.stdout, "witness %q serving NATS subject %s\n", w.identity, w.subject)
-	}
-	return srv.Run(ctx, witnessd.RunConfig{Listen: w.listen, Subject: w.subject, OnListen: func(addr string) {
-		fmt.Fprintf(a.stdout, "witness %q listening on http://%s\n", w.identity, addr)
-	}})
 }
 
-// witnessLogTransport builds the transport to the log's store RPC.
-func witnessLogTransport(w *witnessFlags, nc *nats.Conn) (transport.Transport, error) {
-	if w.logRPC == "nats" || strings.HasPrefix(w.logRPC, "nats:") {
-		if nc == nil {
-			return nil, usageErr("--log-rpc %s needs --nats URL", w.logRPC)
+// witnessLogRPC says how to reach the log's store RPC (--log-rpc).
+func witnessLogRPC(w *witnessFlags, haveNATS bool) (node.RPCClient, error) {
+	switch {
+	case w.logRPC == "":
+		return node.RPCClient{}, nil
+	case w.logRPC == "nats" || strings.HasPrefix(w.logRPC, "nats:"):
+		if !haveNATS {
+			return node.RPCClient{}, usageErr("--log-rpc %s needs --nats URL", w.logRPC)
 		}
 		subject := strings.TrimPrefix(strings.TrimPrefix(w.logRPC, "nats"), ":")
-		return transport.NewNATS(transport.Config{NATSConn: nc, Subject: subject, Token: w.logToken})
+		return node.RPCClient{Transport: node.TransportNATS, Subject: subject, Token: w.logToken}, nil
 	}
 	if _, err := transport.ParseURL(w.logRPC); err != nil {
-		return nil, usageErr("--log-rpc %q: want an http(s):// URL or nats[:SUBJECT]: %v", w.logRPC, err)
+		return node.RPCClient{}, usageErr("--log-rpc %q: want an http(s):// URL or nats[:SUBJECT]: %v", w.logRPC, err)
 	}
-	return transport.NewHTTP(transport.Config{URL: w.logRPC, Token: w.logToken})
+	return node.RPCClient{Transport: node.TransportHTTP, URL: w.logRPC, Token: w.logToken}, nil
 }

@@ -313,16 +313,13 @@ type witnessPart struct {
 	tlogVKey  string // its cosignature/v1 vkey ("" = no tlog-witness)
 }
 
-// localWitness builds the witness of `securelog up` in DataDir/witness:
-// its own store and Ed25519 key, submissions over NATS (and HTTP on a
-// free loopback port), cross-checks against the log's store RPC.
+// localWitness builds the witness of `securelog up` in DataDir/witness
+// (the builder `securelog witness` uses): its own store and Ed25519 key,
+// submissions over NATS (and HTTP on a free loopback port), cross-checks
+// against the log's store RPC, evidence in witness/evidence.
 func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCClient, info *Info, tc TlogConfig) (*witnessPart, error) {
 	dir := filepath.Join(info.DataDir, "witness")
-	ks, err := OpenKeystore(KeystoreConfig{Dir: filepath.Join(dir, "keys")})
-	if err != nil {
-		return nil, err
-	}
-	key, err := ks.Key(ctx, witnessd.DefaultIdentity, true)
+	key, err := WitnessKey(ctx, dir, witnessd.DefaultIdentity)
 	if err != nil {
 		return nil, err
 	}
@@ -330,27 +327,17 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 	if err != nil {
 		return nil, err
 	}
-	st, err := b.openStore(StoreConfig{Spec: "pebble:" + filepath.Join(dir, "store"), Create: true})
-	if err != nil {
-		return nil, err
+	if rpc.Transport == "" {
+		rpc.Transport = TransportNATS
 	}
-	nc, err := b.connect(natsc, "securelog-witness")
-	if err != nil {
-		return nil, err
-	}
-	rpc.Conn = nc
-	logStore, err := rpc.Open(ctx, "witness")
-	if err != nil {
-		return nil, err
-	}
-	b.cl.add(func() { _ = logStore.Close() })
-	wcfg := witnessd.Config{Store: st, Trust: trust, Key: key, LogStore: logStore, NATS: nc, Logger: b.log,
-		EvidenceDir: filepath.Join(dir, "evidence")} // refused, validly signed conflicts survive a restart, as in `securelog witness`
+	listening := make(chan string, 1)
+	wcfg := WitnessConfig{DataDir: dir, Store: "pebble:" + filepath.Join(dir, "store"), Trust: trust, NATS: natsc,
+		LogRPC: rpc, Listen: "127.0.0.1:0", OnListen: func(addr string) { listening <- addr }}
 	// It is also the C2SP tlog-witness of the log's checkpoints (every
 	// trust-file key with a vkey), its state in witness/tlog-witness.db.
 	var logs []witnessd.TlogLog
 	for _, e := range trust.Entries() {
-		if e.VKey != "" && !tc.Off && key.Algorithm() == keystore.Ed25519 {
+		if e.VKey != "" && !tc.Off {
 			logs = append(logs, witnessd.TlogLog{Origin: tc.origin(e.Identity), VerifierKeys: []string{e.VKey}})
 		}
 	}
@@ -359,10 +346,9 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		if err != nil {
 			return nil, fmt.Errorf("local witness: tlog-witness state: %w", err)
 		}
-		b.cl.add(func() { _ = heads.Close() })
 		wcfg.Tlog = &witnessd.TlogConfig{Name: LocalTlogWitnessName, Logs: logs, State: heads}
 	}
-	srv, err := witnessd.New(wcfg)
+	srv, svc, nc, err := b.witnessConn(wcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -375,9 +361,5 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		return nil, err
 	}
 	info.WitnessSubject = witnessd.DefaultSubject
-	listening := make(chan string, 1)
-	svc := NewService("witness", func(ctx context.Context) error {
-		return srv.Run(ctx, witnessd.RunConfig{Listen: "127.0.0.1:0", OnListen: func(addr string) { listening <- addr }})
-	})
 	return &witnessPart{svc: svc, listening: listening, client: witnessd.NewNATSClient(nc, ""), tlogVKey: srv.TlogVerifierKey()}, nil
 }
