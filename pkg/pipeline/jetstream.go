@@ -191,6 +191,34 @@ func durableConsumer(ctx context.Context, js jetstream.JetStream, log *slog.Logg
 	return cons, created, nil
 }
 
+// consumeDurable consumes the JetStream stream through the durable consumer
+// cc (see durableConsumer) until ctx ends or stop is called: the messages
+// arrive on msgs, one goroutine's worth of buffering. created reports that
+// the consumer is new (the worker has no position to resume from).
+func consumeDurable(ctx context.Context, nc *nats.Conn, log *slog.Logger, stream string, cc jetstream.ConsumerConfig) (msgs <-chan jetstream.Msg, created bool, stop func(), err error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	cons, created, err := durableConsumer(ctx, js, log, stream, cc)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	ch := make(chan jetstream.Msg, 4096)
+	c, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done(): // not acknowledged: redelivered later
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		log.Debug("JetStream consumer", "stream", stream, "durable", cc.Durable, "err", err)
+	}))
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("consume %s: %w", stream, err)
+	}
+	return ch, created, c.Stop, nil
+}
+
 // publishJSON publishes v as JSON on subject (core NATS), logging failures.
 func publishJSON(nc *nats.Conn, log *slog.Logger, subject string, v any) {
 	b, err := json.Marshal(v)

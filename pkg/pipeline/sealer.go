@@ -116,11 +116,7 @@ func (s *Sealer) ackWait() time.Duration {
 // Run applies the policy until ctx ends. Announcements still held then are
 // handed back to the broker (nak) so the next sealer gets them at once.
 func (s *Sealer) Run(ctx context.Context) error {
-	js, err := jetstream.New(s.cfg.Conn)
-	if err != nil {
-		return fmt.Errorf("sealer: %w", err)
-	}
-	cons, created, err := durableConsumer(ctx, js, s.log, wire.AppendedStream, jetstream.ConsumerConfig{
+	ch, created, stop, err := consumeDurable(ctx, s.cfg.Conn, s.log, wire.AppendedStream, jetstream.ConsumerConfig{
 		Durable: s.cfg.Durable, FilterSubject: s.cfg.FilterSubject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: s.ackWait(), MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -130,20 +126,8 @@ func (s *Sealer) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("sealer: %w", err)
 	}
-	ch := make(chan jetstream.Msg, 4096)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		s.log.Debug("appended consumer", "err", err)
-	}))
-	if err != nil {
-		return fmt.Errorf("sealer: consume %s: %w", wire.AppendedStream, err)
-	}
 	defer func() {
-		cc.Stop()
+		stop()
 		s.release()
 	}()
 	if created {

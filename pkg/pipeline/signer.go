@@ -116,11 +116,7 @@ func (s *Signer) Healthy() error { return s.cfg.Log.Healthy() }
 // position; the store scan runs at the first start (a new consumer) and
 // every ScanInterval as a safety net.
 func (s *Signer) Run(ctx context.Context) error {
-	js, err := jetstream.New(s.cfg.Conn)
-	if err != nil {
-		return fmt.Errorf("signer: %w", err)
-	}
-	cons, created, err := durableConsumer(ctx, js, s.log, wire.SealedStream, jetstream.ConsumerConfig{
+	ch, created, stop, err := consumeDurable(ctx, s.cfg.Conn, s.log, wire.SealedStream, jetstream.ConsumerConfig{
 		Durable: s.cfg.Durable, FilterSubject: s.cfg.FilterSubject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: DefaultSignerAckWait, MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -130,20 +126,8 @@ func (s *Signer) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("signer: %w", err)
 	}
-	ch := make(chan jetstream.Msg, 4096)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		s.log.Debug("sealed consumer", "err", err)
-	}))
-	if err != nil {
-		return fmt.Errorf("signer: consume %s: %w", wire.SealedStream, err)
-	}
 	defer func() {
-		cc.Stop()
+		stop()
 		for {
 			select {
 			case m := <-ch:
@@ -165,7 +149,7 @@ func (s *Signer) Run(ctx context.Context) error {
 		case m := <-ch:
 			// Coalesce everything queued.
 			batch := []jetstream.Msg{m}
-			for len(batch) < cap(ch) {
+			for len(batch) < maxSignBatch {
 				select {
 				case m = <-ch:
 					batch = append(batch, m)
@@ -231,6 +215,9 @@ func (s *Signer) onSealed(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 }
+
+// maxSignBatch bounds how many queued sealed announcements one pass handles.
+const maxSignBatch = 4096
 
 // signerRetry is the delay before a sealed announcement whose segment could
 // not be signed is delivered again.
