@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/seal"
@@ -81,7 +82,7 @@ An existing identity is never overwritten.`,
 					return err
 				}
 			}
-			if err := addVKeys(entries); err != nil {
+			if err := node.AddVKeys(entries, node.TlogConfig{}); err != nil {
 				return err
 			}
 			data, err := checkpoint.MarshalTrust(entries)

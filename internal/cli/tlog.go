@@ -397,22 +397,6 @@ func (a *app) vkeyCmd() *cobra.Command {
 	return c
 }
 
-// addVKeys sets the vkey (named after the default origin) of every ed25519
-// trust entry.
-func addVKeys(entries []checkpoint.TrustEntry) error {
-	for i, e := range entries {
-		if e.Algorithm != keystore.Ed25519 {
-			continue
-		}
-		vkey, err := tlog.VerifierKey(tlog.DefaultOrigin(e.Identity), e.PublicKey)
-		if err != nil {
-			return fmt.Errorf("identity %q: %w", e.Identity, err)
-		}
-		entries[i].VKey = vkey
-	}
-	return nil
-}
-
 // hexHashes returns tree hashes as hex strings (the CLI's JSON form).
 func hexHashes(hs []sumtlog.Hash) []wire.Hex {
 	out := make([]wire.Hex, len(hs))

@@ -286,9 +286,10 @@ func fileCheckpoints(cfg TlogConfig, headFile string) (signed, witnessed tlog.Ch
 	return tlog.FileCheckpoints{Path: path}, tlog.FileCheckpoints{Path: path + ".witnessed"}
 }
 
-// addVKeys sets the signed-note verifier key of every ed25519 trust entry,
-// named after the log's checkpoint origin.
-func addVKeys(entries []checkpoint.TrustEntry, cfg TlogConfig) error {
+// AddVKeys sets the signed-note verifier key of every ed25519 trust entry,
+// named after the log's checkpoint origin (cfg.Origin, or the default
+// origin of the entry's identity).
+func AddVKeys(entries []checkpoint.TrustEntry, cfg TlogConfig) error {
 	for i, e := range entries {
 		if e.Algorithm != keystore.Ed25519 {
 			continue

@@ -121,7 +121,7 @@ func prepareData(ctx context.Context, dir, identity string, ks *Keystore, tc Tlo
 	if err != nil {
 		return info, err
 	}
-	if err := addVKeys(entries, tc); err != nil {
+	if err := AddVKeys(entries, tc); err != nil {
 		return info, err
 	}
 	data, err := checkpoint.MarshalTrust(entries)
