@@ -88,7 +88,7 @@ func startAgent(t *testing.T, key ed25519.PrivateKey) string {
 // seedDB creates litewitness's database with its own schema
 // (internal/witness/witness.go) and the rows witnessctl add-log and add-key
 // would write: the log at size 0 with the empty tree's hash, and its key.
-func seedDB(t *testing.T, path, vkey string) {
+func seedDB(t *testing.T, path, origin, vkey string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -119,7 +119,7 @@ func seedDB(t *testing.T, path, vkey string) {
 }
 
 // dbSize reads the size litewitness recorded for the log.
-func dbSize(t *testing.T, path string) int64 {
+func dbSize(t *testing.T, path, origin string) int64 {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -235,7 +235,7 @@ func TestLitewitnessCosignsOurCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(dir, "litewitness.db")
-	seedDB(t, dbPath, logVKey)
+	seedDB(t, dbPath, origin, logVKey)
 	addr := freeAddr(t)
 	var stderr syncBuffer
 	lw := exec.Command(bin, "-db", dbPath, "-ssh-agent", sock, "-key", ssh.FingerprintSHA256(sshPub),
@@ -311,7 +311,7 @@ func TestLitewitnessCosignsOurCheckpoints(t *testing.T) {
 		}
 		last = res.Cosigned
 	}
-	if got := dbSize(t, dbPath); got != size {
+	if got := dbSize(t, dbPath, origin); got != size {
 		t.Fatalf("litewitness recorded size %d, want %d", got, size)
 	}
 
