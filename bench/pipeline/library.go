@@ -78,7 +78,7 @@ func childGroupCommit(n, workers, size int) error {
 	if e, ok := firstErr.Load().(error); ok {
 		return e
 	}
-	fmt.Printf("%f %d %d %f\n", float64(n)/el.Seconds(), pct(lat, 50), pct(lat, 99), peakRSS())
+	fmt.Printf("%f %d %d %f\n", float64(n)/el.Seconds(), pct(lat, 50), pct(lat, 99), childPeakRSS())
 	return nil
 }
 

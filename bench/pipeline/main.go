@@ -279,6 +279,23 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// childPeakRSS is this process's peak RSS in MiB from /proc/self/status
+// (VmHWM), which starts afresh at exec, unlike getrusage's ru_maxrss that
+// a child inherits from its parent across fork and exec; else peakRSS.
+func childPeakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+				if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	return peakRSS()
+}
+
 func peakRSS() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
