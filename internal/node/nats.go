@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/secretfile"
 )
 
 // NATSClient says how a part connects to NATS.
@@ -17,6 +19,12 @@ type NATSClient struct {
 	Creds string
 	// User and Password authenticate with a user of the server's config.
 	User, Password string
+	// NKeyFile holds an nkey seed (DATA/auth/<role>.nk of securelog up):
+	// the client signs the server's nonce with it.
+	NKeyFile string
+	// Secrets says what to do with an NKeyFile other users can read
+	// (refused by default).
+	Secrets secretfile.Policy
 	// Server, if set, is an embedded server reached in-process (URL is
 	// then ignored).
 	Server *server.Server
@@ -53,10 +61,25 @@ func (c NATSClient) Redacted() string {
 	return strings.Join(parts, ",")
 }
 
-func (c NATSClient) options(name string) []nats.Option {
+func (c NATSClient) options(name string) ([]nats.Option, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
 	if c.Creds != "" {
 		opts = append(opts, nats.UserCredentials(c.Creds))
+	}
+	if c.NKeyFile != "" {
+		data, err := secretfile.Read("nkey seed file", c.NKeyFile, c.Secrets)
+		if err != nil {
+			return nil, err
+		}
+		kp, err := parseSeed(c.NKeyFile, data)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("nkey seed file %s: %w", c.NKeyFile, err)
+		}
+		opts = append(opts, nats.Nkey(pub, kp.Sign))
 	}
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
@@ -64,7 +87,7 @@ func (c NATSClient) options(name string) []nats.Option {
 	if c.Server != nil {
 		opts = append(opts, nats.InProcessServer(c.Server))
 	}
-	return opts
+	return opts, nil
 }
 
 // Connect dials NATS as client name.
@@ -73,7 +96,11 @@ func (c NATSClient) Connect(name string) (*nats.Conn, error) {
 	if c.Server != nil {
 		url = ""
 	}
-	nc, err := nats.Connect(url, c.options(name)...)
+	opts, err := c.options(name)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		if c.Server != nil {
 			return nil, fmt.Errorf("connect to the embedded NATS server: %w", err)
@@ -81,4 +108,9 @@ func (c NATSClient) Connect(name string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to NATS %s: %w", c.Redacted(), err)
 	}
 	return nc, nil
+}
+
+// authenticates reports whether the client connects as a user.
+func (c NATSClient) authenticates() bool {
+	return c.Creds != "" || c.User != "" || c.NKeyFile != ""
 }

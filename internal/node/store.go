@@ -56,7 +56,10 @@ func (c RPCClient) Open(ctx context.Context, handshake string) (*remote.Store, e
 	case "", TransportNATS:
 		cfg := transport.Config{NATSConn: c.Conn, Subject: c.Subject, Token: c.Token}
 		if c.Conn == nil {
-			cfg.NATSURL, cfg.NATSOptions = c.NATS.url(), c.NATS.options("securelog-rpc-client")
+			cfg.NATSURL = c.NATS.url()
+			if cfg.NATSOptions, err = c.NATS.options("securelog-rpc-client"); err != nil {
+				return nil, err
+			}
 		}
 		t, err = transport.NewNATS(cfg)
 	case TransportHTTP:

@@ -17,6 +17,7 @@ import (
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/secretfile"
 	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/tlogwitness"
 	"github.com/securelog/securelog/pkg/witness"
@@ -42,9 +43,19 @@ type UpConfig struct {
 	// Keystore holds the signing key (default: software keys in
 	// DataDir/keys, created on first start; a PKCS#11 key must exist).
 	Keystore KeystoreConfig
-	// TokensFile holds bearer tokens of the store RPC ("" = open); the
-	// in-process workers use its first writer token.
+	// TokensFile holds bearer tokens of the store RPC's HTTP listener
+	// ("" = the generated DATA/auth/{reader,writer}.token; open with
+	// Insecure). With Insecure the in-process workers use its first writer
+	// token.
 	TokensFile string
+	// Insecure keeps today's open mode for experiments: no NATS users, no
+	// store RPC tokens (unless TokensFile). By default up generates
+	// credentials in DATA/auth (see EnsureCredentials) and every listener
+	// requires them.
+	Insecure bool
+	// AllowReadableSecrets uses credential files other users can read,
+	// with a warning, instead of refusing them.
+	AllowReadableSecrets bool
 	// LocalWitness runs a witness in the process (DataDir/witness) that
 	// the signer submits every checkpoint to.
 	LocalWitness bool
@@ -86,11 +97,30 @@ type Info struct {
 	// Server is the embedded nats-server (for in-process connections).
 	Server  *server.Server
 	Metrics *pipeline.Metrics
+	// AuthDir holds the generated credentials (DATA/auth); "" when the
+	// node runs with Insecure.
+	AuthDir string
 }
 
-// Connect opens a NATS connection to the node's server.
+// Connect opens a NATS connection to the node's server as the operator
+// (RoleAdmin; anonymous with Insecure).
 func (i Info) Connect(name string) (*nats.Conn, error) {
-	return NATSClient{URL: i.NATSURL, Server: i.Server}.Connect(name)
+	return i.ConnectAs(RoleAdmin, name)
+}
+
+// ConnectAs opens a NATS connection to the node's server as role (one of
+// Roles; anonymous with Insecure).
+func (i Info) ConnectAs(role, name string) (*nats.Conn, error) {
+	return i.Client(role).Connect(name)
+}
+
+// Client returns how role connects to the node's server.
+func (i Info) Client(role string) NATSClient {
+	c := NATSClient{URL: i.NATSURL, Server: i.Server}
+	if i.AuthDir != "" {
+		c.NKeyFile = filepath.Join(i.AuthDir, role+".nk")
+	}
+	return c
 }
 
 // PrepareData creates the data directory layout with a software signing
@@ -179,13 +209,30 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	}
 	info.Metrics = b.metrics
 	var token string
-	if cfg.TokensFile != "" {
+	if cfg.TokensFile != "" && cfg.Insecure {
 		if token, err = writerToken(cfg.TokensFile); err != nil {
 			return err
 		}
 	}
+	var creds *Credentials
+	var users []*server.NkeyUser
+	if cfg.Insecure {
+		b.log.Warn("INSECURE: securelog up runs without authentication (--insecure): anyone who can reach its NATS and HTTP listeners can publish events, and read and rewrite the store")
+	} else {
+		var created []string
+		creds, created, err = EnsureCredentials(cfg.DataDir, secretfile.Policy{AllowReadable: cfg.AllowReadableSecrets, Logger: b.log,
+			Hint: "or pass --allow-readable-secrets"})
+		if err != nil {
+			return err
+		}
+		if len(created) > 0 {
+			b.log.Info("generated credentials", "dir", creds.Dir, "files", len(created))
+		}
+		info.AuthDir, users = creds.Dir, creds.NkeyUsers()
+	}
 
-	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.SyncAlways, Logger: b.log})
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.SyncAlways,
+		Logger: b.log, NkeyUsers: users})
 	if err != nil {
 		return err
 	}
@@ -194,18 +241,33 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	if cfg.NATSListen != "" {
 		info.NATSURL = ns.ClientURL()
 	}
-	natsc := NATSClient{Server: ns}
+	// natsc returns how role connects in-process.
+	natsc := func(role string) NATSClient {
+		if creds == nil {
+			return NATSClient{Server: ns}
+		}
+		return creds.Client(role, ns)
+	}
+	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
+		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester, Tlog: cfg.Tlog}
+	if creds != nil {
+		// NATS: the users' permissions decide (no tokens in headers); HTTP:
+		// the generated tokens unless a tokens file is given.
+		ic.RPCByUser = true
+		if cfg.TokensFile == "" {
+			ic.Tokens = creds.Tokens()
+		}
+	}
 
 	st, err := b.openStore(StoreConfig{Spec: info.StoreSpec, Create: true})
 	if err != nil {
 		return err
 	}
-	ncIn, err := b.connect(natsc, "securelog-ingester")
+	ncIn, err := b.connect(natsc(RoleIngester), "securelog-ingester")
 	if err != nil {
 		return err
 	}
-	ip, err := b.ingester(IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
-		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester, Tlog: cfg.Tlog}, ncIn, st)
+	ip, err := b.ingester(ic, ncIn, st)
 	if err != nil {
 		return err
 	}
@@ -225,7 +287,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	ws := cfg.Signer.Witnesses
 	var localTlog tlogwitness.WitnessConfig // up's local witness as a C2SP tlog-witness
 	if cfg.LocalWitness {
-		w, err := b.localWitness(g.ctx, natsc, rpc, &info, cfg.Tlog)
+		w, err := b.localWitness(g.ctx, natsc(RoleWitness), rpc, &info, cfg.Tlog)
 		if err != nil {
 			g.stop()
 			return errors.Join(err, g.wait())
@@ -251,13 +313,13 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 		ws = append(ws, extra...)
 	}
-	sealNC, err := b.connect(natsc, "securelog-sealer")
+	sealNC, err := b.connect(natsc(RoleSealer), "securelog-sealer")
 	if err == nil {
 		err = b.sealer(SealerConfig{RPC: rpc, Worker: cfg.Sealer}, sealNC)
 	}
 	if err == nil {
 		var signNC *nats.Conn
-		if signNC, err = b.connect(natsc, "securelog-signer"); err == nil {
+		if signNC, err = b.connect(natsc(RoleSigner), "securelog-signer"); err == nil {
 			sc := cfg.Signer
 			sc.Witnesses = ws
 			// up's checkpointer runs over the in-process tree (below).

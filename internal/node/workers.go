@@ -81,6 +81,15 @@ type IngesterConfig struct {
 	RPCSubject string
 	// TokensFile holds the bearer tokens of the store RPC ("" = open).
 	TokensFile string
+	// Tokens are the bearer tokens when TokensFile is "" (securelog up's
+	// generated ones).
+	Tokens []rpcserver.TokenEntry
+	// RPCByUser authorises the store RPC on NATS by the NATS user (the
+	// subject it may publish on: wire.ReadSubject for readers) instead of
+	// by bearer tokens, which every subscriber of the subject could read
+	// (issue 9 item 4); tokens then apply to HTTP only. RunIngester sets it
+	// when the ingester authenticates to NATS.
+	RPCByUser bool
 	// HTTPListen serves the RPC, /healthz and /metrics ("" = no HTTP).
 	HTTPListen string
 	// Worker tunes the ingester (its Log, Conn, Logger and Metrics are
@@ -140,9 +149,15 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	if err != nil {
 		return nil, err
 	}
-	rpc, err := rpcserver.New(st, rpcserver.Config{TokensFile: cfg.TokensFile}, b.log)
+	rpc, err := rpcserver.New(st, rpcserver.Config{TokensFile: cfg.TokensFile, NATSByUser: cfg.RPCByUser}, b.log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TokensFile == "" && len(cfg.Tokens) > 0 {
+		rpc.SetTokens(cfg.Tokens)
+	}
+	if !cfg.RPCByUser && rpc.AuthEnabled() {
+		b.log.Warn("store RPC on NATS is authorised by bearer tokens, which every subscriber of its subject can read: connect the ingester to NATS as a user so that the users' permissions decide")
 	}
 	sub, err := rpc.ServeNATS(context.WithoutCancel(b.ctx), nc, cfg.RPCSubject)
 	if err != nil {
@@ -193,6 +208,9 @@ func RunIngester(ctx context.Context, cfg IngesterConfig) error {
 	b := newBuilder(ctx, cfg.Logger)
 	defer b.cl.close()
 	cfg.Store.Create = true
+	if cfg.NATS.authenticates() {
+		cfg.RPCByUser = true
+	}
 	st, err := b.openStore(cfg.Store)
 	if err != nil {
 		return err

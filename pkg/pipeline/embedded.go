@@ -34,6 +34,11 @@ type ServerConfig struct {
 	// Logger receives the server's warnings and errors (nil: discarded).
 	// Startup errors are returned by StartServer in any case.
 	Logger *slog.Logger
+	// NkeyUsers, if set, are the only clients the server accepts (in-process
+	// connections included): each authenticates by signing the server's
+	// nonce with its nkey and gets its Permissions. Empty leaves the server
+	// open to every client (securelog up --insecure).
+	NkeyUsers []*server.NkeyUser
 }
 
 // startLog is the embedded server's logger: it forwards warnings and
@@ -74,7 +79,7 @@ func (l *startLog) Fatalf(format string, v ...any) {
 func StartServer(cfg ServerConfig) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName: cfg.ServerName, JetStream: true, StoreDir: cfg.StoreDir, SyncAlways: cfg.SyncAlways,
-		NoSigs: true, MaxPayload: 8 << 20,
+		NoSigs: true, MaxPayload: 8 << 20, Nkeys: cfg.NkeyUsers,
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "securelog"

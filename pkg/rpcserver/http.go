@@ -57,7 +57,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			bodyErr = errBodyTooLarge
 		}
 	}
-	rep := s.serve(r.Context(), "http", auth, body, bodyErr)
+	rep := s.serve(r.Context(), "http", auth, body, bodyErr, RoleWriter, false)
 	if rep.status == http.StatusOK {
 		w.Header().Set("Content-Type", "application/json")
 	} else {

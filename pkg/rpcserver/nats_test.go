@@ -222,3 +222,38 @@ func TestRunCutsSlowClients(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The read-only subject answers with the reader role whatever the token;
+// with NATSByUser the subject alone decides (the nats-server's publish
+// permissions say who may use which), so no token travels in a header
+// every subscriber could read (issue 9 item 4).
+func TestNATSReadSubjectAndByUser(t *testing.T) {
+	ns := rpctest.StartNATS(t)
+	nc := rpctest.Connect(t, ns)
+	tokens := writeTokens(t, `[{"token":"r","role":"reader"},{"token":"w","role":"writer"}]`)
+	head := `{"method":"secure-log-head","params":["default"]}`
+	subj := rpctest.ServeNATS(t, nc, memStore(t), rpcserver.Config{TokensFile: tokens})
+	read := wire.ReadSubject(subj)
+	for _, tt := range []struct{ subject, token, body, status string }{
+		{read, "w", insertBody, "403"},
+		{read, "", head, "401"},
+		{read, "r", head, "200"},
+		{subj, "w", insertBody, "200"},
+	} {
+		if status, body := natsRequest(t, nc, tt.subject, tt.token, tt.body); status != tt.status {
+			t.Errorf("tokens: %s token %q: got %s %q, want %s", tt.subject, tt.token, status, body, tt.status)
+		}
+	}
+	subj = rpctest.ServeNATS(t, nc, memStore(t), rpcserver.Config{TokensFile: tokens, NATSByUser: true})
+	read = wire.ReadSubject(subj)
+	for _, tt := range []struct{ subject, token, body, status string }{
+		{read, "", insertBody, "403"},
+		{read, "w", insertBody, "403"},
+		{read, "", head, "200"},
+		{subj, "", insertBody, "200"},
+	} {
+		if status, body := natsRequest(t, nc, tt.subject, tt.token, tt.body); status != tt.status {
+			t.Errorf("by user: %s token %q: got %s %q, want %s", tt.subject, tt.token, status, body, tt.status)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func Run(ctx context.Context, st store.Store, cfg Config, log *slog.Logger) erro
 		}
 	}
 	var nc *nats.Conn
-	var sub *nats.Subscription
+	var sub *NATSServing
 	if cfg.NATSURL != "" {
 		opts := append([]nats.Option{nats.Name("securelog-rpc-server"), nats.ClosedHandler(func(*nats.Conn) {
 			select {
@@ -64,7 +64,7 @@ func Run(ctx context.Context, st store.Store, cfg Config, log *slog.Logger) erro
 			}
 			return fmt.Errorf("rpcserver: nats %s: %w", cfg.NATSURL, err)
 		}
-		log.Info("rpc server serving on NATS", "url", cfg.NATSURL, "subject", sub.Subject, "auth", s.AuthEnabled())
+		log.Info("rpc server serving on NATS", "url", cfg.NATSURL, "subject", sub.Subject, "read_subject", sub.ReadSubject, "auth", s.AuthEnabled(), "auth_by_nats_user", s.byUser)
 	}
 
 	select {

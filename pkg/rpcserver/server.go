@@ -67,6 +67,14 @@ type Config struct {
 	TokensFile string
 	// AllowReadableTokens accepts a TokensFile other users can read.
 	AllowReadableTokens bool
+	// NATSByUser authorises NATS requests by the subject they arrive on,
+	// that is by the requesting NATS user's publish permissions: requests
+	// on Subject get the writer role, requests on wire.ReadSubject(Subject)
+	// the reader role, and no bearer token is asked for on NATS (a token in
+	// a NATS header is readable by every subscriber of the subject; issue 9
+	// item 4). Only set it when the nats-server restricts who may publish
+	// on Subject. HTTP keeps its tokens.
+	NATSByUser bool
 	// TLSCert and TLSKey are PEM files; both set turns on HTTPS.
 	TLSCert, TLSKey string
 	// MaxBody limits a request body in bytes: 0 → DefaultMaxBody, < 0 → unlimited.
@@ -143,6 +151,7 @@ type Server struct {
 	log     *slog.Logger
 	maxBody int64
 	tokens  map[[32]byte]Role // by SHA-256 of the token; nil = auth off
+	byUser  bool              // Config.NATSByUser
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
@@ -156,7 +165,7 @@ func New(st store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{st: st, log: log, maxBody: cfg.MaxBody, sem: make(chan struct{}, DefaultMaxInFlight)}
+	s := &Server{st: st, log: log, maxBody: cfg.MaxBody, sem: make(chan struct{}, DefaultMaxInFlight), byUser: cfg.NATSByUser}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -275,13 +284,21 @@ func (s *Server) process(ctx context.Context, role Role, body []byte) (reply, st
 
 // serve runs authentication, the size check and process for one request.
 // bodyErr is the error reading the body, errBodyTooLarge for the limit.
-func (s *Server) serve(ctx context.Context, transport, authHeader string, body []byte, bodyErr error) reply {
+// maxRole caps the caller's role (the read-only NATS subject); byUser
+// skips the token check (the subject's publish permission decided).
+func (s *Server) serve(ctx context.Context, transport, authHeader string, body []byte, bodyErr error, maxRole Role, byUser bool) reply {
 	start := time.Now()
 	label := "invalid"
 	r := func() reply {
-		role, deny := s.authenticate(authHeader)
-		if deny != nil {
-			return *deny
+		role := RoleWriter
+		if !byUser {
+			var deny *reply
+			if role, deny = s.authenticate(authHeader); deny != nil {
+				return *deny
+			}
+		}
+		if maxRole == RoleReader {
+			role = RoleReader
 		}
 		if errors.Is(bodyErr, errBodyTooLarge) {
 			return errorReply(http.StatusRequestEntityTooLarge, "request body too large: limit is %d bytes", s.maxBody)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/securelog/securelog/pkg/wire"
@@ -17,11 +18,21 @@ import (
 // The reply's "Securelog-Status" header carries the status the HTTP server
 // would answer: 200 → the payload is the result JSON; anything else → a
 // *StatusError "transport-nats: server returned <status>: <payload>".
-// Access control on NATS is primarily the server's subject permissions.
+//
+// Read methods (those not in wire.MutatingMethods) are sent to the
+// read-only subject wire.ReadSubject(subject), which servers answer with
+// the reader role, so a NATS user allowed to publish only there can read
+// the store and nothing else; a server that does not serve it (no
+// responders) is asked on the subject itself from then on. Access control
+// on NATS is the server's subject permissions; a token, if configured, is
+// sent too (for servers that still check it), but any subscriber of the
+// subject can read it.
 type NATS struct {
 	nc      *nats.Conn
 	owned   bool // Close closes nc
 	subject string
+	read    string      // wire.ReadSubject(subject)
+	noRead  atomic.Bool // the server does not serve read
 	token   string
 	cfg     Config
 }
@@ -34,7 +45,7 @@ func NewNATS(cfg Config) (*NATS, error) {
 	if err := validSubject(cfg.Subject); err != nil {
 		return nil, err
 	}
-	t := &NATS{nc: cfg.NATSConn, subject: cfg.Subject, token: cfg.Token, cfg: cfg}
+	t := &NATS{nc: cfg.NATSConn, subject: cfg.Subject, read: wire.ReadSubject(cfg.Subject), token: cfg.Token, cfg: cfg}
 	if t.nc == nil {
 		opts := append([]nats.Option{nats.Name("securelog-rpc-client")}, cfg.NATSOptions...)
 		tc, err := cfg.tlsConfig()
@@ -74,20 +85,33 @@ func (t *NATS) Call(ctx context.Context, method string, params json.RawMessage) 
 	if err != nil {
 		return nil, fmt.Errorf("transport-nats: %w", err)
 	}
+	readOnly := !wire.MutatingMethods[method]
 	return withRetry(ctx, t.cfg, method, func(actx context.Context) (json.RawMessage, error) {
-		return t.attempt(ctx, actx, body)
+		if readOnly && !t.noRead.Load() {
+			res, err := t.attempt(ctx, actx, t.read, body)
+			if !errors.Is(err, nats.ErrNoResponders) {
+				return res, err
+			}
+			res, err = t.attempt(ctx, actx, t.subject, body)
+			var se *StatusError
+			if err == nil || errors.As(err, &se) {
+				t.noRead.Store(true) // an older server answers on the subject only
+			}
+			return res, err
+		}
+		return t.attempt(ctx, actx, t.subject, body)
 	})
 }
 
-func (t *NATS) attempt(parent, ctx context.Context, body []byte) (json.RawMessage, error) {
-	msg := nats.NewMsg(t.subject)
+func (t *NATS) attempt(parent, ctx context.Context, subject string, body []byte) (json.RawMessage, error) {
+	msg := nats.NewMsg(subject)
 	msg.Data = body
 	if t.token != "" {
 		msg.Header.Set(wire.AuthorizationHeader, "Bearer "+t.token)
 	}
 	reply, err := t.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		err = fmt.Errorf("transport-nats: %s: %w", t.subject, err)
+		err = fmt.Errorf("transport-nats: %s: %w", subject, err)
 		if parent.Err() == nil && (errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrConnectionReconnecting)) {
 			return nil, &transientError{err}

@@ -219,3 +219,41 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// Read methods go to the read-only subject (so a NATS user allowed only
+// there can read); mutating ones to the subject; a server that serves only
+// the subject still answers reads (fallback on no responders).
+func TestNATSReadSubject(t *testing.T) {
+	clearEnv(t)
+	ns := rpctest.StartNATS(t)
+	nc := rpctest.Connect(t, ns)
+	reads := responder(t, nc, "rs.rpc.read", func(int32, *nats.Msg) *nats.Msg { return replyMsg("200", "7") })
+	writes := responder(t, nc, "rs.rpc", func(int32, *nats.Msg) *nats.Msg { return replyMsg("200", "1") })
+	tr, err := transport.NewNATS(transport.Config{NATSConn: nc, Subject: "rs.rpc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if got, err := tr.Call(ctx, wire.MethodGlobalHead, nil); err != nil || string(got) != "7" {
+		t.Fatalf("read: %s %v", got, err)
+	}
+	if _, err := tr.Call(ctx, wire.MethodInsert, json.RawMessage(`[{}]`)); err != nil {
+		t.Fatal(err)
+	}
+	if reads.Load() != 1 || writes.Load() != 1 {
+		t.Fatalf("read subject got %d, subject %d; want 1 and 1", reads.Load(), writes.Load())
+	}
+	old := responder(t, nc, "old.rpc", func(int32, *nats.Msg) *nats.Msg { return replyMsg("200", "3") })
+	tr, err = transport.NewNATS(transport.Config{NATSConn: nc, Subject: "old.rpc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := tr.Call(ctx, wire.MethodGlobalHead, nil); err != nil || string(got) != "3" {
+			t.Fatalf("read from a server without the read subject: %s %v", got, err)
+		}
+	}
+	if old.Load() != 2 {
+		t.Fatalf("old server answered %d reads, want 2", old.Load())
+	}
+}

@@ -539,5 +539,18 @@ const (
 	AuthorizationHeader = "Authorization"
 )
 
+// ReadSubjectSuffix turns a request subject into its read-only subject.
+const ReadSubjectSuffix = ".read"
+
+// ReadSubject returns the read-only request subject of the RPC subject
+// subject ("securelog.rpc" → "securelog.rpc.read"). A server answers
+// requests on it with the reader role (mutating methods are refused, 403),
+// so a nats-server can give a user read access to the store by allowing it
+// to publish on ReadSubject(subject) only, and write access by allowing
+// subject: on NATS, access is decided by the user's permissions, not by a
+// bearer token that every subscriber of the subject could read (issue 9
+// item 4). Clients send non-mutating methods there.
+func ReadSubject(subject string) string { return subject + ReadSubjectSuffix }
+
 // FormatStatus renders a status code for NATSStatusHeader.
 func FormatStatus(code int) string { return strconv.Itoa(code) }

@@ -1,0 +1,256 @@
+package node
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/securelog/securelog/pkg/rpcserver"
+	"github.com/securelog/securelog/pkg/secretfile"
+)
+
+// `securelog up` is authenticated by default (issue 9 item 3): at first
+// start it generates, in DATA/auth (0700, every file 0600),
+//
+//	<role>.nk      the nkey seed of the NATS user of each Role (the embedded
+//	               nats-server knows only the public keys and each role's
+//	               subject permissions, RolePermissions)
+//	reader.token   bearer token of the store RPC's reader role (HTTP)
+//	writer.token   bearer token of the store RPC's writer role (HTTP)
+//
+// The in-process workers connect as their roles; `publish` and the client
+// commands find the files in the data directory (or take --creds FILE /
+// --token-file FILE). `up --insecure` keeps the listeners open.
+
+// The NATS roles of `securelog up`.
+const (
+	// RoleProducer publishes events (securelog.in.>, append requests,
+	// commit lookups), reads its receipts and checkpoints and may read the
+	// store (the read-only RPC subject); it cannot reach the mutating store
+	// RPC.
+	RoleProducer = "producer"
+	// RoleIngester is the store's single writer: it consumes SECURELOG_IN
+	// and serves appends, closes, commit lookups and the store RPC.
+	RoleIngester = "ingester"
+	// RoleSealer asks the ingester to close segments and reads the store.
+	RoleSealer = "sealer"
+	// RoleSigner signs segments (writer on the store RPC), submits to
+	// witnesses and publishes checkpoints and alerts.
+	RoleSigner = "signer"
+	// RoleWitness serves witness submissions and reads the store.
+	RoleWitness = "witness"
+	// RoleReader reads the store and watches checkpoints, receipts and
+	// alerts (auditors, dashboards).
+	RoleReader = "reader"
+	// RoleAdmin is the operator's client commands on the host: the writer
+	// role of the store RPC, publishing, and every event subject.
+	RoleAdmin = "admin"
+)
+
+// Roles lists every NATS role, in the order up generates them.
+var Roles = []string{RoleProducer, RoleIngester, RoleSealer, RoleSigner, RoleWitness, RoleReader, RoleAdmin}
+
+// AuthDir returns the credentials directory of a data directory.
+func AuthDir(dataDir string) string { return filepath.Join(dataDir, "auth") }
+
+// NKeyFile returns the nkey seed file of role in a data directory.
+func NKeyFile(dataDir, role string) string { return filepath.Join(AuthDir(dataDir), role+".nk") }
+
+// TokenFile returns the store RPC bearer token file of an RPC role
+// (rpcserver.RoleReader or RoleWriter) in a data directory.
+func TokenFile(dataDir string, role rpcserver.Role) string {
+	return filepath.Join(AuthDir(dataDir), string(role)+".token")
+}
+
+// requestSubjects may be subscribed to only by the processes that serve
+// them: a request (and any header it carries) is visible to its
+// subscribers.
+var requestSubjects = []string{"securelog.rpc", "securelog.rpc.>", "securelog.append.>", "securelog.close.>",
+	"securelog.lookup.>", "securelog.witness.submit"}
+
+// RolePermissions returns the subject permissions of a role (nil for an
+// unknown role). Request subjects are subscribable only by their servers
+// (ingester: store RPC, appends, closes, lookups; witness: submissions),
+// which answer through allow_responses.
+func RolePermissions(role string) *server.Permissions {
+	perm := func(pub, sub []string, subDeny []string) *server.Permissions {
+		return &server.Permissions{Publish: &server.SubjectPermission{Allow: pub},
+			Subscribe: &server.SubjectPermission{Allow: sub, Deny: subDeny}}
+	}
+	switch role {
+	case RoleProducer:
+		return perm([]string{"securelog.in.>", "securelog.append.>", "securelog.lookup.commit", "securelog.rpc.read",
+			"$JS.API.INFO", "$JS.API.STREAM.INFO.SECURELOG_IN"},
+			[]string{"securelog.committed.>", "securelog.checkpoint.>", "_INBOX.>"}, requestSubjects)
+	case RoleIngester:
+		p := perm([]string{"securelog.committed.>", "securelog.appended.>", "securelog.sealed.>", "securelog.alert.>",
+			"securelog.dlq.>", "securelog.checkpoint.log", "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", "_INBOX.>"},
+			[]string{"securelog.append.>", "securelog.close.>", "securelog.lookup.commit", "securelog.rpc", "securelog.rpc.read", "_INBOX.>"}, nil)
+		p.Response = &server.ResponsePermission{MaxMsgs: 1}
+		return p
+	case RoleSealer:
+		return perm([]string{"securelog.close.>", "securelog.rpc.read"},
+			[]string{"securelog.appended.>", "_INBOX.>"}, requestSubjects)
+	case RoleSigner:
+		return perm([]string{"securelog.rpc", "securelog.rpc.read", "securelog.checkpoint.>", "securelog.alert.>", "securelog.witness.submit"},
+			[]string{"securelog.sealed.>", "_INBOX.>"}, requestSubjects)
+	case RoleWitness:
+		p := perm([]string{"securelog.rpc.read", "securelog.alert.>"},
+			[]string{"securelog.witness.submit", "_INBOX.>"}, nil)
+		p.Response = &server.ResponsePermission{MaxMsgs: 1}
+		return p
+	case RoleReader:
+		return perm([]string{"securelog.rpc.read", "securelog.lookup.commit"},
+			[]string{"securelog.checkpoint.>", "securelog.committed.>", "securelog.sealed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>"},
+			requestSubjects)
+	case RoleAdmin:
+		return perm([]string{">"}, []string{">"}, requestSubjects)
+	}
+	return nil
+}
+
+// Credentials are the generated credentials of a data directory.
+type Credentials struct {
+	// Dir is DATA/auth.
+	Dir     string
+	dataDir string
+	public  map[string]string // role → nkey public key
+	// ReaderToken and WriterToken are the store RPC's bearer tokens.
+	ReaderToken, WriterToken string
+}
+
+// EnsureCredentials loads the credentials of dataDir, generating whatever
+// is missing (first start): DATA/auth with mode 0700, one nkey seed per
+// role and the reader and writer tokens, each 0600. A credentials file
+// other users can read is refused unless p allows it. created lists the
+// files it wrote.
+func EnsureCredentials(dataDir string, p secretfile.Policy) (c *Credentials, created []string, err error) {
+	c = &Credentials{Dir: AuthDir(dataDir), dataDir: dataDir, public: map[string]string{}}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("credentials directory: %w", err)
+	}
+	if st, err := os.Stat(c.Dir); err != nil {
+		return nil, nil, fmt.Errorf("credentials directory: %w", err)
+	} else if err := secretfile.Check("credentials directory", c.Dir, st.Mode(), p); err != nil {
+		return nil, nil, err
+	}
+	for _, role := range Roles {
+		path := NKeyFile(dataDir, role)
+		kp, made, err := loadOrCreate(path, p, func() ([]byte, error) {
+			kp, err := nkeys.CreateUser()
+			if err != nil {
+				return nil, err
+			}
+			seed, err := kp.Seed()
+			if err != nil {
+				return nil, err
+			}
+			return append(seed, '\n'), nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if made {
+			created = append(created, path)
+		}
+		k, err := parseSeed(path, kp)
+		if err != nil {
+			return nil, nil, err
+		}
+		pub, err := k.PublicKey()
+		if err != nil {
+			return nil, nil, fmt.Errorf("nkey %s: %w", path, err)
+		}
+		c.public[role] = pub
+	}
+	for _, t := range []struct {
+		role rpcserver.Role
+		dst  *string
+	}{{rpcserver.RoleReader, &c.ReaderToken}, {rpcserver.RoleWriter, &c.WriterToken}} {
+		path := TokenFile(dataDir, t.role)
+		b, made, err := loadOrCreate(path, p, func() ([]byte, error) {
+			r := make([]byte, 32)
+			if _, err := rand.Read(r); err != nil {
+				return nil, err
+			}
+			return []byte(string(t.role) + "-" + hex.EncodeToString(r) + "\n"), nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if made {
+			created = append(created, path)
+		}
+		if *t.dst = strings.TrimSpace(string(b)); *t.dst == "" {
+			return nil, nil, fmt.Errorf("token file %s is empty (delete it to generate a new token)", path)
+		}
+	}
+	return c, created, nil
+}
+
+// loadOrCreate reads the secret file path, creating it with gen's content
+// (mode 0600) if it does not exist.
+func loadOrCreate(path string, p secretfile.Policy, gen func() ([]byte, error)) (data []byte, created bool, err error) {
+	data, err = secretfile.Read("credentials file", path, p)
+	if err == nil {
+		return data, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	if data, err = gen(); err != nil {
+		return nil, false, fmt.Errorf("generate %s: %w", path, err)
+	}
+	if err := secretfile.WriteNew(path, data); err != nil {
+		if errors.Is(err, fs.ErrExist) { // another process made it first
+			data, err = secretfile.Read("credentials file", path, p)
+			return data, false, err
+		}
+		return nil, false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return data, true, nil
+}
+
+// parseSeed parses an nkey seed file's content.
+func parseSeed(path string, data []byte) (nkeys.KeyPair, error) {
+	kp, err := nkeys.ParseDecoratedNKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("nkey seed file %s: %w", path, err)
+	}
+	return kp, nil
+}
+
+// NkeyUsers returns the embedded server's users: every role's public key
+// with its permissions.
+func (c *Credentials) NkeyUsers() []*server.NkeyUser {
+	users := make([]*server.NkeyUser, 0, len(Roles))
+	for _, role := range Roles {
+		users = append(users, &server.NkeyUser{Nkey: c.public[role], Permissions: RolePermissions(role)})
+	}
+	return users
+}
+
+// Client returns how role connects to server s (in-process).
+func (c *Credentials) Client(role string, s *server.Server) NATSClient {
+	return NATSClient{Server: s, NKeyFile: NKeyFile(c.dataDir, role)}
+}
+
+// Tokens returns the store RPC's tokens (reader and writer).
+func (c *Credentials) Tokens() []rpcserver.TokenEntry {
+	return []rpcserver.TokenEntry{{Token: c.ReaderToken, Role: rpcserver.RoleReader}, {Token: c.WriterToken, Role: rpcserver.RoleWriter}}
+}
+
+// IsNATSCredsFile reports whether data is a NATS credentials file (a user
+// JWT with its nkey seed) rather than a bare nkey seed.
+func IsNATSCredsFile(data []byte) bool {
+	return bytes.Contains(data, []byte("BEGIN NATS USER JWT"))
+}
