@@ -207,9 +207,9 @@ func TestDeploymentNATSPermissions(t *testing.T) {
 	if _, err := nats.Connect(dc.urls[0]); err == nil {
 		t.Fatal("anonymous connection accepted")
 	}
-	requests := []string{"securelog.rpc", "securelog.append.default", "securelog.close.default", "securelog.lookup.commit", "securelog.witness.submit"}
+	requests := []string{"securelog.rpc", "securelog.rpc.read", "securelog.append.default", "securelog.close.default", "securelog.lookup.commit", "securelog.witness.submit"}
 	servers := map[string]map[string]bool{
-		"ingester": {"securelog.rpc": true, "securelog.append.default": true, "securelog.close.default": true, "securelog.lookup.commit": true},
+		"ingester": {"securelog.rpc": true, "securelog.rpc.read": true, "securelog.append.default": true, "securelog.close.default": true, "securelog.lookup.commit": true},
 		"witness":  {"securelog.witness.submit": true},
 	}
 	for _, u := range natsUsers {

@@ -194,6 +194,21 @@ func TestDeploymentEndToEnd(t *testing.T) {
 		"--rpc-url", fmt.Sprintf("http://127.0.0.1:%d/", httpPort), "--trust", filepath.Join(p.etc, "trust.json"), "verify", "default")
 	t.Logf("verify: %s", verify)
 
+	// The store RPC on NATS is authorised by the NATS user (issue 9 item
+	// 4): the auditor, a reader, cannot publish on the writer subject (no
+	// answer) and is refused mutating methods on the read-only one; no
+	// token is needed or sent.
+	forged := []byte(`{"method":"secure-log-segment-set-signature","params":["default",1,"00","attacker"]}`)
+	if _, err := auditor.Request("securelog.rpc", forged, 3*time.Second); err == nil {
+		t.Error("the auditor's mutating request on securelog.rpc was answered")
+	}
+	if r, err := auditor.Request("securelog.rpc.read", forged, 10*time.Second); err != nil || r.Header.Get("Securelog-Status") != "403" {
+		t.Errorf("auditor's mutating request on securelog.rpc.read: %v, want 403", err)
+	}
+	if r, err := auditor.Request("securelog.rpc.read", []byte(`{"method":"secure-log-global-head","params":null}`), 10*time.Second); err != nil || r.Header.Get("Securelog-Status") != "200" {
+		t.Errorf("auditor's read on securelog.rpc.read without a token: %v", err)
+	}
+
 	// The witness has witnessed the checkpoint.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/witness/head/default", witnessPort))
 	if err != nil {
@@ -312,11 +327,25 @@ func TestDeploymentUpUnit(t *testing.T) {
 	defer cancel()
 	up := startDeployWorker(ctx, t, "securelog-up.service", strings.Fields(p.template(line)))
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), up)
-	cmd := exec.CommandContext(ctx, securelogBin, "publish", "default", "--type", "user.login", "--severity", "info",
-		"--producer", "authd", "--payload", "alice", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	// up is authenticated: an anonymous producer is refused; with the
+	// credentials up generated in its data directory (--data-dir) the
+	// event is committed.
+	publish := []string{"publish", "default", "--type", "user.login", "--severity", "info",
+		"--producer", "authd", "--payload", "alice", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort)}
+	anon := exec.CommandContext(ctx, securelogBin, append([]string{"--data-dir", t.TempDir()}, publish...)...)
+	if out, err := anon.CombinedOutput(); err == nil || !strings.Contains(string(out), "Authorization Violation") {
+		t.Fatalf("anonymous publish to the up unit: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, securelogBin, append([]string{"--data-dir", p.varlib}, publish...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "committed seqno 1") {
 		t.Fatalf("publish: %v\n%s\n--- up ---\n%s", err, out, up.out.String())
+	}
+	for _, f := range []string{"auth", filepath.Join("auth", "producer.nk"), filepath.Join("auth", "writer.token")} {
+		st, err := os.Stat(filepath.Join(p.varlib, f))
+		if err != nil || st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: %v, mode %v: credentials must be private to their owner", f, err, st.Mode())
+		}
 	}
 	cancel()
 	up.wait()

@@ -12,6 +12,7 @@ import (
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witness"
@@ -121,7 +122,11 @@ func TestPublishCommitCheckpointAudit(t *testing.T) {
 			return transport.NewNATS(transport.Config{NATSConn: nc})
 		}},
 		{"http", func() (transport.Transport, error) {
-			return transport.NewHTTP(transport.Config{URL: "http://" + info.HTTPAddr + "/"})
+			token, err := info.Token(rpcserver.RoleReader)
+			if err != nil {
+				return nil, err
+			}
+			return transport.NewHTTP(transport.Config{URL: "http://" + info.HTTPAddr + "/", Token: token})
 		}},
 	} {
 		t.Run("audit-over-"+tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/securelog/securelog/pkg/seal"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store/remote"
+	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -33,7 +34,11 @@ func TestSealedStreamsThroughPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := transport.NewHTTP(transport.Config{URL: "http://" + info.HTTPAddr + "/"})
+	token, err := info.Token(rpcserver.RoleWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := transport.NewHTTP(transport.Config{URL: "http://" + info.HTTPAddr + "/", Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

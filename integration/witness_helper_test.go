@@ -33,7 +33,7 @@ func withWitness(t *testing.T, trust **checkpoint.Trust) func(ctx context.Contex
 		if err != nil {
 			return nil, err
 		}
-		nc, err := info.Connect("witness")
+		nc, err := info.ConnectAs(node.RoleWitness, "witness")
 		if err != nil {
 			return nil, err
 		}

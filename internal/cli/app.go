@@ -40,6 +40,11 @@ type app struct {
 	rpcURL       string
 	natsURL      string
 	keystoreFlag string
+	// credsFile (--creds), dataDirFlag (--data-dir) and allowReadable
+	// (--allow-readable-secrets): see creds.go.
+	credsFile     string
+	dataDirFlag   string
+	allowReadable bool
 
 	// lookupEnv reads the environment (os.LookupEnv; nil = none);
 	// fromEnv and envVar record the flags it set and from which variable.
@@ -107,6 +112,7 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 			}
 			a.logger = a.newLogger(level)
 			slog.SetDefault(a.logger) // libraries that log through the default logger follow --verbose
+			a.warnSecretFlags(cmd)
 			return nil
 		},
 	}
@@ -125,6 +131,9 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 	pf.StringVar(&a.rpcURL, "rpc-url", "", "RPC server URL for --transport http (env SECURELOG_RPC_URL or SECURE_LOG_RPC_URL)")
 	pf.StringVar(&a.tokenFile, "token-file", "", "file holding the bearer token for a remote store's RPC (env SECURELOG_TOKEN_FILE; or the token itself in SECURELOG_RPC_TOKEN)")
 	pf.StringVar(&a.natsURL, "nats", "", "NATS server URL (env SECURELOG_NATS)")
+	pf.StringVar(&a.credsFile, "creds", "", "NATS credentials: an nkey seed file (DATA/auth/<role>.nk of 'securelog up') or a NATS .creds file (env SECURELOG_CREDS; default: the data directory's)")
+	pf.StringVar(&a.dataDirFlag, "data-dir", "", "data directory of 'securelog up' whose credentials (DATA/auth) client commands use (default "+DefaultDataDir+") (env SECURELOG_DATA_DIR)")
+	pf.BoolVar(&a.allowReadable, "allow-readable-secrets", false, "use key, KEK, token, password and credential files other users can read (with a warning) instead of refusing them")
 
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.appendCmd(), a.readCmd(), a.headCmd(), a.verifyChainCmd(), a.closeSegmentCmd(),
@@ -153,14 +162,20 @@ func settingErr(err error) error {
 	return err
 }
 
-// storeConfig is the store of --store with the remote transport flags.
+// storeConfig is the store of --store with the remote transport flags and
+// the credentials (creds.go): a remote store is reached as the operator
+// (securelog up's admin NATS user, its writer token over loopback HTTP).
 func (a *app) storeConfig(create bool) (node.StoreConfig, error) {
 	tok, err := a.rpcToken()
 	if err != nil {
 		return node.StoreConfig{}, err
 	}
+	nc, err := a.withCreds(node.NATSClient{URL: a.natsURL}, node.RoleAdmin)
+	if err != nil {
+		return node.StoreConfig{}, err
+	}
 	return node.StoreConfig{Spec: a.storeSpec, Create: create, RPC: node.RPCClient{Transport: a.transport, URL: a.rpcURL,
-		Token: tok, NATS: node.NATSClient{URL: a.natsURL}}}, nil
+		Token: tok, NATS: nc}}, nil
 }
 
 // EnvRPCToken holds the store RPC bearer token of client commands when no
@@ -168,16 +183,16 @@ func (a *app) storeConfig(create bool) (node.StoreConfig, error) {
 const EnvRPCToken = "SECURELOG_RPC_TOKEN"
 
 // rpcToken returns the bearer token for the store RPC: the content of
-// --token-file, else SECURELOG_RPC_TOKEN, else "".
+// --token-file, else SECURELOG_RPC_TOKEN, else the data directory's
+// writer token for a loopback HTTP store RPC (creds.go), else "".
 func (a *app) rpcToken() (string, error) {
 	if a.tokenFile != "" {
-		tok, err := readSecretFile(a.tokenFile)
-		if err != nil {
-			return "", usageErr("%s: %v", settingName(nil, "token-file"), err)
-		}
-		return tok, nil
+		return a.readSecret(a.tokenFile, settingName(nil, "token-file"))
 	}
-	return a.env(EnvRPCToken), nil
+	if t := a.env(EnvRPCToken); t != "" {
+		return t, nil
+	}
+	return a.dataDirToken()
 }
 
 type openOpts struct {

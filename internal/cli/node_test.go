@@ -142,12 +142,12 @@ func TestUpPKCS11SignsInToken(t *testing.T) {
 	out, errs := startCLI(t, "up", "--data", data, "--keystore", "pkcs11", "--identity", "hsm-up",
 		"--listen-nats", "127.0.0.1:0", "--listen", "", "--no-witness", "--max-age", "50ms")
 	url := waitMatch(t, out, errs, `NATS\s+(nats://\S+)`)
-	publishN(t, url, 3)
+	publishN(t, url, 3, "--data-dir", data)
 	if _, err := os.Stat(filepath.Join(data, "keys", "hsm-up.key")); err == nil {
 		t.Error("up created a software key for a PKCS#11 identity")
 	}
 	// The live store is locked by up: verify over its NATS RPC.
-	v := mustCLI(t, "--store", "remote:x", "--transport", "nats", "--nats", url, "--no-head-file", "--trust", trust, "verify", "default")
+	v := mustCLI(t, "--data-dir", data, "--store", "remote:x", "--transport", "nats", "--nats", url, "--no-head-file", "--trust", trust, "verify", "default")
 	if !strings.Contains(v, "verify OK") || strings.Contains(v, " 0 signatures") {
 		t.Errorf("verify with the token's public key: %s", v)
 	}

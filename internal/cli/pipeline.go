@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/secretfile"
 	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/tlogwitness"
 )
@@ -89,7 +89,9 @@ type ingesterSection struct {
 	MaxBatch   int           `toml:"max_batch"`
 	BatchWait  time.Duration `toml:"batch_wait"`
 	MaxPayload int           `toml:"max_payload"`
-	AckWait    time.Duration `toml:"ack_wait"`
+	// AckWait is deprecated (accepted with a warning, no effect): the
+	// ingester's consumer acknowledges nothing.
+	AckWait time.Duration `toml:"ack_wait"`
 }
 
 type sealerSection struct {
@@ -115,6 +117,8 @@ type upSection struct {
 	Listen    string `toml:"listen"`
 	HTTP      string `toml:"http"`
 	NoWitness bool   `toml:"no_witness"`
+	// Insecure runs without authentication (experiments only).
+	Insecure bool `toml:"insecure"`
 }
 
 func defaultPipelineConfig() pipelineConfig {
@@ -137,6 +141,11 @@ type pipelineFlags struct {
 	configFile string
 	// natsPassword is read from cfg.NATS.PasswordFile by load.
 	natsPassword string
+	// credsRole, if set, is the role whose credentials of securelog up's
+	// data directory the command uses when it is given none (creds.go);
+	// nats is the client resolved by loadWithSecrets.
+	credsRole string
+	nats      *node.NATSClient
 }
 
 // add registers the named groups of flags ("nats", "store", ...).
@@ -196,6 +205,7 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			aliasFlag(f, "http", "listen")
 			f.StringVar(&p.cfg.JetStream.Sync, "sync", p.cfg.JetStream.Sync, "JetStream fsync policy: always (every write) or default (every 2 min)")
 			f.BoolVar(&p.cfg.Up.NoWitness, "no-witness", false, "do not run the local witness service")
+			f.BoolVar(&p.cfg.Up.Insecure, "insecure", false, "INSECURE, for experiments: no NATS users and no store RPC tokens; anyone who reaches the listeners can publish and rewrite the store")
 		}
 	}
 }
@@ -224,6 +234,9 @@ func (p *pipelineFlags) load(c *cobra.Command, a *app) error {
 			fmt.Fprintf(a.stderr, "securelog: warning: config %s: [up] http is deprecated, use [up] listen\n", cfgFile)
 			p.cfg.Up.Listen = p.cfg.Up.HTTP
 		}
+		if md.IsDefined("ingester", "ack_wait") {
+			fmt.Fprintf(a.stderr, "securelog: warning: config %s: [ingester] ack_wait is deprecated and has no effect (the ingester's consumer acknowledges nothing; its position is committed with the entries): remove it\n", cfgFile)
+		}
 	}
 	var err error
 	c.Flags().VisitAll(func(f *pflag.Flag) {
@@ -249,16 +262,25 @@ func (p *pipelineFlags) loadWithSecrets(c *cobra.Command, a *app) error {
 	if err := p.load(c, a); err != nil {
 		return err
 	}
-	return p.readSecrets()
+	if err := p.readSecrets(a.secretPolicy()); err != nil {
+		return err
+	}
+	nc, err := a.withCreds(p.natsClient(), p.credsRole)
+	if err != nil {
+		return err
+	}
+	p.nats = &nc
+	return nil
 }
 
-// readSecrets reads the NATS password and the RPC token from their files.
-func (p *pipelineFlags) readSecrets() error {
+// readSecrets reads the NATS password and the RPC token from their files
+// (refusing files other users can read unless pol allows them).
+func (p *pipelineFlags) readSecrets(pol secretfile.Policy) error {
 	if f := p.cfg.NATS.PasswordFile; f != "" {
 		if p.cfg.NATS.User == "" {
 			return usageErr("[nats] password_file %s without [nats] user", f)
 		}
-		pw, err := readSecretFile(f)
+		pw, err := readSecretFileWith(f, pol)
 		if err != nil {
 			return fmt.Errorf("[nats] password_file: %w", err)
 		}
@@ -268,7 +290,7 @@ func (p *pipelineFlags) readSecrets() error {
 		if p.cfg.RPC.Token != "" {
 			return usageErr("[rpc] token and token_file are both set; keep one")
 		}
-		tok, err := readSecretFile(f)
+		tok, err := readSecretFileWith(f, pol)
 		if err != nil {
 			return fmt.Errorf("[rpc] token_file: %w", err)
 		}
@@ -277,10 +299,11 @@ func (p *pipelineFlags) readSecrets() error {
 	return nil
 }
 
-// readSecretFile returns a secret file's content without the trailing
-// newline; an empty secret is an error.
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+// readSecretFileWith returns a secret file's content without the trailing
+// newline; an empty secret is an error, and so is a file other users can
+// read unless pol allows it.
+func readSecretFileWith(path string, pol secretfile.Policy) (string, error) {
+	b, err := secretfile.Read("secret file", path, pol)
 	if err != nil {
 		return "", err
 	}
@@ -309,6 +332,9 @@ func (p *pipelineFlags) applyGlobals(a *app) {
 	set(&p.cfg.Store.KEKFile, a.kekFile)
 	set(&p.cfg.Signer.HeadFile, a.headFile)
 	set(&p.cfg.Store.HeadFile, a.headFile)
+	if p.cfg.RPC.Token == "" {
+		set(&p.cfg.RPC.TokenFile, p.cfg.RPC.TokenFile, a.tokenFile) // the global --token-file
+	}
 }
 
 // infoLogger logs at info level (debug with -v) to stderr.
@@ -331,6 +357,9 @@ func (a *app) newLogger(level slog.Level) *slog.Logger {
 
 // natsClient is how this command connects to NATS.
 func (p *pipelineFlags) natsClient() node.NATSClient {
+	if p.nats != nil {
+		return *p.nats
+	}
 	return node.NATSClient{URL: p.cfg.NATS.URL, Creds: p.cfg.NATS.Creds, User: p.cfg.NATS.User, Password: p.natsPassword}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -27,6 +28,7 @@ func (a *app) publishCmd() *cobra.Command {
                 witnessed checkpoint of the log's tree): also prints the segment and inclusion proof.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p.credsRole = node.RoleProducer
 			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}

@@ -93,3 +93,17 @@ func TestDeploymentConfigsLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestAckWaitDeprecated: [ingester] ack_wait has no effect since the
+// consumer acknowledges nothing; a configuration naming it still loads,
+// with a warning instead of silence.
+func TestAckWaitDeprecated(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "ingester.toml")
+	if err := os.WriteFile(cfg, []byte("[ingester]\nack_wait = \"1m\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, e := runCLI(t, "ingester", "--config", cfg, "--store", "memory:x", "--nats", "nats://127.0.0.1:1")
+	if !strings.Contains(e, "ack_wait is deprecated") || strings.Contains(e, "unknown keys") {
+		t.Fatalf("ack_wait: %s", e)
+	}
+}

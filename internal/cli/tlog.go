@@ -46,7 +46,10 @@ type tlogView struct {
 
 func (a *app) tlogView(ctx context.Context, f *tlogFlags) (*tlogView, error) {
 	if f.url != "" {
-		c := &tlog.Client{URL: f.url}
+		c, err := a.tlogClient(f.url)
+		if err != nil {
+			return nil, err
+		}
 		return &tlogView{checkpoint: c.Checkpoint, tiles: c.TileReader(ctx), leaf: c.Leaf, close: func() {}}, nil
 	}
 	l, closeFn, err := a.openLog(ctx, openOpts{})
@@ -411,7 +414,10 @@ func hexHashes(hs []sumtlog.Hash) []wire.Hex {
 // or from a local store's tree; nil when neither holds a checkpoint.
 func (a *app) exportTlog(ctx context.Context, st store.Store, url string) (*bundle.Tlog, error) {
 	if url != "" {
-		c := &tlog.Client{URL: url}
+		c, err := a.tlogClient(url)
+		if err != nil {
+			return nil, err
+		}
 		msg, err := c.Checkpoint(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("--tlog-url: %w", err)

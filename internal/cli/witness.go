@@ -163,20 +163,22 @@ func (a *app) runWitness(ctx context.Context, w *witnessFlags) error {
 		return err
 	}
 	if w.logTokenFile != "" {
-		if w.logToken, err = readSecretFile(w.logTokenFile); err != nil {
+		if w.logToken, err = readSecretFileWith(w.logTokenFile, a.secretPolicy()); err != nil {
 			return fmt.Errorf("--log-rpc-token-file: %w", err)
 		}
 	}
 	natsPassword := ""
 	if w.natsPasswordFile != "" {
-		if natsPassword, err = readSecretFile(w.natsPasswordFile); err != nil {
+		if natsPassword, err = readSecretFileWith(w.natsPasswordFile, a.secretPolicy()); err != nil {
 			return fmt.Errorf("--nats-password-file: %w", err)
 		}
 	}
 	cfg := node.WitnessConfig{DataDir: w.data, Identity: w.identity, Store: w.storeSpec, Trust: trust,
 		Subject: w.subject, CheckInterval: w.interval, Listen: w.listen, Logger: a.logger}
 	if a.natsURL != "" {
-		cfg.NATS = node.NATSClient{URL: a.natsURL, User: w.natsUser, Password: natsPassword}
+		if cfg.NATS, err = a.withCreds(node.NATSClient{URL: a.natsURL, User: w.natsUser, Password: natsPassword}, ""); err != nil {
+			return err
+		}
 	}
 	if cfg.LogRPC, err = witnessLogRPC(w, a.natsURL != ""); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -424,4 +425,17 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 	}
 	info.WitnessSubject = witnessd.DefaultSubject
 	return &witnessPart{svc: svc, listening: listening, client: witnessd.NewNATSClient(nc, ""), tlogVKey: srv.TlogVerifierKey()}, nil
+}
+
+// Token returns the generated store RPC bearer token of role (reader or
+// writer) for the HTTP listener; "" when the node runs with Insecure.
+func (i Info) Token(role rpcserver.Role) (string, error) {
+	if i.AuthDir == "" {
+		return "", nil
+	}
+	b, err := secretfile.Read("token file", filepath.Join(i.AuthDir, string(role)+".token"), secretfile.Policy{})
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }

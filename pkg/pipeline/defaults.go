@@ -25,6 +25,8 @@ const (
 	DefaultMaxPayload = 256 << 10
 	// DefaultAckWait was the consumer's redelivery timeout; the consumer
 	// no longer acknowledges (IngesterConfig.AckWait is ignored).
+	//
+	// Deprecated: it has no effect.
 	DefaultAckWait = time.Minute
 	// DefaultDuplicates is the JetStream de-duplication window of SECURELOG_IN.
 	DefaultDuplicates = 2 * time.Minute

@@ -43,7 +43,9 @@ type IngesterConfig struct {
 	MaxPayload int
 	// AckWait is ignored: the consumer acknowledges nothing (the position
 	// committed with the entries is the progress record). Kept so that
-	// configurations naming it still load.
+	// configurations naming it still load (the CLI warns).
+	//
+	// Deprecated: it has no effect.
 	AckWait time.Duration
 	// NoRequestHandlers disables the securelog.append.> and
 	// securelog.close.> request handlers.

@@ -106,3 +106,15 @@ func (s *Server) StopNATS(ctx context.Context, sv *NATSServing) error {
 		return fmt.Errorf("rpcserver: waiting for NATS requests: %w", ctx.Err())
 	}
 }
+
+// Unsubscribe stops serving at once (requests being handled still finish
+// in the background); StopNATS is the graceful stop.
+func (sv *NATSServing) Unsubscribe() error {
+	var errs []error
+	for _, sub := range sv.subs {
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			errs = append(errs, fmt.Errorf("rpcserver: unsubscribe %s: %w", sub.Subject, err))
+		}
+	}
+	return errors.Join(errs...)
+}
