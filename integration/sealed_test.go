@@ -9,10 +9,10 @@ import (
 	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
+	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/seal"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store/remote"
-	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 )
