@@ -256,6 +256,10 @@ func (b *batchState) stream(ctx context.Context, name string) (*streamState, err
 		return nil, storageErr(err, "get stream %q", name)
 	}
 	if !ok {
+		// A new stream's name follows the pipeline's rule (issue 9 item 11).
+		if err := wire.CheckStreamToken(name); err != nil {
+			return nil, err
+		}
 		// DECISIONS 8: the first append creates the stream as public.
 		row = wire.StreamRow{Name: name, Tier: seal.TierPublic, CreatedAt: b.l.timestamp()}
 		if err := b.l.st.StreamUpsert(ctx, row); err != nil {

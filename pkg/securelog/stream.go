@@ -23,8 +23,10 @@ func (l *Log) CreateStream(ctx context.Context, name, tier string, description *
 	if err := l.checkOpen(); err != nil {
 		return err
 	}
-	if name == "" {
-		return wire.Invalidf("stream name is empty")
+	// One stream-name rule everywhere: the pipeline's (a NATS subject
+	// token without control, bidi or zero-width characters).
+	if err := wire.CheckStreamToken(name); err != nil {
+		return err
 	}
 	if !seal.ValidTierExact(tier) {
 		return wire.Invalidf("unknown tier %q: expected public, protected or highly-restricted", tier)
