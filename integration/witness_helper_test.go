@@ -53,6 +53,13 @@ func withWitness(t *testing.T, trust **checkpoint.Trust) func(ctx context.Contex
 			st.Close()
 		}()
 		<-listening
-		return []pipeline.Witness{witnessd.NewNATSClient(nc, "")}, nil
+		// Submissions come from the log's side (the admin user here; the
+		// witness's own user may only serve them).
+		cnc, err := info.Connect("witness-client")
+		if err != nil {
+			return nil, err
+		}
+		go func() { <-ctx.Done(); cnc.Close() }()
+		return []pipeline.Witness{witnessd.NewNATSClient(cnc, "")}, nil
 	}
 }

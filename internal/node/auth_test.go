@@ -19,9 +19,9 @@ import (
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-// startUp runs Up with cfg (in a fresh data directory unless set) until
+// startUpAuth runs Up with cfg (in a fresh data directory unless set) until
 // the test ends.
-func startUp(t *testing.T, cfg UpConfig) Info {
+func startUpAuth(t *testing.T, cfg UpConfig) Info {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(t.TempDir(), "data")
@@ -96,7 +96,7 @@ func permissionDenied(t *testing.T, nc *nats.Conn, errs <-chan error, subject st
 // ingester can subscribe to the RPC's request subjects to read requests
 // (item 4).
 func TestUpRefusesUnauthenticatedWrites(t *testing.T) {
-	info := startUp(t, UpConfig{NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+	info := startUpAuth(t, UpConfig{NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", LocalWitness: true,
 		Sealer: pipeline.SealerConfig{MaxEntries: 1, MaxAge: 50 * time.Millisecond},
 		Signer: pipeline.SignerConfig{ScanInterval: 50 * time.Millisecond}})
 	if info.AuthDir == "" {
@@ -148,8 +148,12 @@ func TestUpRefusesUnauthenticatedWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("producer publish: %v", err)
 	}
-	if _, err := pc.AwaitCheckpoint(ctx, res.Seqno); err != nil {
+	ck, err := pc.AwaitCheckpoint(ctx, res.Seqno)
+	if err != nil {
 		t.Fatalf("checkpoint as producer (reads the store on the read-only subject): %v", err)
+	}
+	if len(ck.Receipts) != 1 {
+		t.Fatalf("checkpoint with %d witness receipts, want the local witness's", len(ck.Receipts))
 	}
 
 	// HTTP without a token, with the reader token: refused; the writer

@@ -287,6 +287,13 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	rpc := RPCClient{Transport: TransportNATS, Token: token}
 	ws := cfg.Signer.Witnesses
 	var localTlog tlogwitness.WitnessConfig // up's local witness as a C2SP tlog-witness
+	// The signer submits to the local witness on its own connection (only
+	// the signer may publish witness submissions).
+	signNC, err := b.connect(natsc(RoleSigner), "securelog-signer")
+	if err != nil {
+		g.stop()
+		return errors.Join(err, g.wait())
+	}
 	if cfg.LocalWitness {
 		w, err := b.localWitness(g.ctx, natsc(RoleWitness), rpc, &info, cfg.Tlog)
 		if err != nil {
@@ -304,7 +311,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 			localTlog = tlogwitness.WitnessConfig{URL: "http://" + info.WitnessAddr, VKey: w.tlogVKey}
 			info.WitnessVKey = w.tlogVKey
 		}
-		ws = append(ws, w.client)
+		ws = append(ws, witnessd.NewNATSClient(signNC, ""))
 	}
 	if cfg.Extra != nil {
 		extra, err := cfg.Extra(g.ctx, info)
@@ -319,14 +326,11 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		err = b.sealer(SealerConfig{RPC: rpc, Worker: cfg.Sealer}, sealNC)
 	}
 	if err == nil {
-		var signNC *nats.Conn
-		if signNC, err = b.connect(natsc(RoleSigner), "securelog-signer"); err == nil {
-			sc := cfg.Signer
-			sc.Witnesses = ws
-			// up's checkpointer runs over the in-process tree (below).
-			err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
-				HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
-		}
+		sc := cfg.Signer
+		sc.Witnesses = ws
+		// up's checkpointer runs over the in-process tree (below).
+		err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
+			HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
 	}
 	if err == nil && ip.tlog != nil {
 		var signed, witnessed tlog.CheckpointStore
@@ -372,7 +376,6 @@ func writerToken(path string) (string, error) {
 type witnessPart struct {
 	svc       Service
 	listening <-chan string
-	client    pipeline.Witness
 	tlogVKey  string // its cosignature/v1 vkey ("" = no tlog-witness)
 }
 
@@ -411,7 +414,7 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		}
 		wcfg.Tlog = &witnessd.TlogConfig{Name: LocalTlogWitnessName, Logs: logs, State: heads}
 	}
-	srv, svc, nc, err := b.witnessConn(wcfg)
+	srv, svc, _, err := b.witnessConn(wcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +427,7 @@ func (b *builder) localWitness(ctx context.Context, natsc NATSClient, rpc RPCCli
 		return nil, err
 	}
 	info.WitnessSubject = witnessd.DefaultSubject
-	return &witnessPart{svc: svc, listening: listening, client: witnessd.NewNATSClient(nc, ""), tlogVKey: srv.TlogVerifierKey()}, nil
+	return &witnessPart{svc: svc, listening: listening, tlogVKey: srv.TlogVerifierKey()}, nil
 }
 
 // Token returns the generated store RPC bearer token of role (reader or

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,7 +136,7 @@ func (e *stackEnv) startServeRPC(ctx context.Context, dir string) (string, func(
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(bin, "serve-rpc", "--listen", addr)
-	cmd.Env = append(os.Environ(), "SECURE_LOG_STORE_CONFIG="+filepath.Join(dir, "secure-log.db"))
+	cmd.Env = serveRPCEnv(os.Environ(), filepath.Join(dir, "secure-log.db"))
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -267,4 +268,20 @@ func (b *syncBuffer) tail() string {
 		io.WriteString(&w, l+"; ")
 	}
 	return w.String()
+}
+
+// serveRPCEnv is the environment of the serve-rpc subprocess: the caller's
+// without any SECURELOG_* or SECURE_LOG_* setting, plus the SQLite store. An
+// inherited SECURELOG_NATS (the README runs verify-stack beside a running
+// `securelog up`) would make the harness's throwaway server join that
+// node's store RPC subject, or fail on its authentication.
+func serveRPCEnv(environ []string, storeFile string) []string {
+	env := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "SECURELOG_") || strings.HasPrefix(kv, "SECURE_LOG_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "SECURE_LOG_STORE_CONFIG="+storeFile)
 }
