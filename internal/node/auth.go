@@ -16,6 +16,7 @@ import (
 
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/secretfile"
+	"github.com/securelog/securelog/pkg/wire"
 )
 
 // `securelog up` is authenticated by default (issue 9 item 3): at first
@@ -93,15 +94,16 @@ func RolePermissions(role string) *server.Permissions {
 			[]string{"securelog.committed.>", "securelog.checkpoint.>", "_INBOX.>"}, requestSubjects)
 	case RoleIngester:
 		p := perm([]string{"securelog.committed.>", "securelog.appended.>", "securelog.sealed.>", "securelog.alert.>",
-			"securelog.dlq.>", "securelog.checkpoint.log", "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", "_INBOX.>"},
+			"securelog.dlq.>", wire.TlogCheckpointSubject, "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", "_INBOX.>"},
 			[]string{"securelog.append.>", "securelog.close.>", "securelog.lookup.commit", "securelog.rpc", "securelog.rpc.read", "_INBOX.>"}, nil)
 		p.Response = &server.ResponsePermission{MaxMsgs: 1}
 		return p
 	case RoleSealer:
-		return perm([]string{"securelog.close.>", "securelog.rpc.read"},
+		return perm(append([]string{"securelog.close.>", "securelog.rpc.read"}, durableConsumer(wire.AppendedStream)...),
 			[]string{"securelog.appended.>", "_INBOX.>"}, requestSubjects)
 	case RoleSigner:
-		return perm([]string{"securelog.rpc", "securelog.rpc.read", "securelog.checkpoint.>", "securelog.alert.>", "securelog.witness.submit"},
+		return perm(append([]string{"securelog.rpc", "securelog.rpc.read", "securelog.checkpoint.>", "securelog.alert.>", "securelog.witness.submit"},
+			durableConsumer(wire.SealedStream)...),
 			[]string{"securelog.sealed.>", "_INBOX.>"}, requestSubjects)
 	case RoleWitness:
 		p := perm([]string{"securelog.rpc.read", "securelog.alert.>"},
@@ -116,6 +118,14 @@ func RolePermissions(role string) *server.Permissions {
 		return perm([]string{">"}, []string{">"}, requestSubjects)
 	}
 	return nil
+}
+
+// durableConsumer is what a worker needs to consume the JetStream stream
+// with its durable pull consumer (any durable name).
+func durableConsumer(stream string) []string {
+	return []string{"$JS.API.STREAM.INFO." + stream, "$JS.API.CONSUMER.INFO." + stream + ".>",
+		"$JS.API.CONSUMER.CREATE." + stream + ".>", "$JS.API.CONSUMER.DURABLE.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>", "$JS.ACK." + stream + ".>"}
 }
 
 // Credentials are the generated credentials of a data directory.
