@@ -91,7 +91,7 @@ func RolePermissions(role string) *server.Permissions {
 	case RoleProducer:
 		return perm([]string{"securelog.in.>", "securelog.append.>", "securelog.lookup.commit", "securelog.rpc.read",
 			"$JS.API.INFO", "$JS.API.STREAM.INFO.SECURELOG_IN"},
-			[]string{"securelog.committed.>", "securelog.checkpoint.>", "_INBOX.>"}, requestSubjects)
+			[]string{"securelog.committed.>", "securelog.checkpoint.>", wire.TlogCheckpointSubject, "_INBOX.>"}, requestSubjects)
 	case RoleIngester:
 		p := perm([]string{"securelog.committed.>", "securelog.appended.>", "securelog.sealed.>", "securelog.alert.>",
 			"securelog.dlq.>", wire.TlogCheckpointSubject, "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", "_INBOX.>"},
@@ -112,7 +112,7 @@ func RolePermissions(role string) *server.Permissions {
 		return p
 	case RoleReader:
 		return perm([]string{"securelog.rpc.read", "securelog.lookup.commit"},
-			[]string{"securelog.checkpoint.>", "securelog.committed.>", "securelog.sealed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>"},
+			[]string{"securelog.checkpoint.>", wire.TlogCheckpointSubject, "securelog.committed.>", "securelog.sealed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>"},
 			requestSubjects)
 	case RoleAdmin:
 		return perm([]string{">"}, []string{">"}, requestSubjects)
