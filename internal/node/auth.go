@@ -76,7 +76,7 @@ func TokenFile(dataDir string, role rpcserver.Role) string {
 // them: a request (and any header it carries) is visible to its
 // subscribers.
 var requestSubjects = []string{"securelog.rpc", "securelog.rpc.>", "securelog.append.>", "securelog.close.>",
-	"securelog.lookup.>", "securelog.witness.submit"}
+	"securelog.lookup.>", "securelog.witness.submit", wire.TlogLatestSubject, wire.TlogHeadSubject, wire.TlogTileSubject}
 
 // RolePermissions returns the subject permissions of a role (nil for an
 // unknown role). Request subjects are subscribable only by their servers
@@ -89,20 +89,23 @@ func RolePermissions(role string) *server.Permissions {
 	}
 	switch role {
 	case RoleProducer:
-		return perm([]string{"securelog.in.>", "securelog.append.>", "securelog.lookup.commit", "securelog.rpc.read",
+		return perm([]string{"securelog.in.>", "securelog.append.>", "securelog.lookup.commit", "securelog.rpc.read", wire.TlogLatestSubject,
 			"$JS.API.INFO", "$JS.API.STREAM.INFO.SECURELOG_IN"},
 			[]string{"securelog.committed.>", "securelog.checkpoint.>", wire.TlogCheckpointSubject, "_INBOX.>"}, requestSubjects)
 	case RoleIngester:
 		p := perm([]string{"securelog.committed.>", "securelog.appended.>", "securelog.sealed.>", "securelog.alert.>",
 			"securelog.dlq.>", wire.TlogCheckpointSubject, "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", "_INBOX.>"},
-			[]string{"securelog.append.>", "securelog.close.>", "securelog.lookup.commit", "securelog.rpc", "securelog.rpc.read", "_INBOX.>"}, nil)
+			[]string{"securelog.append.>", "securelog.close.>", "securelog.lookup.commit", "securelog.rpc", "securelog.rpc.read",
+				wire.TlogLatestSubject, wire.TlogHeadSubject, wire.TlogTileSubject,
+				"securelog.alert.>", "securelog.committed.>", "_INBOX.>"}, nil) // alerts and receipts: the query API
 		p.Response = &server.ResponsePermission{MaxMsgs: 1}
 		return p
 	case RoleSealer:
 		return perm(append([]string{"securelog.close.>", "securelog.rpc.read"}, durableConsumer(wire.AppendedStream)...),
 			[]string{"securelog.appended.>", "_INBOX.>"}, requestSubjects)
 	case RoleSigner:
-		return perm(append([]string{"securelog.rpc", "securelog.rpc.read", "securelog.checkpoint.>", "securelog.alert.>", "securelog.witness.submit"},
+		return perm(append([]string{"securelog.rpc", "securelog.rpc.read", "securelog.checkpoint.>", "securelog.alert.>", "securelog.witness.submit",
+			wire.TlogCheckpointSubject, wire.TlogHeadSubject, wire.TlogTileSubject},
 			durableConsumer(wire.SealedStream)...),
 			[]string{"securelog.sealed.>", "_INBOX.>"}, requestSubjects)
 	case RoleWitness:
@@ -111,7 +114,7 @@ func RolePermissions(role string) *server.Permissions {
 		p.Response = &server.ResponsePermission{MaxMsgs: 1}
 		return p
 	case RoleReader:
-		return perm([]string{"securelog.rpc.read", "securelog.lookup.commit"},
+		return perm([]string{"securelog.rpc.read", "securelog.lookup.commit", wire.TlogLatestSubject},
 			[]string{"securelog.checkpoint.>", wire.TlogCheckpointSubject, "securelog.committed.>", "securelog.sealed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>"},
 			requestSubjects)
 	case RoleAdmin:

@@ -29,7 +29,7 @@ func TestUpServesVerifiableTlog(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Up(ctx, UpConfig{DataDir: filepath.Join(t.TempDir(), "data"), HTTPListen: "127.0.0.1:0",
-			Tlog: TlogConfig{Interval: 50 * time.Millisecond}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+			Tlog: TlogConfig{Interval: 50 * time.Millisecond, Public: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 			func(i Info) { infoc <- i })
 	}()
 	var info Info
