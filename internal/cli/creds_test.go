@@ -19,7 +19,7 @@ func TestUpAuthenticatedClientsFindCredentials(t *testing.T) {
 	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_TRUST", "SECURELOG_DATA_DIR", "SECURELOG_CREDS", "SECURELOG_TOKEN_FILE", "SECURELOG_RPC_TOKEN")
 	dir := t.TempDir()
 	t.Chdir(dir)
-	out, errs := startCLI(t, "up", "--listen-nats", "127.0.0.1:0", "--http", "127.0.0.1:0", "--no-witness", "--max-age", "50ms")
+	out, errs := startCLI(t, "up", "--listen-nats", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--no-witness", "--max-age", "50ms")
 	url := waitMatch(t, out, errs, `NATS\s+(nats://\S+)`)
 	addr := waitMatch(t, out, errs, `store RPC\s+http://(\S+)/`)
 	waitMatch(t, out, errs, `credentials\s+securelog-data/auth`)
@@ -79,7 +79,7 @@ func TestUpAuthenticatedClientsFindCredentials(t *testing.T) {
 // and a warning in the log.
 func TestUpInsecureWarns(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	out, errs := startCLI(t, "up", "--insecure", "--data", data, "--listen-nats", "127.0.0.1:0", "--http", "", "--no-witness")
+	out, errs := startCLI(t, "up", "--insecure", "--data", data, "--listen-nats", "127.0.0.1:0", "--listen", "", "--no-witness")
 	url := waitMatch(t, out, errs, `NATS\s+(nats://\S+)`)
 	if !strings.Contains(out.String(), "INSECURE") || !strings.Contains(errs.String(), "INSECURE") {
 		t.Fatalf("--insecure without a warning:\n%s\n%s", out.String(), errs.String())

@@ -311,11 +311,12 @@ func TestJSONOutputContract(t *testing.T) {
 // banner as one JSON document.
 func TestPublishCheckpointedJSON(t *testing.T) {
 	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE", "SECURELOG_HEAD_FILE")
-	out, errs := startCLI(t, "--json", "up", "--data", t.TempDir(), "--listen-nats", "127.0.0.1:0", "--listen", "", "--max-age", "50ms")
+	data := t.TempDir()
+	out, errs := startCLI(t, "--json", "up", "--data", data, "--listen-nats", "127.0.0.1:0", "--listen", "", "--max-age", "50ms")
 	url := waitMatch(t, out, errs, `"nats_url":"(nats://[^"]+)"`)
 	checkJSONOutput(t, "up", out.String(), false)
 	for _, wait := range []string{"accepted", "committed", "checkpointed"} {
-		got := mustCLI(t, "--json", "--nats", url, "publish", "default", "--type", "t", "--producer", "p", "--payload", "x",
+		got := mustCLI(t, "--json", "--nats", url, "--data-dir", data, "publish", "default", "--type", "t", "--producer", "p", "--payload", "x",
 			"--wait", wait, "--timeout", "60s")
 		docs := checkJSONOutput(t, "publish --wait "+wait, got, false)
 		if len(docs) == 1 && docs[0].(map[string]any)["level"] != wait {
@@ -385,7 +386,8 @@ func TestFlagAliases(t *testing.T) {
 // FILE or stdin (--payload-file -), like append.
 func TestPublishPayloadFile(t *testing.T) {
 	clearEnv(t, "SECURELOG_STORE", "SECURELOG_KEYS", "SECURELOG_KEK_FILE", "SECURELOG_TRUST", "SECURELOG_KEYSTORE", "SECURELOG_HEAD_FILE")
-	out, errs := startCLI(t, "--json", "up", "--data", t.TempDir(), "--listen-nats", "127.0.0.1:0", "--listen", "", "--no-witness")
+	data := t.TempDir()
+	out, errs := startCLI(t, "--json", "up", "--data", data, "--listen-nats", "127.0.0.1:0", "--listen", "", "--no-witness")
 	url := waitMatch(t, out, errs, `"nats_url":"(nats://[^"]+)"`)
 	file := filepath.Join(t.TempDir(), "payload")
 	if err := os.WriteFile(file, []byte("from a file"), 0o600); err != nil {
@@ -394,7 +396,7 @@ func TestPublishPayloadFile(t *testing.T) {
 	publish := func(stdin string, args ...string) uint64 {
 		t.Helper()
 		var o, e strings.Builder
-		all := append([]string{"--json", "--nats", url, "publish", "default", "--type", "t", "--producer", "p"}, args...)
+		all := append([]string{"--json", "--nats", url, "--data-dir", data, "publish", "default", "--type", "t", "--producer", "p"}, args...)
 		if code := Main(context.Background(), all, strings.NewReader(stdin), &o, &e); code != 0 {
 			t.Fatalf("publish %v: exit %d %s", args, code, e.String())
 		}
@@ -406,12 +408,12 @@ func TestPublishPayloadFile(t *testing.T) {
 	}
 	fromFile := publish("", "--payload-file", file)
 	fromStdin := publish("from stdin", "--payload-file", "-")
-	if code, _, errs := runCLI(t, "--nats", url, "publish", "default", "--type", "t", "--producer", "p", "--payload", "x", "--payload-file", file); code != ExitUsage {
+	if code, _, errs := runCLI(t, "--nats", url, "--data-dir", data, "publish", "default", "--type", "t", "--producer", "p", "--payload", "x", "--payload-file", file); code != ExitUsage {
 		t.Errorf("--payload with --payload-file: exit %d %s", code, errs)
 	}
 	// Read the payloads back through the store RPC.
 	for seqno, want := range map[uint64]string{fromFile: "from a file", fromStdin: "from stdin"} {
-		got := mustCLI(t, "--json", "--store", "remote:x", "--transport", "nats", "--nats", url, "--no-head-file", "read", fmt.Sprint(seqno))
+		got := mustCLI(t, "--json", "--store", "remote:x", "--transport", "nats", "--nats", url, "--data-dir", data, "--no-head-file", "read", fmt.Sprint(seqno))
 		if !strings.Contains(got, fmt.Sprintf(`"payload":"%x"`, want)) {
 			t.Errorf("seqno %d: %s, want payload %q", seqno, got, want)
 		}

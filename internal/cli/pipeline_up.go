@@ -71,7 +71,8 @@ func (a *app) printUp(info node.Info, sync string) {
 	if a.jsonOut {
 		_ = a.printJSON(upView{Event: "up", Sync: sync, NATSURL: info.NATSURL, HTTPAddr: info.HTTPAddr, WitnessAddr: info.WitnessAddr,
 			WitnessSubject: info.WitnessSubject, WitnessTrustFile: info.WitnessTrustFile, DataDir: info.DataDir, StoreSpec: info.StoreSpec,
-			Keystore: info.Keystore, KeysDir: info.KeysDir, Identity: info.Identity, TrustFile: info.TrustFile, HeadFile: info.HeadFile})
+			Keystore: info.Keystore, KeysDir: info.KeysDir, Identity: info.Identity, TrustFile: info.TrustFile, HeadFile: info.HeadFile,
+			AuthDir: info.AuthDir, Insecure: info.AuthDir == ""})
 		return
 	}
 	url := info.NATSURL

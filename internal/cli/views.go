@@ -155,4 +155,8 @@ type upView struct {
 	Identity         string `json:"identity"`
 	TrustFile        string `json:"trust_file"`
 	HeadFile         string `json:"head_file"`
+	// AuthDir holds the generated credentials ("" with --insecure);
+	// Insecure says that the listeners accept anyone.
+	AuthDir  string `json:"auth_dir"`
+	Insecure bool   `json:"insecure"`
 }
