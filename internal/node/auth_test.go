@@ -82,7 +82,7 @@ func permissionDenied(t *testing.T, nc *nats.Conn, errs <-chan error, subject st
 	select {
 	case err := <-errs:
 		return strings.Contains(strings.ToLower(err.Error()), "permissions violation")
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second): // only waited out when the subscription is allowed
 		return false
 	}
 }
