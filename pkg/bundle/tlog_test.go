@@ -214,9 +214,9 @@ func TestBundleTlogTampered(t *testing.T) {
 			p := proofs[1].(map[string]any)["proof"].([]any)
 			p[0] = tlog.EncodeHash([32]byte{2})
 		},
-		"proof seqno": func() { proofs[1].(map[string]any)["seqno"] = 99.0 },
+		"proof seqno":   func() { proofs[1].(map[string]any)["seqno"] = 99.0 },
 		"missing proof": func() { tl["proofs"] = proofs[:len(proofs)-1] },
-		"extra proof": func() { tl["proofs"] = append(append([]any{}, proofs...), proofs[0]) },
+		"extra proof":   func() { tl["proofs"] = append(append([]any{}, proofs...), proofs[0]) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var d map[string]any
