@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/tlogwitness"
 )
@@ -99,7 +101,13 @@ func TestLitewitnessCosignsThroughUp(t *testing.T) {
 	lv, _ := tlogwitness.NewVerifier(e.VKey)
 	wv, _ := tlogwitness.NewVerifier(wvkey)
 	v := tlogwitness.CheckpointVerifier{Origin: logOrigin, Log: lv, Policy: tlogwitness.Policy{Witnesses: []note.Verifier{wv}}}
-	cl := &tlog.Client{URL: "http://" + info.HTTPAddr}
+	// up is authenticated by default: /checkpoint and the tiles need the
+	// reader token from its data directory.
+	tok, err := info.Token(rpcserver.RoleReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &tlog.Client{URL: "http://" + info.HTTPAddr, HTTP: &http.Client{Transport: bearer(tok)}}
 	var last []byte
 	for round, want := range []int64{20, 45} {
 		for i := 0; i < 25-5*(1-round); i++ {
@@ -142,4 +150,14 @@ func TestLitewitnessCosignsThroughUp(t *testing.T) {
 	if _, err := v.Verify(b, time.Now()); err == nil {
 		t.Fatal("a tampered litewitness cosignature verified")
 	}
+}
+
+// bearer is an http.RoundTripper that sends the token as a bearer token.
+type bearer string
+
+// RoundTrip sends r with "Authorization: Bearer <token>".
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
 }
