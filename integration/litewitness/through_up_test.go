@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,7 +106,7 @@ func TestLitewitnessCosignsThroughUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &tlog.Client{URL: "http://" + info.HTTPAddr, HTTP: &http.Client{Transport: bearer(tok)}}
+	cl := &tlog.Client{URL: "http://" + info.HTTPAddr, Token: tok}
 	var last []byte
 	for round, want := range []int64{20, 45} {
 		for i := 0; i < 25-5*(1-round); i++ {
@@ -150,14 +149,4 @@ func TestLitewitnessCosignsThroughUp(t *testing.T) {
 	if _, err := v.Verify(b, time.Now()); err == nil {
 		t.Fatal("a tampered litewitness cosignature verified")
 	}
-}
-
-// bearer is an http.RoundTripper that sends the token as a bearer token.
-type bearer string
-
-// RoundTrip sends r with "Authorization: Bearer <token>".
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+string(b))
-	return http.DefaultTransport.RoundTrip(r)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"net/http"
 	neturl "net/url"
 	"os"
 
@@ -156,21 +155,6 @@ func (a *app) tlogClient(url string) (*tlog.Client, error) {
 		}
 		tok = t
 	}
-	if tok != "" {
-		c.HTTP = &http.Client{Transport: bearer{token: tok, base: http.DefaultTransport}}
-	}
+	c.Token = tok
 	return c, nil
-}
-
-// bearer adds "Authorization: Bearer <token>" to every request.
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-// RoundTrip sends r with the token.
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }

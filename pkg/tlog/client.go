@@ -18,6 +18,9 @@ type Client struct {
 	URL string
 	// HTTP sends the requests (http.DefaultClient if nil).
 	HTTP *http.Client
+	// Token, when set, is sent as "Authorization: Bearer <Token>": a
+	// listener with store RPC tokens serves tiles to the reader role.
+	Token string
 }
 
 func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, error) {
@@ -29,6 +32,9 @@ func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, err
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
