@@ -400,19 +400,43 @@ func (c *Checkpointer) consistent(ctx context.Context, last Checkpoint, size int
 // Run looks at the tree every Poll and checkpoints when it grew and the
 // last checkpoint is at least Interval old, until ctx ends (then returns
 // nil). A refused (inconsistent) tree is alerted and retried; it is never
-// signed.
+// signed. While attempts fail (the tree cannot be read, the signer is
+// unavailable), Run backs off from Poll up to Interval between attempts,
+// and a repeated error is logged once per warnEvery.
 func (c *Checkpointer) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
+	var (
+		backoff  time.Duration // 0 while attempts succeed
+		retryAt  time.Time
+		lastMsg  string
+		lastWarn time.Time
+		repeats  int
+	)
 	for {
+		now := c.cfg.Now()
 		c.mu.Lock()
-		due := c.cfg.Now().Sub(c.tried) >= c.cfg.Interval
+		due := now.Sub(c.tried) >= c.cfg.Interval && !now.Before(retryAt)
 		c.mu.Unlock()
 		if due {
-			if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
+			_, err := c.Step(ctx)
+			switch {
+			case err == nil || ctx.Err() != nil:
+				if lastMsg != "" && ctx.Err() == nil {
+					c.log.Info("checkpointing again", "failed_attempts", repeats+1)
+				}
+				backoff, retryAt, lastMsg, repeats = 0, time.Time{}, "", 0
+			default:
+				backoff = min(max(2*backoff, c.cfg.Poll), c.cfg.Interval)
+				retryAt = c.cfg.Now().Add(backoff)
 				var inc *InconsistentTreeError
-				if !errors.As(err, &inc) {
-					c.log.Warn("checkpoint failed", "err", err)
+				if msg := err.Error(); errors.As(err, &inc) {
+					// alerted and logged by Step
+				} else if msg != lastMsg || c.cfg.Now().Sub(lastWarn) >= warnEvery {
+					c.log.Warn("checkpoint failed", "err", err, "repeated", repeats, "retry_in", backoff)
+					lastMsg, lastWarn, repeats = msg, c.cfg.Now(), 0
+				} else {
+					repeats++
 				}
 			}
 		}
@@ -423,3 +447,6 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// warnEvery is how often Run repeats a warning for the same failure.
+const warnEvery = 30 * time.Second
