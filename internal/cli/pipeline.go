@@ -69,6 +69,17 @@ type storeSection struct {
 	Spec     string `toml:"spec"`
 	HeadFile string `toml:"head_file"`
 	KEKFile  string `toml:"kek_file"`
+	// Pebble memory of the ingester's store (node.PebbleTuning), in MiB;
+	// 0 takes node's defaults.
+	PebbleCacheMiB    int `toml:"pebble_cache_mib"`
+	PebbleMemTableMiB int `toml:"pebble_memtable_mib"`
+	PebbleMemTables   int `toml:"pebble_memtables"`
+}
+
+// pebbleTuning is the ingester store's pebble sizing.
+func (p *pipelineFlags) pebbleTuning() node.PebbleTuning {
+	return node.PebbleTuning{CacheSize: int64(p.cfg.Store.PebbleCacheMiB) << 20,
+		MemTableSize: int64(p.cfg.Store.PebbleMemTableMiB) << 20, MemTables: p.cfg.Store.PebbleMemTables}
 }
 
 type rpcSection struct {
@@ -129,6 +140,8 @@ func defaultPipelineConfig() pipelineConfig {
 		Ingester: ingesterSection{Durable: pipeline.DefaultDurable, MaxBatch: pipeline.DefaultMaxBatch, BatchWait: pipeline.DefaultBatchWait,
 			MaxPayload: pipeline.DefaultMaxPayload, AckWait: pipeline.DefaultAckWait},
 		Sealer: sealerSection{MaxEntries: pipeline.DefaultMaxEntries, MaxAge: pipeline.DefaultMaxAge, ScanInterval: pipeline.DefaultSealerScan},
+		Store: storeSection{PebbleCacheMiB: node.DefaultPebbleCacheSize >> 20, PebbleMemTableMiB: node.DefaultPebbleMemTableSize >> 20,
+			PebbleMemTables: node.DefaultPebbleMemTables},
 		Signer: signerSection{Identity: pipeline.DefaultIdentity, ScanInterval: pipeline.DefaultSignerScan},
 		Up:     upSection{Data: "securelog-data", ListenNATS: "127.0.0.1:4222", Listen: "127.0.0.1:8080"},
 		Tlog:   tlogSection{CheckpointInterval: tlog.DefaultCheckpointInterval},
@@ -180,6 +193,9 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			f.IntVar(&p.cfg.Ingester.MaxBatch, "max-batch", p.cfg.Ingester.MaxBatch, "most events per store batch")
 			f.DurationVar(&p.cfg.Ingester.BatchWait, "batch-wait", p.cfg.Ingester.BatchWait, "wait to fill a batch after its first event")
 			f.IntVar(&p.cfg.Ingester.MaxPayload, "max-payload", p.cfg.Ingester.MaxPayload, "largest accepted payload in bytes")
+			f.IntVar(&p.cfg.Store.PebbleCacheMiB, "pebble-cache-mib", p.cfg.Store.PebbleCacheMiB, "pebble store: block cache in MiB")
+			f.IntVar(&p.cfg.Store.PebbleMemTableMiB, "pebble-memtable-mib", p.cfg.Store.PebbleMemTableMiB, "pebble store: size of one memtable in MiB (fewer flushes and compactions when larger)")
+			f.IntVar(&p.cfg.Store.PebbleMemTables, "pebble-memtables", p.cfg.Store.PebbleMemTables, "pebble store: memtables (one being written, the others flushing) at which writes stall")
 		case "sealer":
 			f.IntVar(&p.cfg.Sealer.MaxEntries, "max-entries", p.cfg.Sealer.MaxEntries, "close a segment at this many entries")
 			f.DurationVar(&p.cfg.Sealer.MaxAge, "max-age", p.cfg.Sealer.MaxAge, "close a segment whose first entry is this old")

@@ -107,3 +107,26 @@ func TestAckWaitDeprecated(t *testing.T) {
 		t.Fatalf("ack_wait: %s", e)
 	}
 }
+
+// TestPebbleTuningConfig: the ingester store's pebble sizes come from the
+// file, the environment and the flags (MiB), with node's defaults.
+func TestPebbleTuningConfig(t *testing.T) {
+	var p pipelineFlags
+	p.cfg = defaultPipelineConfig()
+	if got := p.pebbleTuning(); got.CacheSize != 64<<20 || got.MemTableSize != 64<<20 || got.MemTables != 4 {
+		t.Fatalf("defaults: %+v", got)
+	}
+	file := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(file, []byte("[store]\npebble_memtable_mib = 8\npebble_cache_mib = 16\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SECURELOG_PEBBLE_CACHE_MIB", "32")
+	cfg, err := loadPipeline(t, []string{"--config", file, "--pebble-memtables", "3"}, "ingester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cfg = cfg
+	if got := p.pebbleTuning(); got.CacheSize != 32<<20 || got.MemTableSize != 8<<20 || got.MemTables != 3 {
+		t.Fatalf("file < env < flags: %+v", got)
+	}
+}

@@ -54,7 +54,7 @@ gracefully.`,
 			}
 			cfg := node.UpConfig{
 				DataDir: p.cfg.Up.Data, NATSListen: p.cfg.Up.ListenNATS, HTTPListen: p.cfg.Up.Listen, SyncAlways: sync == "always",
-				StoreSpec: p.cfg.Store.Spec, Identity: p.cfg.Signer.Identity, Keystore: a.keystoreConfig(p.cfg.Signer.Keys),
+				StoreSpec: p.cfg.Store.Spec, Pebble: p.pebbleTuning(), Identity: p.cfg.Signer.Identity, Keystore: a.keystoreConfig(p.cfg.Signer.Keys),
 				TokensFile: p.cfg.RPC.Tokens, LocalWitness: !p.cfg.Up.NoWitness,
 				Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),
 				Signer: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),

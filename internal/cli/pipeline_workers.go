@@ -57,7 +57,7 @@ func (a *app) runIngester(ctx context.Context, p *pipelineFlags) error {
 		return usageErr("no store: pass --store BACKEND:CONFIG, set SECURELOG_STORE or [store] spec")
 	}
 	return node.RunIngester(ctx, node.IngesterConfig{
-		NATS: p.natsClient(), Store: node.StoreConfig{Spec: p.cfg.Store.Spec}, HeadFile: p.cfg.Store.HeadFile,
+		NATS: p.natsClient(), Store: node.StoreConfig{Spec: p.cfg.Store.Spec, Pebble: p.pebbleTuning()}, HeadFile: p.cfg.Store.HeadFile,
 		KEKFile: p.cfg.Store.KEKFile, Token: a.tokenConfig, RPCSubject: p.cfg.RPC.Subject, TokensFile: p.cfg.RPC.Tokens,
 		HTTPListen: p.cfg.RPC.Listen, Logger: a.infoLogger(),
 		Worker: p.ingesterConfig(), Tlog: node.TlogConfig{Public: p.cfg.Tlog.Public},

@@ -20,7 +20,7 @@ import (
 	// Store backends selectable by spec.
 	_ "github.com/securelog/securelog/pkg/store/filestore"
 	_ "github.com/securelog/securelog/pkg/store/memory"
-	_ "github.com/securelog/securelog/pkg/store/pebblestore"
+	"github.com/securelog/securelog/pkg/store/pebblestore"
 	_ "github.com/securelog/securelog/pkg/store/sqlitestore"
 )
 
@@ -94,6 +94,62 @@ type StoreConfig struct {
 	Create bool
 	// RPC reaches the server of a remote: store.
 	RPC RPCClient
+	// Pebble sizes a pebble store's memory (zero fields take the
+	// DefaultPebble* values); other backends ignore it.
+	Pebble PebbleTuning
+}
+
+// Memory of a pebble store opened by OpenStore (the ingester's store in
+// `securelog up` and `securelog ingester`), sized for a server that
+// ingests continuously: larger memtables mean fewer flushes and far less
+// compaction work per event (pebble starts with a 256 KiB memtable and
+// doubles it up to this size, so a small or idle store stays small).
+// Pebble's memory is about cache + memtable size × memtables.
+const (
+	// DefaultPebbleCacheSize is the block cache size in bytes.
+	DefaultPebbleCacheSize = 64 << 20
+	// DefaultPebbleMemTableSize is the size of one memtable in bytes.
+	DefaultPebbleMemTableSize = 64 << 20
+	// DefaultPebbleMemTables is how many memtables (one mutable, the
+	// rest waiting for their flush) may exist before writes stall.
+	DefaultPebbleMemTables = 4
+)
+
+// PebbleTuning sizes a pebble store's block cache and memtables
+// (pebblestore.WithCacheSize, pebblestore.WithMemTables).
+type PebbleTuning struct {
+	// CacheSize is the block cache in bytes (0 = DefaultPebbleCacheSize).
+	CacheSize int64
+	// MemTableSize is one memtable in bytes (0 = DefaultPebbleMemTableSize).
+	MemTableSize int64
+	// MemTables is the memtable count at which writes stall
+	// (0 = DefaultPebbleMemTables).
+	MemTables int
+}
+
+// options returns the pebblestore options of t, defaults filled in.
+func (t PebbleTuning) options() ([]pebblestore.Option, error) {
+	bad := func(flag string, v int64, msg string) error {
+		return &SettingError{Flag: "--" + flag, Env: "SECURELOG_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_")), Value: fmt.Sprint(v), Msg: msg}
+	}
+	switch {
+	case t.CacheSize < 0:
+		return nil, bad("pebble-cache-mib", t.CacheSize>>20, "must not be negative")
+	case t.MemTableSize < 0 || t.MemTableSize >= 4<<30:
+		return nil, bad("pebble-memtable-mib", t.MemTableSize>>20, "want a size below 4096 MiB (0 = default)")
+	case t.MemTables < 0 || t.MemTables == 1:
+		return nil, bad("pebble-memtables", int64(t.MemTables), "want at least 2 (0 = default)")
+	}
+	if t.CacheSize == 0 {
+		t.CacheSize = DefaultPebbleCacheSize
+	}
+	if t.MemTableSize == 0 {
+		t.MemTableSize = DefaultPebbleMemTableSize
+	}
+	if t.MemTables == 0 {
+		t.MemTables = DefaultPebbleMemTables
+	}
+	return []pebblestore.Option{pebblestore.WithCacheSize(t.CacheSize), pebblestore.WithMemTables(t.MemTableSize, t.MemTables)}, nil
 }
 
 // LocalPath returns the filesystem path of a local store spec, or "".
@@ -146,6 +202,18 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
 		} else if err := os.MkdirAll(filepath.Dir(filepath.Clean(path)), 0o700); err != nil {
 			return nil, fmt.Errorf("create store directory: %w", err)
 		}
+	}
+	if backend == "pebble" {
+		opts, err := cfg.Pebble.options()
+		if err != nil {
+			return nil, err
+		}
+		st := pebblestore.New(opts...)
+		if err := st.Init(ctx, config); err != nil {
+			_ = st.Close()
+			return nil, CheckStoreInUse(cfg.Spec, fmt.Errorf("open store %q: %w", cfg.Spec, err))
+		}
+		return st, nil
 	}
 	st, err := store.Open(ctx, cfg.Spec) // its errors name the spec
 	if err != nil {

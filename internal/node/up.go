@@ -39,6 +39,9 @@ type UpConfig struct {
 	SyncAlways bool
 	// StoreSpec overrides the store (default "pebble:<DataDir>/store").
 	StoreSpec string
+	// Pebble sizes the store's memory when it is a pebble store (zero
+	// fields: the DefaultPebble* values).
+	Pebble PebbleTuning
 	// Identity is the signing key identity (pipeline.DefaultIdentity).
 	Identity string
 	// Keystore holds the signing key (default: software keys in
@@ -249,7 +252,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 		return creds.Client(role, ns)
 	}
-	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
+	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
 		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester, Tlog: cfg.Tlog}
 	if creds != nil {
 		// NATS: the users' permissions decide (no tokens in headers); HTTP:
@@ -260,7 +263,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 	}
 
-	st, err := b.openStore(StoreConfig{Spec: info.StoreSpec, Create: true})
+	st, err := b.openStore(StoreConfig{Spec: info.StoreSpec, Create: true, Pebble: cfg.Pebble})
 	if err != nil {
 		return err
 	}
