@@ -9,9 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/securelog/securelog/pkg/merkle"
 	"github.com/securelog/securelog/pkg/securelog"
-	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
@@ -35,23 +33,29 @@ type Checkpointed struct {
 	TlogCheckpoint string `json:"tlog_checkpoint,omitempty"`
 }
 
-// store returns the remote store for reads, creating it on first use.
-func (c *Client) store(ctx context.Context) (store.Store, error) {
+// reader returns the read side of the log AwaitCheckpoint uses: over
+// Options.Store, or over a remote store on the client's NATS connection
+// created on first use. It is read-only and starts nothing.
+func (c *Client) reader(ctx context.Context) (*securelog.Reader, error) {
 	c.rpcMu.Lock()
 	defer c.rpcMu.Unlock()
-	if c.rpc != nil {
-		return c.rpc, nil
+	if c.rd != nil {
+		return c.rd, nil
 	}
-	t, err := transport.NewNATS(transport.Config{NATSConn: c.nc, Subject: wire.DefaultNATSSubject})
-	if err != nil {
-		return nil, err
+	st := c.opts.Store
+	if st == nil {
+		t, err := transport.NewNATS(transport.Config{NATSConn: c.nc, Subject: wire.DefaultNATSSubject})
+		if err != nil {
+			return nil, err
+		}
+		rs := remote.New(t)
+		if err := rs.Init(ctx, "producer"); err != nil {
+			return nil, fmt.Errorf("producer: store RPC: %w", err)
+		}
+		c.ownRPC, st = rs, rs
 	}
-	st := remote.New(t)
-	if err := st.Init(ctx, "producer"); err != nil {
-		return nil, fmt.Errorf("producer: store RPC: %w", err)
-	}
-	c.rpc, c.ownRPC = st, true
-	return st, nil
+	c.rd = securelog.NewReader(st, securelog.ReaderOptions{})
+	return c.rd, nil
 }
 
 // AwaitCheckpoint waits until the committed entry seqno is in a signed
@@ -66,16 +70,13 @@ func (c *Client) store(ctx context.Context) (store.Store, error) {
 // securelog.tlog.latest. Like the segment's signed state, that answer is
 // the node's; verify-proof and audit check signatures and cosignatures.
 func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointed, error) {
-	st, err := c.store(ctx)
+	rd, err := c.reader(ctx)
 	if err != nil {
 		return Checkpointed{}, err
 	}
-	row, ok, err := st.Get(ctx, seqno)
+	row, err := rd.Read(ctx, seqno)
 	if err != nil {
 		return Checkpointed{}, fmt.Errorf("producer: read seqno %d: %w", seqno, err)
-	}
-	if !ok {
-		return Checkpointed{}, &wire.EntryNotFoundError{Seqno: seqno}
 	}
 	ch := make(chan *nats.Msg, 64)
 	sub, err := c.nc.ChanSubscribe(wire.SubjectFor(wire.KindCheckpoint, row.StreamID), ch)
@@ -96,12 +97,12 @@ func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointe
 	defer poll.Stop()
 	var msg *wire.CheckpointMsg
 	for {
-		seg, signed, err := signedSegmentOf(ctx, st, seqno)
+		seg, signed, err := signedSegmentOf(ctx, rd, seqno)
 		if err != nil {
 			return Checkpointed{}, err
 		}
 		if signed {
-			out, err := c.checkpointed(ctx, st, seg, row, msg)
+			out, err := c.checkpointed(ctx, rd, seg, row, msg)
 			if err != nil {
 				return out, err
 			}
@@ -121,52 +122,28 @@ func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointe
 	}
 }
 
-func signedSegmentOf(ctx context.Context, st store.Store, seqno uint64) (wire.SegmentRow, bool, error) {
-	id, ok, err := st.SegmentForSeqno(ctx, seqno)
-	if err != nil || !ok {
-		return wire.SegmentRow{}, false, err
-	}
-	seg, ok, err := st.SegmentGet(ctx, id)
+// signedSegmentOf returns the segment holding seqno, if it is closed, and
+// whether it is signed.
+func signedSegmentOf(ctx context.Context, rd *securelog.Reader, seqno uint64) (wire.SegmentRow, bool, error) {
+	seg, ok, err := rd.SegmentOf(ctx, seqno)
 	if err != nil || !ok {
 		return wire.SegmentRow{}, false, err
 	}
 	return seg, seg.Signed(), nil
 }
 
-// checkpointed builds the result: the inclusion proof is computed from one
-// membership read and one range read (not one read per leaf), and checked
+// checkpointed builds the result: the entry's inclusion proof in its
+// signed segment (securelog.Reader: O(log n) reads where the store keeps
+// the segment's tree, else one membership and one range read), checked
 // against the segment's stored root.
-func (c *Client) checkpointed(ctx context.Context, st store.Store, seg wire.SegmentRow, row wire.EntryRow, msg *wire.CheckpointMsg) (Checkpointed, error) {
-	seqnos, err := st.SegmentEntrySeqnos(ctx, seg.SegmentID)
+func (c *Client) checkpointed(ctx context.Context, rd *securelog.Reader, seg wire.SegmentRow, row wire.EntryRow, msg *wire.CheckpointMsg) (Checkpointed, error) {
+	proof, err := rd.BuildInclusionProof(ctx, row.Seqno)
 	if err != nil {
-		return Checkpointed{}, fmt.Errorf("producer: members of segment %d: %w", seg.SegmentID, err)
+		return Checkpointed{}, fmt.Errorf("producer: inclusion proof of seqno %d: %w", row.Seqno, err)
 	}
-	rows, err := st.Range(ctx, seg.StreamID, seg.SeqStart, seg.SeqEnd)
-	if err != nil {
-		return Checkpointed{}, fmt.Errorf("producer: entries of segment %d: %w", seg.SegmentID, err)
-	}
-	hashes := make(map[uint64][]byte, len(rows))
-	for _, r := range rows {
-		hashes[r.Seqno] = r.EntryHash
-	}
-	leaves := make([][]byte, len(seqnos))
-	index := -1
-	for i, s := range seqnos {
-		h, ok := hashes[s]
-		if !ok {
-			return Checkpointed{}, &wire.EntryNotFoundError{Seqno: s}
-		}
-		leaves[i] = h
-		if s == row.Seqno {
-			index = i
-		}
-	}
-	if index < 0 {
+	if proof.SegmentID != seg.SegmentID {
 		return Checkpointed{}, fmt.Errorf("producer: seqno %d is not a member of segment %d", row.Seqno, seg.SegmentID)
 	}
-	path, _ := merkle.Prove(leaves, index)
-	proof := securelog.InclusionProof{Seqno: row.Seqno, EntryHash: row.EntryHash, SegmentID: seg.SegmentID,
-		MerkleRoot: seg.MerkleRoot, Path: path, LeafIndex: uint64(index), TreeSize: uint64(len(leaves))}
 	if err := securelog.VerifyInclusionProof(proof, seg.MerkleRoot); err != nil {
 		return Checkpointed{}, fmt.Errorf("producer: inclusion proof of seqno %d: %w", row.Seqno, err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -51,10 +52,11 @@ const (
 
 // Options configures a Client.
 type Options struct {
-	// Store is the remote store AwaitCheckpoint reads (remote.Store over
-	// HTTP or NATS). Nil: a remote store over the client's NATS connection
-	// on subject securelog.rpc, created on first use.
-	Store store.Store
+	// Store is the store AwaitCheckpoint reads (usually a remote.Store over
+	// HTTP or NATS; only its read side is used). Nil: a remote store over
+	// the client's NATS connection on subject securelog.rpc, created on
+	// first use.
+	Store store.ReadStore
 	// MaxPending is the asynchronous publish window (DefaultMaxPending).
 	MaxPending int
 	// StallWait bounds the wait for room in the window (DefaultStallWait).
@@ -123,8 +125,8 @@ type Client struct {
 	closed  bool
 
 	rpcMu  sync.Mutex
-	rpc    store.Store
-	ownRPC bool
+	rd     *securelog.Reader // AwaitCheckpoint's reads and proofs (checkpoint.go)
+	ownRPC store.Store       // the remote store the client opened itself, or nil
 }
 
 type futureKey struct{ stream, msgID string }
@@ -143,7 +145,7 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	if opts.LookupAfter == 0 {
 		opts.LookupAfter = DefaultLookupAfter
 	}
-	c := &Client{nc: nc, flush: nc.Flush, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}, rpc: opts.Store}
+	c := &Client{nc: nc, flush: nc.Flush, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -581,8 +583,8 @@ func (c *Client) Close() error {
 	}
 	c.rpcMu.Lock()
 	defer c.rpcMu.Unlock()
-	if c.ownRPC && c.rpc != nil {
-		return c.rpc.Close()
+	if c.ownRPC != nil {
+		return c.ownRPC.Close()
 	}
 	return nil
 }

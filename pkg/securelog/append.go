@@ -153,7 +153,7 @@ func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]Batc
 		row, err := b.build(ctx, ev, next+1)
 		if err != nil {
 			if isStorage(err) || isHalt(err) {
-				l.invalidate() // build cached provisional hashes of this batch
+				l.invalidate() // the store may have changed under this batch
 				return nil, false, err
 			}
 			results[i].Err = err
@@ -181,8 +181,8 @@ func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]Batc
 	}
 	l.globalHead = next
 	for _, r := range rows {
-		l.lastHash[r.StreamID] = r.EntryHash
-		l.anchors[r.StreamID] = tailAnchor{seqno: r.Seqno, hash: r.EntryHash}
+		l.lastHash.put(r.StreamID, r.EntryHash)
+		l.anchors.put(r.StreamID, tailAnchor{seqno: r.Seqno, hash: r.EntryHash})
 	}
 	return results, false, nil
 }
@@ -231,7 +231,7 @@ func (l *Log) commit(ctx context.Context, rows []wire.EntryRow, meta map[string]
 // writer may have changed the store).
 func (l *Log) invalidate() {
 	l.haveHead = false
-	l.lastHash = map[string][]byte{}
+	l.lastHash.clear()
 }
 
 // streamState is what a batch knows about one stream.
@@ -239,6 +239,7 @@ type streamState struct {
 	row     wire.StreamRow
 	tier    string // canonical tier
 	sealSeg uint64 // segment id that sealed entries of the open segment use (0 = not computed)
+	last    []byte // entry hash of the stream's newest entry in this batch (nil = none yet)
 }
 
 type batchState struct {
@@ -326,9 +327,11 @@ func (b *batchState) build(ctx context.Context, ev Event, seqno uint64) (wire.En
 			producer = seal.Minimize(l.opts.KEK, ev.Stream, "producer", ev.Producer)
 		}
 	}
-	prev, err := l.prevHash(ctx, ev.Stream)
-	if err != nil {
-		return wire.EntryRow{}, err
+	prev := st.last
+	if prev == nil {
+		if prev, err = l.prevHash(ctx, ev.Stream); err != nil {
+			return wire.EntryRow{}, err
+		}
 	}
 	row := wire.EntryRow{
 		Seqno: seqno, StreamID: ev.Stream, SessionID: l.sessID, BootID: l.bootID,
@@ -339,13 +342,14 @@ func (b *batchState) build(ctx context.Context, ev Event, seqno uint64) (wire.En
 		row.Payload = []byte{}
 	}
 	row.EntryHash = chain.RowHash(row)
-	l.lastHash[ev.Stream] = row.EntryHash // provisional; invalidated if the commit fails
+	st.last = row.EntryHash // provisional: the Log's cache learns it after the commit
 	return row, nil
 }
 
-// prevHash returns the entry hash of the stream's newest entry, or ZeroHash.
+// prevHash returns the entry hash of the stream's newest committed entry,
+// or ZeroHash.
 func (l *Log) prevHash(ctx context.Context, stream string) ([]byte, error) {
-	if h, ok := l.lastHash[stream]; ok {
+	if h, ok := l.lastHash.get(stream); ok {
 		return h, nil
 	}
 	last, ok, err := l.st.Last(ctx, stream)
@@ -353,7 +357,7 @@ func (l *Log) prevHash(ctx context.Context, stream string) ([]byte, error) {
 		return nil, storageErr(err, "last entry of stream %q", stream)
 	}
 	if !ok {
-		l.lastHash[stream] = wire.ZeroHash
+		l.lastHash.put(stream, wire.ZeroHash)
 		return wire.ZeroHash, nil
 	}
 	if err := check32(last.EntryHash, fmt.Sprintf("entry_hash of seqno %d", last.Seqno)); err != nil {
@@ -362,7 +366,7 @@ func (l *Log) prevHash(ctx context.Context, stream string) ([]byte, error) {
 	if err := l.verifyTail(ctx, stream, last); err != nil {
 		return nil, err
 	}
-	l.lastHash[stream] = last.EntryHash
+	l.lastHash.put(stream, last.EntryHash)
 	return last.EntryHash, nil
 }
 

@@ -1,12 +1,18 @@
-// Package securelog is the log API of SPEC §14: append, read, head, chain
-// verification, segments, inclusion proofs, streams, checkpoint signing and
-// verification, payload sealing, the head file and witness submissions, over
-// any store.Store.
+// Package securelog is the log API of SPEC §14, in two types:
+//
+//   - Reader, the read side over a narrow store.ReadStore: read, head,
+//     chain verification, segments, inclusion proofs, checkpoint
+//     recomputation and signature verification, witness submissions,
+//     opening sealed payloads. It starts nothing and writes nothing.
+//   - Log, the writer over a store.Store, which embeds a Reader of its
+//     store: append (group-committed, pkg/batch), segment close, stream
+//     management, checkpoint signing, payload sealing, the head file and
+//     integrity halts.
 //
 // One Log instance is the single writer of its store (DECISIONS 19): appends
 // are serialised, so seqnos are never lost or duplicated under concurrency.
 // Sealed appends and segment closes must go through the same instance
-// (see sealedSegmentID).
+// (see reserve.go). Every cache is bounded (cache.go).
 package securelog
 
 import (
@@ -51,6 +57,10 @@ type Options struct {
 	Logger *slog.Logger
 	// OnAlert is called when a rollback or divergence is detected.
 	OnAlert func(stream string, err error)
+	// CacheStreams, CacheCheckpoints and CacheKeys bound the Log's caches
+	// (≤ 0: DefaultCacheStreams, DefaultCacheCheckpoints,
+	// DefaultCacheKeys; see cache.go for what an eviction costs).
+	CacheStreams, CacheCheckpoints, CacheKeys int
 	// CommitHook, if set, sees every batch of new entries before it
 	// commits and adds records that commit atomically with them (the
 	// transparency tree of package tlog). It needs a store.Batcher.
@@ -70,8 +80,10 @@ type CommitHook interface {
 	FinishCommit(err error)
 }
 
-// Log is one instance of the audit log over a store.
+// Log is one instance of the audit log over a store: the writer, with the
+// read operations of its embedded Reader.
 type Log struct {
+	*Reader
 	st     store.Store
 	opts   Options
 	log    *slog.Logger
@@ -82,23 +94,19 @@ type Log struct {
 	mu     sync.Mutex // serialises writers and guards the caches below
 	opened bool
 	// write-side caches, valid while this instance is the only writer;
-	// invalidated on any insert failure.
+	// invalidated on any insert failure. Both per-stream caches are
+	// bounded (Options.CacheStreams).
 	haveHead   bool
 	globalHead uint64
-	lastHash   map[string][]byte // stream → entry hash of its newest entry
+	lastHash   *lru[string, []byte] // stream → entry hash of its newest committed entry
 	// anchors survive invalidate: the newest entry per stream this
 	// instance wrote or verified (tail.go).
-	anchors map[string]tailAnchor
+	anchors *lru[string, tailAnchor]
 
 	group *batch.Group[Event, BatchResult] // single appends, group-committed
 
-	ckMu     sync.Mutex
-	ckCache  map[uint64][]byte  // segment id → recomputed checkpoint hash
-	ckByHash map[string]ckOwner // checkpoint hash → the segment it was computed for
-	maxSeg   uint64             // highest segment id known to exist
-
 	keyMu    sync.Mutex
-	keyCache map[string]keystore.Key
+	keyCache *lru[string, keystore.Key] // bounded: Options.CacheKeys
 
 	haltMu sync.Mutex
 	halted map[string]*StreamHaltedError // streams that failed an integrity check (halt.go)
@@ -106,7 +114,16 @@ type Log struct {
 
 // New returns a Log over st. Call Open (or OpenInitialized) before use.
 func New(st store.Store, opts Options) *Log {
-	l := &Log{st: st, opts: opts, lastHash: map[string][]byte{}, anchors: map[string]tailAnchor{}, ckCache: map[uint64][]byte{}, ckByHash: map[string]ckOwner{}, keyCache: map[string]keystore.Key{}}
+	l := &Log{st: st, opts: opts,
+		lastHash: newLRU[string, []byte](opts.CacheStreams, DefaultCacheStreams, nil),
+		anchors:  newLRU[string, tailAnchor](opts.CacheStreams, DefaultCacheStreams, nil),
+		keyCache: newLRU[string, keystore.Key](opts.CacheKeys, DefaultCacheKeys, nil)}
+	trust := opts.Trust
+	if trust == nil && opts.Signer != nil {
+		trust = signerTrust{l} // the keystore's public keys
+	}
+	l.Reader = NewReader(st, ReaderOptions{Trust: trust, KEK: opts.KEK, CacheCheckpoints: opts.CacheCheckpoints})
+	l.Reader.writeMu = &l.mu
 	l.group = batch.NewGroup(l.commitGroup, maxGroup, 0)
 	l.log = opts.Logger
 	if l.log == nil {

@@ -10,8 +10,8 @@ import (
 )
 
 // Read returns the entry with seqno (SPEC §14.4).
-func (l *Log) Read(ctx context.Context, seqno uint64) (wire.EntryRow, error) {
-	row, ok, err := l.st.Get(ctx, seqno)
+func (r *Reader) Read(ctx context.Context, seqno uint64) (wire.EntryRow, error) {
+	row, ok, err := r.st.Get(ctx, seqno)
 	if err != nil {
 		return wire.EntryRow{}, storageErr(err, "get seqno %d", seqno)
 	}
@@ -22,8 +22,8 @@ func (l *Log) Read(ctx context.Context, seqno uint64) (wire.EntryRow, error) {
 }
 
 // Head returns the stream's highest seqno (SPEC §14.5).
-func (l *Log) Head(ctx context.Context, stream string) (uint64, bool, error) {
-	h, ok, err := l.st.Head(ctx, stream)
+func (r *Reader) Head(ctx context.Context, stream string) (uint64, bool, error) {
+	h, ok, err := r.st.Head(ctx, stream)
 	return h, ok, storageErr(err, "head of %q", stream)
 }
 
@@ -39,7 +39,7 @@ const (
 // into the range is checked against the real predecessor. Entry hashes are
 // recomputed on every core while the next window is read; the links are
 // checked in order after hashing (chain.HashParallel).
-func (l *Log) VerifyChain(ctx context.Context, stream string, from, to uint64) error {
+func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64) error {
 	if from > to {
 		return wire.Invalidf("verify_chain: from (%d) > to (%d)", from, to)
 	}
@@ -48,7 +48,7 @@ func (l *Log) VerifyChain(ctx context.Context, stream string, from, to uint64) e
 		if hi-lo >= verifyWindow {
 			hi = lo + verifyWindow - 1
 		}
-		rows, err = l.st.Range(ctx, stream, lo, hi)
+		rows, err = r.st.Range(ctx, stream, lo, hi)
 		return rows, hi, storageErr(err, "range of %q", stream)
 	}
 	// Find the first window with rows: its first row's predecessor anchors
@@ -68,7 +68,7 @@ func (l *Log) VerifyChain(ctx context.Context, stream string, from, to uint64) e
 		}
 		lo = hi + 1
 	}
-	prev, err := l.predecessor(ctx, stream, rows[0].Seqno)
+	prev, err := r.predecessor(ctx, stream, rows[0].Seqno)
 	if err != nil {
 		return err
 	}
@@ -95,14 +95,14 @@ func (l *Log) VerifyChain(ctx context.Context, stream string, from, to uint64) e
 
 // predecessor returns the entry hash of the stream's newest entry below
 // seqno, or ZeroHash, searching backwards in growing windows.
-func (l *Log) predecessor(ctx context.Context, stream string, seqno uint64) ([]byte, error) {
+func (r *Reader) predecessor(ctx context.Context, stream string, seqno uint64) ([]byte, error) {
 	hi := seqno - 1
 	for w := uint64(1024); hi >= 1; w *= 4 {
 		lo := uint64(1)
 		if hi > w {
 			lo = hi - w + 1
 		}
-		rows, err := l.st.Range(ctx, stream, lo, hi)
+		rows, err := r.st.Range(ctx, stream, lo, hi)
 		if err != nil {
 			return nil, storageErr(err, "range of %q", stream)
 		}
@@ -124,8 +124,8 @@ func (l *Log) predecessor(ctx context.Context, stream string, seqno uint64) ([]b
 // OpenPayload returns the plaintext payload of an entry (SPEC §12.5): "cbor"
 // payloads as stored, sealed ones decrypted with the key of the segment the
 // entry is in (or will be in, DECISIONS 5).
-func (l *Log) OpenPayload(ctx context.Context, seqno uint64) ([]byte, error) {
-	row, err := l.Read(ctx, seqno)
+func (r *Reader) OpenPayload(ctx context.Context, seqno uint64) ([]byte, error) {
+	row, err := r.Read(ctx, seqno)
 	if err != nil {
 		return nil, err
 	}
@@ -135,23 +135,23 @@ func (l *Log) OpenPayload(ctx context.Context, seqno uint64) ([]byte, error) {
 	if row.PayloadEncoding != wire.AEADEncoding {
 		return nil, wire.Invalidf("unknown payload_encoding: '%s'", row.PayloadEncoding)
 	}
-	if len(l.opts.KEK) == 0 {
+	if len(r.kek) == 0 {
 		return nil, wire.Invalidf("no master KEK configured")
 	}
-	segID, ok, err := l.st.SegmentForSeqno(ctx, seqno)
+	segID, ok, err := r.st.SegmentForSeqno(ctx, seqno)
 	if err != nil {
 		return nil, storageErr(err, "segment for seqno %d", seqno)
 	}
 	if !ok {
-		if segID, err = l.openSegmentID(ctx, row.StreamID); err != nil {
+		if segID, err = r.openSegmentID(ctx, row.StreamID); err != nil {
 			return nil, err
 		}
 	}
-	tier, err := l.streamTier(ctx, row.StreamID)
+	tier, err := r.streamTier(ctx, row.StreamID)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := seal.Open(l.opts.KEK, row.StreamID, tier, segID, row.Payload)
+	pt, err := seal.Open(r.kek, row.StreamID, tier, segID, row.Payload)
 	if err != nil {
 		return nil, &wire.EncodingError{Msg: err.Error()}
 	}
@@ -159,8 +159,8 @@ func (l *Log) OpenPayload(ctx context.Context, seqno uint64) ([]byte, error) {
 }
 
 // streamTier resolves the current tier of a stream (SPEC §12.4).
-func (l *Log) streamTier(ctx context.Context, stream string) (string, error) {
-	row, ok, err := l.st.StreamGet(ctx, stream)
+func (r *Reader) streamTier(ctx context.Context, stream string) (string, error) {
+	row, ok, err := r.st.StreamGet(ctx, stream)
 	if err != nil {
 		return "", storageErr(err, "get stream %q", stream)
 	}
@@ -172,4 +172,80 @@ func (l *Log) streamTier(ctx context.Context, stream string) (string, error) {
 		return "", wire.Invalidf("stream '%s' has invalid tier '%s': %v", stream, row.Tier, err)
 	}
 	return t, nil
+}
+
+// ListSegments returns the stream's segments by ascending id (SPEC §14.8).
+func (r *Reader) ListSegments(ctx context.Context, stream string) ([]wire.SegmentRow, error) {
+	segs, err := r.st.SegmentsList(ctx, stream)
+	if err != nil {
+		return nil, storageErr(err, "list segments of %q", stream)
+	}
+	for i := range segs {
+		normaliseSignature(&segs[i])
+	}
+	return segs, nil
+}
+
+// ReadSegment returns one segment (SPEC §14.9).
+func (r *Reader) ReadSegment(ctx context.Context, id uint64) (wire.SegmentRow, error) {
+	seg, ok, err := r.segment(ctx, id)
+	if err == nil && !ok {
+		err = &wire.SegmentNotFoundError{SegmentID: id}
+	}
+	return seg, err
+}
+
+// SegmentOf returns the segment that holds seqno; false while the entry
+// is in no closed segment (or does not exist).
+func (r *Reader) SegmentOf(ctx context.Context, seqno uint64) (wire.SegmentRow, bool, error) {
+	id, ok, err := r.st.SegmentForSeqno(ctx, seqno)
+	if err != nil || !ok {
+		return wire.SegmentRow{}, false, storageErr(err, "segment for seqno %d", seqno)
+	}
+	return r.segment(ctx, id)
+}
+
+// segment reads segment id, checks its hash lengths and normalises its
+// signature.
+func (r *Reader) segment(ctx context.Context, id uint64) (wire.SegmentRow, bool, error) {
+	seg, ok, err := r.st.SegmentGet(ctx, id)
+	if err != nil || !ok {
+		return wire.SegmentRow{}, false, storageErr(err, "get segment %d", id)
+	}
+	for _, h := range []struct {
+		b    []byte
+		name string
+	}{{seg.MerkleRoot, "merkle_root"}, {seg.LastEntryHash, "last_entry_hash"}, {seg.PrevCheckpointHash, "prev_checkpoint_hash"}} {
+		if err := check32(h.b, fmt.Sprintf("%s of segment %d", h.name, id)); err != nil {
+			return wire.SegmentRow{}, false, err
+		}
+	}
+	normaliseSignature(&seg)
+	return seg, true, nil
+}
+
+// normaliseSignature applies SPEC §3.6: an empty signature is absent.
+func normaliseSignature(s *wire.SegmentRow) {
+	if len(s.Signature) == 0 {
+		s.Signature = nil
+	}
+}
+
+// ListStreams lists all streams in creation order (SPEC §14.13, DECISIONS 10).
+func (r *Reader) ListStreams(ctx context.Context) ([]StreamInfo, error) {
+	rows, err := r.st.StreamList(ctx)
+	if err != nil {
+		return nil, storageErr(err, "list streams")
+	}
+	out := make([]StreamInfo, len(rows))
+	for i, row := range rows {
+		out[i] = StreamInfo{Name: row.Name, Tier: row.Tier, Description: row.Description, CreatedAt: row.CreatedAt}
+		if row.DeprecatedAt != nil {
+			if t, err := wire.ParseTime(*row.DeprecatedAt); err == nil {
+				u := uint64(t.Unix())
+				out[i].DeprecatedAt = &u
+			}
+		}
+	}
+	return out, nil
 }

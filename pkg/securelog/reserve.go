@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/securelog/securelog/pkg/seal"
-	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -37,9 +36,9 @@ import (
 // openSegmentID returns the id that sealed entries of stream's open segment
 // are sealed under: the store's reservation, or (without reservations) the
 // computed one.
-func (l *Log) openSegmentID(ctx context.Context, stream string) (uint64, error) {
-	if r, ok := l.st.(store.SegmentReserver); ok {
-		id, ok, err := r.SegmentReservation(ctx, stream)
+func (r *Reader) openSegmentID(ctx context.Context, stream string) (uint64, error) {
+	if res, ok := r.st.(segmentReservations); ok {
+		id, ok, err := res.SegmentReservation(ctx, stream)
 		if err != nil {
 			return 0, storageErr(err, "segment reservation of stream %q", stream)
 		}
@@ -48,13 +47,20 @@ func (l *Log) openSegmentID(ctx context.Context, stream string) (uint64, error) 
 		}
 		return id, nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p, err := l.pendingSealed(ctx)
+	if r.writeMu != nil {
+		r.writeMu.Lock()
+		defer r.writeMu.Unlock()
+	}
+	p, err := r.pendingSealed(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return l.reservedSegmentID(ctx, p, stream, true)
+	return r.reservedSegmentID(ctx, p, stream, true)
+}
+
+// segmentReservations is the read half of store.SegmentReserver.
+type segmentReservations interface {
+	SegmentReservation(ctx context.Context, stream string) (uint64, bool, error)
 }
 
 // pendingSet is the ranked list of pending sealed streams.
@@ -72,8 +78,8 @@ func (p *pendingSet) rank(name string) int {
 }
 
 // pendingSealed computes the pending set from the store.
-func (l *Log) pendingSealed(ctx context.Context) (*pendingSet, error) {
-	streams, err := l.st.StreamList(ctx)
+func (r *Reader) pendingSealed(ctx context.Context) (*pendingSet, error) {
+	streams, err := r.st.StreamList(ctx)
 	if err != nil {
 		return nil, storageErr(err, "list streams")
 	}
@@ -87,18 +93,18 @@ func (l *Log) pendingSealed(ctx context.Context) (*pendingSet, error) {
 		if err != nil || tier == seal.TierPublic {
 			continue
 		}
-		last, _, err := l.st.SegmentLastSeqno(ctx, s.Name)
+		last, _, err := r.st.SegmentLastSeqno(ctx, s.Name)
 		if err != nil {
 			return nil, storageErr(err, "segment last seqno of %q", s.Name)
 		}
-		head, ok, err := l.st.Head(ctx, s.Name)
+		head, ok, err := r.st.Head(ctx, s.Name)
 		if err != nil {
 			return nil, storageErr(err, "head of %q", s.Name)
 		}
 		if !ok || head <= last {
 			continue
 		}
-		first, err := l.firstOpenSeqno(ctx, s.Name, last+1, head)
+		first, err := r.firstOpenSeqno(ctx, s.Name, last+1, head)
 		if err != nil {
 			return nil, err
 		}
@@ -118,35 +124,35 @@ func (l *Log) pendingSealed(ctx context.Context) (*pendingSet, error) {
 // reservedSegmentID returns the segment id the open segment of stream will
 // get. With add, a stream not yet pending joins at the end (its first open
 // entry is being appended now, so it has the highest first seqno).
-func (l *Log) reservedSegmentID(ctx context.Context, p *pendingSet, stream string, add bool) (uint64, error) {
-	r := p.rank(stream)
-	if r == 0 {
+func (r *Reader) reservedSegmentID(ctx context.Context, p *pendingSet, stream string, add bool) (uint64, error) {
+	rank := p.rank(stream)
+	if rank == 0 {
 		if !add {
 			return 0, nil
 		}
 		p.names = append(p.names, stream)
-		r = len(p.names)
+		rank = len(p.names)
 	}
-	maxID, err := l.maxSegmentID(ctx)
+	maxID, err := r.maxSegmentID(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return maxID + uint64(r), nil
+	return maxID + uint64(rank), nil
 }
 
 // maxSegmentID returns the highest allocated segment id. Ids are dense
 // (1..max, never reused), so it probes upward from the cached value with an
 // exponential then binary search: O(log n) point reads the first time, one
 // read afterwards.
-func (l *Log) maxSegmentID(ctx context.Context) (uint64, error) {
+func (r *Reader) maxSegmentID(ctx context.Context) (uint64, error) {
 	exists := func(id uint64) (bool, error) {
-		_, ok, err := l.st.SegmentGet(ctx, id)
+		_, ok, err := r.st.SegmentGet(ctx, id)
 		if err != nil {
 			return false, storageErr(err, "get segment %d", id)
 		}
 		return ok, nil
 	}
-	lo := l.maxSeg // known to exist (or 0)
+	lo := r.maxSeg.Load() // known to exist (or 0)
 	step := uint64(1)
 	hi := lo + step
 	for {
@@ -176,19 +182,29 @@ func (l *Log) maxSegmentID(ctx context.Context) (uint64, error) {
 			hi = mid
 		}
 	}
-	l.maxSeg = lo
+	r.sawSegment(lo)
 	return lo, nil
+}
+
+// sawSegment records that segment id exists (maxSegmentID starts there).
+func (r *Reader) sawSegment(id uint64) {
+	for {
+		cur := r.maxSeg.Load()
+		if id <= cur || r.maxSeg.CompareAndSwap(cur, id) {
+			return
+		}
+	}
 }
 
 // firstOpenSeqno returns the stream's lowest seqno in [from, head], or 0,
 // reading growing windows so a large open segment is not read whole.
-func (l *Log) firstOpenSeqno(ctx context.Context, stream string, from, head uint64) (uint64, error) {
+func (r *Reader) firstOpenSeqno(ctx context.Context, stream string, from, head uint64) (uint64, error) {
 	for w := uint64(64); from <= head; w *= 4 {
 		to := head
 		if head-from >= w {
 			to = from + w - 1
 		}
-		rows, err := l.st.Range(ctx, stream, from, to)
+		rows, err := r.st.Range(ctx, stream, from, to)
 		if err != nil {
 			return 0, storageErr(err, "range of %q", stream)
 		}

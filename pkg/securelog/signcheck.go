@@ -26,17 +26,17 @@ import (
 //
 // It costs one range read of the segment (plus its predecessor's last
 // entry) and one membership read; the predecessor is found from the
-// checkpoint cache when this Log computed it, else from the segment list.
+// checkpoint cache when this Reader computed it, else from the segment list.
 // A failed check is *wire.ChainBrokenError; store failures are returned
 // as they are.
-func (l *Log) checkSegment(ctx context.Context, seg wire.SegmentRow) error {
+func (r *Reader) checkSegment(ctx context.Context, seg wire.SegmentRow) error {
 	broken := func(seqno uint64, format string, args ...any) error {
 		return &wire.ChainBrokenError{Seqno: seqno, Reason: fmt.Sprintf("segment %d: ", seg.SegmentID) + fmt.Sprintf(format, args...)}
 	}
 	if seg.SeqStart == 0 || seg.SeqStart > seg.SeqEnd {
 		return broken(seg.SeqEnd, "seq_start %d and seq_end %d are not a range", seg.SeqStart, seg.SeqEnd)
 	}
-	pred, predHash, err := l.previousSegment(ctx, seg)
+	pred, predHash, err := r.previousSegment(ctx, seg)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (l *Log) checkSegment(ctx context.Context, seg wire.SegmentRow) error {
 	if lo > seg.SeqStart {
 		return broken(seg.SeqStart, "starts at seqno %d, inside its previous segment %d (ends at %d)", seg.SeqStart, pred.SegmentID, pred.SeqEnd)
 	}
-	rows, err := l.st.Range(ctx, seg.StreamID, lo, seg.SeqEnd)
+	rows, err := r.st.Range(ctx, seg.StreamID, lo, seg.SeqEnd)
 	if err != nil {
 		return storageErr(err, "range of segment %d", seg.SegmentID)
 	}
@@ -70,7 +70,7 @@ func (l *Log) checkSegment(ctx context.Context, seg wire.SegmentRow) error {
 	if last := rows[len(rows)-1].Seqno; last != seg.SeqEnd {
 		return broken(seg.SeqEnd, "ends at seqno %d, which is not an entry of stream %q (last entry in range: %d)", seg.SeqEnd, seg.StreamID, last)
 	}
-	members, err := l.st.SegmentEntrySeqnos(ctx, seg.SegmentID)
+	members, err := r.st.SegmentEntrySeqnos(ctx, seg.SegmentID)
 	if err != nil {
 		return storageErr(err, "entries of segment %d", seg.SegmentID)
 	}
@@ -79,18 +79,18 @@ func (l *Log) checkSegment(ctx context.Context, seg wire.SegmentRow) error {
 	}
 	v := chain.NewVerifier(expectPrev)
 	leaves := make([][]byte, len(rows))
-	for i, r := range rows {
-		if members[i] != r.Seqno {
-			return broken(r.Seqno, "leaf %d is seqno %d, but the stream's entry at that position is %d", i, members[i], r.Seqno)
+	for i, row := range rows {
+		if members[i] != row.Seqno {
+			return broken(row.Seqno, "leaf %d is seqno %d, but the stream's entry at that position is %d", i, members[i], row.Seqno)
 		}
-		if err := v.Next(r); err != nil {
+		if err := v.Next(row); err != nil {
 			var cb *wire.ChainBrokenError
 			if errors.As(err, &cb) {
 				return broken(cb.Seqno, "%s", cb.Reason)
 			}
-			return broken(r.Seqno, "%v", err)
+			return broken(row.Seqno, "%v", err)
 		}
-		leaves[i] = r.EntryHash // equal to the recomputed hash: v.Next checked it
+		leaves[i] = row.EntryHash // equal to the recomputed hash: v.Next checked it
 	}
 	if root := merkle.Root(leaves); !bytesEqual(root, seg.MerkleRoot) {
 		return broken(seg.SeqEnd, "merkle root mismatch: stored=%s recomputed=%s", hexs(seg.MerkleRoot), hexs(root))
@@ -110,21 +110,18 @@ func (l *Log) checkSegment(ctx context.Context, seg wire.SegmentRow) error {
 // A segment that names no previous checkpoint (ZeroHash) is taken to be the
 // first without listing: checkSegment then reads the stream from seqno 1,
 // so any earlier entry (which a real earlier segment would hold) fails it.
-func (l *Log) previousSegment(ctx context.Context, seg wire.SegmentRow) (*wire.SegmentRow, []byte, error) {
+func (r *Reader) previousSegment(ctx context.Context, seg wire.SegmentRow) (*wire.SegmentRow, []byte, error) {
 	if bytesEqual(seg.PrevCheckpointHash, wire.ZeroHash) {
 		return nil, wire.ZeroHash, nil
 	}
-	if h := l.cachedPrev(seg); h != nil {
-		l.ckMu.Lock()
-		o := l.ckByHash[string(h)]
-		l.ckMu.Unlock()
-		if p, err := l.ReadSegment(ctx, o.segmentID); err == nil && p.StreamID == seg.StreamID {
+	if h, id := r.cachedPrev(seg); h != nil {
+		if p, err := r.ReadSegment(ctx, id); err == nil && p.StreamID == seg.StreamID {
 			return &p, h, nil
 		}
 	}
 	var pred *wire.SegmentRow
 	predHash := wire.ZeroHash
-	err := l.chainWalk(ctx, seg.StreamID, 0, true, func(s wire.SegmentRow, _ wire.CheckpointFields, h []byte) error {
+	err := r.chainWalk(ctx, seg.StreamID, 0, true, func(s wire.SegmentRow, _ wire.CheckpointFields, h []byte) error {
 		if s.SegmentID >= seg.SegmentID {
 			return errStopWalk
 		}

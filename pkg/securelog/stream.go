@@ -63,25 +63,6 @@ func (l *Log) CreateStream(ctx context.Context, name, tier string, description *
 	return storageErr(l.st.StreamUpsert(ctx, row), "create stream %q", name)
 }
 
-// ListStreams lists all streams in creation order (SPEC §14.13, DECISIONS 10).
-func (l *Log) ListStreams(ctx context.Context) ([]StreamInfo, error) {
-	rows, err := l.st.StreamList(ctx)
-	if err != nil {
-		return nil, storageErr(err, "list streams")
-	}
-	out := make([]StreamInfo, len(rows))
-	for i, r := range rows {
-		out[i] = StreamInfo{Name: r.Name, Tier: r.Tier, Description: r.Description, CreatedAt: r.CreatedAt}
-		if r.DeprecatedAt != nil {
-			if t, err := wire.ParseTime(*r.DeprecatedAt); err == nil {
-				u := uint64(t.Unix())
-				out[i].DeprecatedAt = &u
-			}
-		}
-	}
-	return out, nil
-}
-
 // DeprecateStream marks a stream deprecated (SPEC §14.14); an unknown stream
 // is *wire.StreamNotFoundError (DECISIONS 14).
 func (l *Log) DeprecateStream(ctx context.Context, name string) error {

@@ -33,7 +33,7 @@ const tailCheckWindow = 4096
 // or HaltRollback when the stream lost entries this log wrote).
 // Called with l.mu held.
 func (l *Log) verifyTail(ctx context.Context, stream string, last wire.EntryRow) error {
-	a, anchored := l.anchors[stream]
+	a, anchored := l.anchors.get(stream)
 	if anchored && a.seqno == last.Seqno && bytesEqual(a.hash, last.EntryHash) {
 		return nil
 	}
@@ -82,7 +82,7 @@ func (l *Log) verifyTail(ctx context.Context, stream string, last wire.EntryRow)
 			return forged(err)
 		}
 	}
-	l.anchors[stream] = tailAnchor{seqno: last.Seqno, hash: last.EntryHash}
+	l.anchors.put(stream, tailAnchor{seqno: last.Seqno, hash: last.EntryHash})
 	return nil
 }
 

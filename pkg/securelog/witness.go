@@ -22,17 +22,17 @@ func CheckpointJSON(f wire.CheckpointFields) witness.CheckpointJSON {
 // a witness (SPEC §11.1 plus DECISIONS 12): the v1 fields, the checkpoint's
 // fields and previous hash, and every signed checkpoint after segment
 // `since` (the last one the witness accepted; 0 = none) that links to it.
-func (l *Log) BuildWitnessSubmission(ctx context.Context, stream string, since uint64) (witness.Submission, error) {
+func (r *Reader) BuildWitnessSubmission(ctx context.Context, stream string, since uint64) (witness.Submission, error) {
 	type signed struct {
 		seg wire.SegmentRow
 		f   wire.CheckpointFields
 		h   []byte
 	}
 	var all []signed
-	err := l.chainWalk(ctx, stream, 0, true, func(seg wire.SegmentRow, f wire.CheckpointFields, h []byte) error {
+	err := r.chainWalk(ctx, stream, 0, true, func(seg wire.SegmentRow, f wire.CheckpointFields, h []byte) error {
 		if f.StreamID == "" { // cached hash: rebuild fields for the submission
 			var err error
-			f, err = l.fieldsFor(ctx, seg, prevOf(all, func(s signed) []byte { return s.h }))
+			f, err = r.fieldsFor(ctx, seg, prevOf(all, func(s signed) []byte { return s.h }))
 			if err != nil {
 				return err
 			}

@@ -19,13 +19,47 @@ import (
 // ErrNotInitialized is returned by every operation before Init succeeded.
 var ErrNotInitialized = errors.New("store not initialized: call init first")
 
-// Store is the persistence seam (SPEC §15). Errors are diagnostics; the log
-// wraps them as storage errors.
+// ReadStore is the read side of the seam: what reading, verifying and
+// proving need (securelog.Reader), and nothing that writes. Every Store is
+// a ReadStore; a read-only client (a producer awaiting a proof, a query
+// API, a witness cross-check) needs no more.
+//
+// Implementations must be safe for concurrent use. Rows returned are owned
+// by the caller.
+type ReadStore interface {
+	// Get returns the row with the seqno.
+	Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, error)
+	// Range returns the stream's rows with from ≤ seqno ≤ to, ascending; from > to → empty.
+	Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error)
+	// Head returns the highest seqno of the stream.
+	Head(ctx context.Context, stream string) (uint64, bool, error)
+
+	// SegmentGet returns a segment by id.
+	SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error)
+	// SegmentsList returns the stream's segments by ascending id.
+	SegmentsList(ctx context.Context, stream string) ([]wire.SegmentRow, error)
+	// SegmentLastSeqno returns the highest seq_end over the stream's segments.
+	SegmentLastSeqno(ctx context.Context, stream string) (uint64, bool, error)
+	// SegmentEntrySeqnos returns the segment's member seqnos ordered by leaf index.
+	SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error)
+	// SegmentForSeqno returns the id of the segment containing the seqno.
+	SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error)
+
+	// StreamGet returns the stream row by name.
+	StreamGet(ctx context.Context, name string) (wire.StreamRow, bool, error)
+	// StreamList returns all stream rows. Order: creation order (DECISIONS 10).
+	StreamList(ctx context.Context) ([]wire.StreamRow, error)
+}
+
+// Store is the persistence seam (SPEC §15): the reads of ReadStore and the
+// writes. Errors are diagnostics; the log wraps them as storage errors.
 //
 // Implementations must be safe for concurrent use. A mutating operation that
 // has returned nil is durable (fsynced, or the backend's equivalent).
 // Rows passed in and returned are owned by the caller (implementations copy).
 type Store interface {
+	ReadStore
+
 	// Init opens and configures the store from its config value (an empty
 	// config is an error), runs schema setup and seeds the "default" stream
 	// if absent.
@@ -37,12 +71,6 @@ type Store interface {
 	Insert(ctx context.Context, row wire.EntryRow) (uint64, error)
 	// GlobalHead returns the highest seqno over all streams.
 	GlobalHead(ctx context.Context) (uint64, bool, error)
-	// Get returns the row with the seqno.
-	Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, error)
-	// Range returns the stream's rows with from ≤ seqno ≤ to, ascending; from > to → empty.
-	Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error)
-	// Head returns the highest seqno of the stream.
-	Head(ctx context.Context, stream string) (uint64, bool, error)
 	// Last returns the row with the highest seqno of the stream.
 	Last(ctx context.Context, stream string) (wire.EntryRow, bool, error)
 
@@ -53,16 +81,6 @@ type Store interface {
 	// segments or does not start at the stream's first unsealed entry
 	// (CheckSegment).
 	SegmentInsert(ctx context.Context, row wire.SegmentRow, entries []wire.SegmentEntry) (uint64, error)
-	// SegmentGet returns a segment by id.
-	SegmentGet(ctx context.Context, id uint64) (wire.SegmentRow, bool, error)
-	// SegmentsList returns the stream's segments by ascending id.
-	SegmentsList(ctx context.Context, stream string) ([]wire.SegmentRow, error)
-	// SegmentLastSeqno returns the highest seq_end over the stream's segments.
-	SegmentLastSeqno(ctx context.Context, stream string) (uint64, bool, error)
-	// SegmentEntrySeqnos returns the segment's member seqnos ordered by leaf index.
-	SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error)
-	// SegmentForSeqno returns the id of the segment containing the seqno.
-	SegmentForSeqno(ctx context.Context, seqno uint64) (uint64, bool, error)
 	// SegmentSetSignature overwrites the segment's signature and signer
 	// identity; a missing segment is *SegmentNotFoundError.
 	SegmentSetSignature(ctx context.Context, id uint64, sig []byte, signer string) error
@@ -83,10 +101,6 @@ type Store interface {
 
 	// StreamUpsert inserts or replaces the stream row by name.
 	StreamUpsert(ctx context.Context, row wire.StreamRow) error
-	// StreamGet returns the stream row by name.
-	StreamGet(ctx context.Context, name string) (wire.StreamRow, bool, error)
-	// StreamList returns all stream rows. Order: creation order (DECISIONS 10).
-	StreamList(ctx context.Context) ([]wire.StreamRow, error)
 	// StreamSetTier sets the tier; a missing stream is *StreamNotFoundError.
 	StreamSetTier(ctx context.Context, name, tier string) error
 	// StreamDeprecate sets deprecated_at; a missing stream is *StreamNotFoundError.
