@@ -175,7 +175,7 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	if cfg.HTTPListen != "" {
 		ready := func() bool { return in.Ready() && b.health.ok() }
 		// The query API (/v1/) shares the listener and the RPC's tokens.
-		qh, err := queryapi.New(queryapi.Config{Store: st, Log: l, CanOpen: cfg.KEKFile != "",
+		qh, err := queryapi.New(queryapi.Config{Store: st, Log: l.Reader, CanOpen: cfg.KEKFile != "",
 			Authenticate: rpc.Authenticate, NATS: nc, Logger: b.log})
 		if err != nil {
 			return nil, err

@@ -37,9 +37,10 @@ const Prefix = "/v1/"
 type Config struct {
 	// Store is read by every endpoint (required).
 	Store store.Store
-	// Log builds inclusion proofs and opens sealed payloads; nil builds
-	// proofs with a log over Store and opens nothing.
-	Log *securelog.Log
+	// Log builds inclusion proofs and opens sealed payloads (a Log's
+	// Reader, or securelog.NewReader with the KEK); nil builds proofs with
+	// a Reader over Store and opens nothing.
+	Log *securelog.Reader
 	// CanOpen says the Log has the payload KEK: then callers whose role
 	// may open (OpenRoles) get sealed payloads decrypted.
 	CanOpen bool
@@ -68,7 +69,7 @@ type Config struct {
 // follow streams end.
 type Handler struct {
 	cfg    Config
-	log    *securelog.Log
+	log    *securelog.Reader
 	mux    *http.ServeMux
 	alerts *alertRing
 	sub    *nats.Subscription
@@ -103,7 +104,7 @@ func New(cfg Config) (*Handler, error) {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
 	if h.log == nil {
-		h.log = securelog.New(cfg.Store, securelog.Options{Logger: h.logger})
+		h.log = securelog.NewReader(cfg.Store, securelog.ReaderOptions{})
 	}
 	if cfg.NATS != nil {
 		sub, err := cfg.NATS.Subscribe(wire.WildcardFor(wire.KindAlert), h.alerts.onMsg)

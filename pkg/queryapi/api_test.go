@@ -55,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	rpc.SetTokens([]rpcserver.TokenEntry{{Token: "r", Role: rpcserver.RoleReader}, {Token: "w", Role: rpcserver.RoleWriter}})
-	h, err := New(Config{Store: st, Log: l, Authenticate: rpc.Authenticate, Now: func() time.Time { return clock }})
+	h, err := New(Config{Store: st, Log: l.Reader, Authenticate: rpc.Authenticate, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestSealedPayloads(t *testing.T) {
 	}
 	rpc.SetTokens([]rpcserver.TokenEntry{{Token: "r", Role: rpcserver.RoleReader}, {Token: "w", Role: rpcserver.RoleWriter}})
 	for _, canOpen := range []bool{true, false} {
-		h, err := New(Config{Store: st, Log: l, CanOpen: canOpen, Authenticate: rpc.Authenticate})
+		h, err := New(Config{Store: st, Log: l.Reader, CanOpen: canOpen, Authenticate: rpc.Authenticate})
 		if err != nil {
 			t.Fatal(err)
 		}

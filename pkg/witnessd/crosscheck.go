@@ -19,7 +19,7 @@ import (
 //     one, or the stream has no segments → AlertRollback;
 //   - the witnessed segment is missing while newer ones exist →
 //     AlertMissingSegment;
-//   - the segment recomputes (securelog.Log.Checkpoint, SPEC §8.1) to a
+//   - the segment recomputes (securelog.Reader.Checkpoint, SPEC §8.1) to a
 //     different checkpoint hash, or cannot be recomputed because its data
 //     is gone or malformed → AlertDivergence.
 //
@@ -27,7 +27,7 @@ import (
 // rounds is counted in the metrics but not raised again until the stream
 // checks clean. Failures to reach the log (storage/transport errors) are
 // not alerts; they are logged, counted and returned joined. Each round
-// uses a fresh securelog.Log, so nothing is served from a cache.
+// uses a fresh securelog.Reader, so nothing is served from a cache.
 func (s *Server) CrossCheck(ctx context.Context) ([]Alert, error) {
 	if s.logStore == nil {
 		return nil, errors.New("witnessd: cross-check needs the log's store (Config.LogStore)")
@@ -36,10 +36,7 @@ func (s *Server) CrossCheck(ctx context.Context) ([]Alert, error) {
 	if err != nil {
 		return nil, fmt.Errorf("witness log: stream ids: %w", err)
 	}
-	l := securelog.New(s.logStore, securelog.Options{Logger: s.log})
-	if err := l.OpenInitialized(ctx); err != nil {
-		return nil, fmt.Errorf("witnessd: open log view: %w", err)
-	}
+	l := securelog.NewReader(s.logStore, securelog.ReaderOptions{})
 	var alerts []Alert
 	var errs []error
 	for _, stream := range streams {
@@ -84,7 +81,7 @@ func (s *Server) remember(stream string, a *Alert) bool {
 
 // checkStream compares one witnessed head with the log. It returns an
 // alert, or an error if the log could not be read.
-func checkStream(ctx context.Context, l *securelog.Log, row wire.WitnessRow) (*Alert, error) {
+func checkStream(ctx context.Context, l *securelog.Reader, row wire.WitnessRow) (*Alert, error) {
 	alert := func(kind, format string, args ...any) (*Alert, error) {
 		return &Alert{Stream: row.StreamID, SegmentID: row.SegmentID, Kind: kind, Detail: fmt.Sprintf(format, args...)}, nil
 	}

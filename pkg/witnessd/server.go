@@ -87,7 +87,7 @@ type Config struct {
 	Identity string
 	// LogStore reaches the log's store (e.g. a remote store over the log's
 	// RPC) for cross-checks; nil disables them. The server does not close it.
-	LogStore store.Store
+	LogStore store.ReadStore
 	// CheckInterval is the cross-check period (DefaultCheckInterval).
 	CheckInterval time.Duration
 	// NATS, if set, receives alerts (AlertSubject) and serves submissions
@@ -118,7 +118,7 @@ type Server struct {
 	trust    Verifier
 	key      keystore.Key
 	identity string
-	logStore store.Store
+	logStore store.ReadStore
 	interval time.Duration
 	nc       *nats.Conn
 	onAlert  func(Alert)
