@@ -47,8 +47,19 @@ type Options struct {
 	Trust Verifier
 	// KEK is the 32-byte master key for payload sealing (SPEC §12).
 	KEK []byte
-	// HeadFile is the anti-rollback head file path ("" = none).
+	// HeadFile is the anti-rollback head file path ("" = none). When it
+	// does not exist but the store has signed segments, those streams halt
+	// (HaltMissingHead) unless WitnessHead or AcceptMissingHead
+	// re-establishes it (headanchor.go).
 	HeadFile string
+	// WitnessHead, if set, returns a witness's head of a stream; a missing
+	// head file is then re-established after checking that the store holds
+	// every witnessed checkpoint.
+	WitnessHead func(ctx context.Context, stream string) (WitnessHead, bool, error)
+	// AcceptMissingHead re-establishes a missing head file from the store's
+	// newest signed checkpoints, with a warning (the operator's decision
+	// that this store is not an older copy).
+	AcceptMissingHead bool
 	// SessionID and BootID override the instance identifiers (tests).
 	SessionID, BootID string
 	// Now is the clock (default time.Now).
@@ -182,6 +193,9 @@ func (l *Log) OpenInitialized(ctx context.Context) error {
 // store (DECISIONS 11): a rollback refuses to open.
 func (l *Log) afterOpen(ctx context.Context) error {
 	if l.opts.HeadFile != "" {
+		if err := l.checkHeadPresent(ctx); err != nil {
+			return err
+		}
 		if err := l.checkAllRollback(ctx); err != nil {
 			return err
 		}
