@@ -4,6 +4,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -26,20 +27,25 @@ import (
 
 // app holds the global flags and I/O of one invocation.
 type app struct {
-	storeSpec    string
-	keysDir      string
-	kekFile      string
-	trustFile    string
-	headFile     string
-	noHeadFile   bool
-	jsonOut      bool
-	verbose      bool
-	logFormat    string
-	tokenFile    string
-	transport    string
-	rpcURL       string
-	natsURL      string
-	keystoreFlag string
+	storeSpec  string
+	keysDir    string
+	kekFile    string
+	trustFile  string
+	headFile   string
+	noHeadFile bool
+	// resetHead (--reset-head-from-witness) and acceptMissingHead
+	// (--accept-missing-head) re-establish a missing head file
+	// (node.HeadAnchor).
+	resetHead         string
+	acceptMissingHead bool
+	jsonOut           bool
+	verbose           bool
+	logFormat         string
+	tokenFile         string
+	transport         string
+	rpcURL            string
+	natsURL           string
+	keystoreFlag      string
 	// credsFile (--creds), dataDirFlag (--data-dir) and allowReadable
 	// (--allow-readable-secrets): see creds.go.
 	credsFile     string
@@ -123,6 +129,8 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 	pf.StringVar(&a.trustFile, "trust", "", "trust file: JSON list of {identity, algorithm, public_key} (env SECURELOG_TRUST)")
 	pf.StringVar(&a.headFile, "head-file", "", "anti-rollback head file (default: beside a local store, <store>.heads.json) (env SECURELOG_HEAD_FILE)")
 	pf.BoolVar(&a.noHeadFile, "no-head-file", false, "do not use a head file")
+	pf.StringVar(&a.resetHead, "reset-head-from-witness", "", "when the head file is missing but the store has signed segments, re-establish it from this witness's heads (http(s)://HOST[:PORT]; up: local = its local witness), after checking the store holds them (env SECURELOG_RESET_HEAD_FROM_WITNESS)")
+	pf.BoolVar(&a.acceptMissingHead, "accept-missing-head", false, "when the head file is missing but the store has signed segments, accept the store as it is and re-establish the head file from it (an older copy of the store would go unnoticed) (env SECURELOG_ACCEPT_MISSING_HEAD)")
 	pf.BoolVar(&a.jsonOut, "json", false, "print results as JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json (env SECURELOG_LOG_FORMAT; json when --json is given)")
@@ -218,6 +226,11 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 			opts.HeadFile = witness.PathForStore(path)
 		}
 	}
+	if opts.HeadFile != "" {
+		if err := a.headAnchor().Apply(&opts); err != nil {
+			return nil, nil, settingErr(err)
+		}
+	}
 	release := func() {}
 	if o.signer {
 		s, rel, err := a.signer()
@@ -269,6 +282,16 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 		return nil, nil, err
 	}
 	return l, func() { st.Close(); release() }, nil
+}
+
+// headAnchor is how a missing head file is re-established
+// (--reset-head-from-witness, --accept-missing-head); it warns when the
+// operator accepts the store as it is.
+func (a *app) headAnchor() node.HeadAnchor {
+	if a.acceptMissingHead {
+		fmt.Fprintln(a.stderr, "securelog: WARNING: --accept-missing-head: a missing head file is re-established from the store as it is; an older copy of the store (a rollback) would not be noticed")
+	}
+	return node.HeadAnchor{WitnessURL: a.resetHead, Accept: a.acceptMissingHead}
 }
 
 func (a *app) keystore() (*keystore.Software, error) {

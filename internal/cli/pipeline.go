@@ -74,6 +74,10 @@ type storeSection struct {
 	PebbleCacheMiB    int `toml:"pebble_cache_mib"`
 	PebbleMemTableMiB int `toml:"pebble_memtable_mib"`
 	PebbleMemTables   int `toml:"pebble_memtables"`
+	// ResetHeadFromWitness and AcceptMissingHead re-establish a missing
+	// head file (--reset-head-from-witness, --accept-missing-head).
+	ResetHeadFromWitness string `toml:"reset_head_from_witness"`
+	AcceptMissingHead    bool   `toml:"accept_missing_head"`
 }
 
 // pebbleTuning is the ingester store's pebble sizing.
@@ -348,6 +352,10 @@ func (p *pipelineFlags) applyGlobals(a *app) {
 	set(&p.cfg.Store.KEKFile, a.kekFile)
 	set(&p.cfg.Signer.HeadFile, a.headFile)
 	set(&p.cfg.Store.HeadFile, a.headFile)
+	set(&p.cfg.Store.ResetHeadFromWitness, a.resetHead)
+	if a.acceptMissingHead {
+		p.cfg.Store.AcceptMissingHead = true
+	}
 	if p.cfg.RPC.Token == "" {
 		set(&p.cfg.RPC.TokenFile, p.cfg.RPC.TokenFile, a.tokenFile) // the global --token-file
 	}
@@ -388,6 +396,18 @@ func (p *pipelineFlags) connect(name string) (*nats.Conn, error) {
 func (p *pipelineFlags) rpcClient() node.RPCClient {
 	return node.RPCClient{Transport: p.cfg.RPC.Transport, URL: p.cfg.RPC.URL, Subject: p.cfg.RPC.Subject,
 		Token: p.cfg.RPC.Token, NATS: p.natsClient()}
+}
+
+// headAnchor is how a missing head file is re-established ([store]
+// reset_head_from_witness and accept_missing_head, the global flags
+// --reset-head-from-witness and --accept-missing-head); it warns when the
+// operator accepts the store as it is.
+func (p *pipelineFlags) headAnchor(a *app) node.HeadAnchor {
+	s := p.cfg.Store
+	if s.AcceptMissingHead {
+		a.logger.Warn("--accept-missing-head: a missing head file is re-established from the store as it is; an older copy of the store (a rollback) would not be noticed")
+	}
+	return node.HeadAnchor{WitnessURL: s.ResetHeadFromWitness, Accept: s.AcceptMissingHead}
 }
 
 func (p *pipelineFlags) streamConfig() pipeline.StreamConfig {

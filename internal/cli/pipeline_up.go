@@ -59,6 +59,7 @@ gracefully.`,
 				Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),
 				Signer: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),
 				Tlog: tc, Insecure: p.cfg.Up.Insecure, AllowReadableSecrets: a.allowReadable,
+				Anchor: p.headAnchor(a), Witnesses: splitList(p.cfg.Signer.Witnesses),
 			}
 			return node.Up(cmd.Context(), cfg, func(info node.Info) { a.printUp(info, sync) })
 		},

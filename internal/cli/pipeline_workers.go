@@ -57,7 +57,7 @@ func (a *app) runIngester(ctx context.Context, p *pipelineFlags) error {
 		return usageErr("no store: pass --store BACKEND:CONFIG, set SECURELOG_STORE or [store] spec")
 	}
 	return node.RunIngester(ctx, node.IngesterConfig{
-		NATS: p.natsClient(), Store: node.StoreConfig{Spec: p.cfg.Store.Spec, Pebble: p.pebbleTuning()}, HeadFile: p.cfg.Store.HeadFile,
+		NATS: p.natsClient(), Store: node.StoreConfig{Spec: p.cfg.Store.Spec, Pebble: p.pebbleTuning()}, HeadFile: p.cfg.Store.HeadFile, Anchor: p.headAnchor(a),
 		KEKFile: p.cfg.Store.KEKFile, Token: a.tokenConfig, RPCSubject: p.cfg.RPC.Subject, TokensFile: p.cfg.RPC.Tokens,
 		HTTPListen: p.cfg.RPC.Listen, Logger: a.infoLogger(),
 		Worker: p.ingesterConfig(), Tlog: node.TlogConfig{Public: p.cfg.Tlog.Public},
@@ -101,19 +101,25 @@ func (a *app) signerCmd() *cobra.Command {
 
 func (a *app) runSigner(cmd *cobra.Command, p *pipelineFlags) error {
 	ctx := cmd.Context()
-	var ws []string
-	for _, w := range strings.Split(p.cfg.Signer.Witnesses, ",") {
-		if w = strings.TrimSpace(w); w != "" {
-			ws = append(ws, w)
-		}
-	}
+	ws := splitList(p.cfg.Signer.Witnesses)
 	tc, err := p.tlogConfig(cmd)
 	if err != nil {
 		return err
 	}
 	return node.RunSigner(ctx, node.SignerConfig{Tlog: tc,
 		NATS: p.natsClient(), RPC: p.rpcClient(), Keystore: a.keystoreConfig(p.cfg.Signer.Keys), Identity: p.cfg.Signer.Identity,
-		TrustFile: p.cfg.Signer.Trust, HeadFile: p.cfg.Signer.HeadFile, Witnesses: ws, Token: a.tokenConfig,
+		TrustFile: p.cfg.Signer.Trust, HeadFile: p.cfg.Signer.HeadFile, Anchor: p.headAnchor(a), Witnesses: ws, Token: a.tokenConfig,
 		Worker: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),
 	})
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, w := range strings.Split(s, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
 }

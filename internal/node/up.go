@@ -63,6 +63,12 @@ type UpConfig struct {
 	// LocalWitness runs a witness in the process (DataDir/witness) that
 	// the signer submits every checkpoint to.
 	LocalWitness bool
+	// Witnesses are more witnesses the signer submits to:
+	// http(s)://HOST[:PORT] or nats:SUBJECT (SignerConfig.Witnesses).
+	Witnesses []string
+	// Anchor re-establishes a missing head file (headanchor.go); its
+	// WitnessURL may be LocalWitness: the local witness's heads.
+	Anchor HeadAnchor
 	// Ingester, Sealer and Signer tune the workers (their Conn, Log and
 	// Store fields are filled in by Up).
 	Ingester pipeline.IngesterConfig
@@ -211,6 +217,14 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	} else if moved {
 		b.log.Warn("head file moved to the location every command uses", "from", filepath.Join(cfg.DataDir, "heads.json"), "to", info.HeadFile)
 	}
+	if cfg.Anchor.WitnessURL == LocalWitness {
+		if cfg.Anchor.heads, err = localWitnessHeads(ctx, cfg.DataDir, info.HeadFile); err != nil {
+			return err
+		}
+		if cfg.Anchor.heads == nil {
+			cfg.Anchor.WitnessURL = "" // the head file exists
+		}
+	}
 	info.Metrics = b.metrics
 	var token string
 	if cfg.TokensFile != "" && cfg.Insecure {
@@ -252,7 +266,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 		return creds.Client(role, ns)
 	}
-	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, KEKFile: info.KEKFile,
+	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
 		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester, Tlog: cfg.Tlog}
 	if creds != nil {
 		// NATS: the users' permissions decide (no tokens in headers); HTTP:
@@ -333,7 +347,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		sc.Witnesses = ws
 		// up's checkpointer runs over the in-process tree (below).
 		err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
-			HeadFile: info.HeadFile, KEKFile: info.KEKFile, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
+			HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile, Witnesses: cfg.Witnesses, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
 	}
 	if err == nil && ip.tlog != nil {
 		var signed, witnessed tlog.CheckpointStore

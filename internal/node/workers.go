@@ -71,6 +71,8 @@ type IngesterConfig struct {
 	Store StoreConfig
 	// HeadFile is the anti-rollback head file ("" = beside a local store).
 	HeadFile string
+	// Anchor re-establishes a missing head file (headanchor.go).
+	Anchor HeadAnchor
 	// KEKFile is the payload sealing KEK ("" = none); Token unwraps a
 	// token-wrapped one.
 	KEKFile string
@@ -113,6 +115,13 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	opts := securelog.Options{Logger: b.log, HeadFile: cfg.HeadFile, OnAlert: b.alerts(nc, "log")}
 	if opts.HeadFile == "" {
 		opts.HeadFile = HeadFileFor(cfg.Store.Spec)
+	}
+	if err := cfg.Anchor.Apply(&opts); err != nil {
+		return nil, err
+	}
+	if opts.WitnessHead != nil && cfg.TrustFile == "" {
+		return nil, &SettingError{Flag: "--trust", Env: "SECURELOG_TRUST",
+			Msg: FlagResetHeadFromWitness + " needs the trust file to verify the witness's heads"}
 	}
 	if cfg.KEKFile != "" {
 		kek, err := LoadKEK(cfg.KEKFile, cfg.Token)
@@ -285,6 +294,8 @@ type SignerConfig struct {
 	TrustFile string
 	// HeadFile is required: signing refuses a rolled-back store with it.
 	HeadFile string
+	// Anchor re-establishes a missing head file (headanchor.go).
+	Anchor HeadAnchor
 	// KEKFile and Token: as IngesterConfig.
 	KEKFile string
 	Token   TokenConfig
@@ -336,6 +347,9 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	}
 	b.cl.add(func() { _ = st.Close() })
 	opts := securelog.Options{Signer: ks, HeadFile: cfg.HeadFile, Logger: b.log, OnAlert: b.alerts(nc, "signer")}
+	if err := cfg.Anchor.Apply(&opts); err != nil {
+		return err
+	}
 	if cfg.TrustFile != "" {
 		t, err := checkpoint.LoadTrustFile(cfg.TrustFile)
 		if err != nil {

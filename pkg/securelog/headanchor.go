@@ -19,10 +19,39 @@ import (
 const HaltMissingHead = "missing-head"
 
 // WitnessHead is what a witness last accepted for a stream: the segment id
-// and checkpoint hash of its newest cosigned checkpoint.
+// and checkpoint hash of its newest cosigned checkpoint, and the log's
+// signature over that hash as the witness recorded it.
 type WitnessHead struct {
 	SegmentID      uint64
+	SeqEnd         uint64
 	CheckpointHash []byte
+	// SignerIdentity and Signature, if set, are verified with the log's
+	// public keys (Options.Trust, else the keystore's) before the head is
+	// used: a head no trusted key signed is refused.
+	SignerIdentity string
+	Signature      []byte
+}
+
+// verify checks the head's log signature over its checkpoint hash.
+func (h WitnessHead) verify(l *Log, stream string) error {
+	if len(h.CheckpointHash) != wire.HashLen {
+		return wire.Invalidf("witness head of stream %q: checkpoint hash is %d bytes, want %d", stream, len(h.CheckpointHash), wire.HashLen)
+	}
+	if len(h.Signature) == 0 {
+		return nil
+	}
+	v := l.opts.Trust
+	if v == nil {
+		if l.opts.Signer == nil {
+			return wire.Invalidf("witness head of stream %q: no trust file (--trust) to verify its log signature with", stream)
+		}
+		v = signerTrust{l}
+	}
+	if err := v.Verify(h.SignerIdentity, h.CheckpointHash, h.Signature); err != nil {
+		return wire.Invalidf("witness head of stream %q (segment %d): the log signature by %q does not verify with the trust file: %v",
+			stream, h.SegmentID, h.SignerIdentity, err)
+	}
+	return nil
 }
 
 // MissingHeadError explains a HaltMissingHead: which head file is missing
@@ -71,6 +100,11 @@ func (l *Log) checkHeadPresent(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("head of stream %q from the witness: %w", s.Name, err)
 			}
+			if found {
+				if err := wh.verify(l, s.Name); err != nil {
+					return err
+				}
+			}
 			if !found {
 				if !l.opts.AcceptMissingHead {
 					_ = l.halt(s.Name, HaltMissingHead, &MissingHeadError{HeadFile: l.opts.HeadFile, Stream: s.Name, Signed: newest.SegmentID})
@@ -78,10 +112,10 @@ func (l *Log) checkHeadPresent(ctx context.Context) error {
 				}
 				l.log.Warn("the witness has no head for the stream; accepting the store's newest checkpoint as its head (--accept-missing-head)",
 					"stream", s.Name, "segment_id", newest.SegmentID)
-			} else if err := l.checkRecord(ctx, witness.HeadRecord{StreamID: s.Name, SegmentID: wh.SegmentID, CheckpointHashHex: hexs(wh.CheckpointHash)}); err != nil {
+			} else if err := l.checkRecord(ctx, witness.HeadRecord{StreamID: s.Name, SegmentID: wh.SegmentID, SeqEnd: wh.SeqEnd, CheckpointHashHex: hexs(wh.CheckpointHash)}); err != nil {
 				var cb *wire.ChainBrokenError
 				if errors.As(err, &cb) {
-					_ = l.halt(s.Name, HaltRollback, fmt.Errorf("the witness's head: %w", err))
+					_ = l.halt(s.Name, HaltRollback, fmt.Errorf("the witness's head, segment %d, does not match this store (an older copy or a fork): %w", wh.SegmentID, err))
 					continue
 				}
 				return err

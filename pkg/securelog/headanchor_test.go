@@ -59,11 +59,11 @@ func TestMissingHeadFileBlocksAppendAndSign(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, _, h2, err := e.log.Checkpoint(ctx, s2.SegmentID)
+	signed2, _, h2, err := e.log.Checkpoint(ctx, s2.SegmentID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	witnessed := WitnessHead{SegmentID: s2.SegmentID, CheckpointHash: h2}
+	witnessed := WitnessHead{SegmentID: s2.SegmentID, CheckpointHash: h2, SignerIdentity: signed2.Signer(), Signature: signed2.Signature}
 
 	// The attack: an older copy (only segment 1) and no head file.
 	old := rolledBackCopy(t, e.st, "default", s1.SeqEnd, s1.SegmentID)
@@ -104,6 +104,16 @@ func TestMissingHeadFileBlocksAppendAndSign(t *testing.T) {
 	if h := wantErr[*StreamHaltedError](t, err); h.Kind != HaltRollback {
 		t.Fatalf("witness ahead of the store: halt %q, want %q", h.Kind, HaltRollback)
 	}
+
+	// A witness head whose log signature does not verify is refused.
+	forged := witnessed
+	forged.Signature = append([]byte(nil), witnessed.Signature...)
+	forged.Signature[0] ^= 1
+	o.WitnessHead = func(context.Context, string) (WitnessHead, bool, error) { return forged, true, nil }
+	if err := New(e.st, o).OpenInitialized(ctx); err == nil {
+		t.Fatal("a witness head with a bad signature was used")
+	}
+	o.WitnessHead = func(context.Context, string) (WitnessHead, bool, error) { return witnessed, true, nil }
 
 	// The real store with the witness's head: the head file is written
 	// again and appends go on.
