@@ -30,7 +30,7 @@ func startNode(always bool) (node.Info, func(), error) {
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
-		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: *noTlog}},
+		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: *noTlog}, StoreSpec: storeSpecFor(dir)},
 			func(i node.Info) { infoc <- i })
 	}()
 	select {

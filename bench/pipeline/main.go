@@ -10,6 +10,9 @@
 //     committed entries/s, time to committed p50/p99, the ratio to the raw
 //     JetStream async publish rate, time to checkpointed, peak RSS.
 //
+//     With -index-cost each run also compares the closed loop's committed
+//     rate with and without the query indexes and entry counts (issue 12).
+//
 //   - open loop (-rate N|half): events offered at a fixed rate for
 //     -duration, each timed from its scheduled send to its commit receipt
 //     (no coordinated omission): p50/p90/p99/max. "half" uses half of the
@@ -115,6 +118,7 @@ func main() {
 	var closedRes []closedResult
 	var openRes []openResult
 	var burstRes []burstResult
+	var icRes []indexCostResult
 	for run := 1; run <= *runs; run++ {
 		c0 := cpuTime()
 		raw, err := rawPublishRate(o.events, o.size, o.always)
@@ -143,6 +147,13 @@ func main() {
 			r.raw = raw
 			closedRes = append(closedRes, r)
 			r.print(fmt.Sprintf("run %d: closed loop", run), o)
+			if *indexCost {
+				ic, err := runIndexCost(o, run)
+				if err != nil {
+					fail(err)
+				}
+				icRes = append(icRes, ic)
+			}
 		}
 		if *rate != "" {
 			rt := fixedRate
@@ -175,6 +186,7 @@ func main() {
 			fmt.Printf("  closed loop to committed p99     %9.2f ms\n", median(mapf(closedRes, func(r closedResult) float64 { return ms(pct(r.commit, 99)) })))
 			fmt.Printf("  to checkpointed p99              %9.2f ms\n", median(mapf(closedRes, func(r closedResult) float64 { return ms(pct(r.ckpt, 99)) })))
 		}
+		printIndexCost(icRes)
 		if len(openRes) > 0 {
 			fmt.Printf("  open loop offered                %9.0f events/s\n", median(mapf(openRes, func(r openResult) float64 { return r.offered })))
 			fmt.Printf("  open loop to committed p50       %9.2f ms\n", median(mapf(openRes, func(r openResult) float64 { return ms(pct(r.lat, 50)) })))

@@ -69,7 +69,10 @@ func (s *Store) unreserve(seqnos []uint64) {
 
 // entryWriter sets entry records in a batch, reusing its key and value
 // buffers (pebble copies both into the batch).
-type entryWriter struct{ k, v []byte }
+type entryWriter struct {
+	k, v    []byte
+	noIndex bool // WithoutQueryIndexesForBenchmark
+}
 
 // set adds the row, its seqno record and its secondary index records
 // (index.go) to the batch.
@@ -84,14 +87,12 @@ func (w *entryWriter) set(b *pebble.Batch, row wire.EntryRow) error {
 	if err := b.Set(w.k, w.v, nil); err != nil {
 		return err
 	}
+	if w.noIndex {
+		return nil
+	}
 	var err error
 	w.k, err = setIndexes(b, w.k, row)
 	return err
-}
-
-func setEntry(b *pebble.Batch, row wire.EntryRow) error {
-	var w entryWriter
-	return w.set(b, row)
 }
 
 // Insert stores the row durably.
@@ -111,13 +112,16 @@ func (s *Store) Insert(ctx context.Context, row wire.EntryRow) (uint64, error) {
 	defer s.unreserve(seqnos)
 	b := db.NewBatch()
 	defer b.Close()
-	if err := setEntry(b, row); err != nil {
+	w := entryWriter{noIndex: s.opts.noQueryIndexes}
+	if err := w.set(b, row); err != nil {
 		return 0, err
 	}
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	if err := addCounts(db, b, []wire.EntryRow{row}); err != nil {
-		return 0, err
+	if !s.opts.noQueryIndexes {
+		s.cmu.Lock()
+		defer s.cmu.Unlock()
+		if err := addCounts(db, b, []wire.EntryRow{row}); err != nil {
+			return 0, err
+		}
 	}
 	if err := s.commit(b, fmt.Sprintf("insert seqno %d", row.Seqno)); err != nil {
 		return 0, err
@@ -145,7 +149,7 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 	}
 	b := db.NewBatch()
 	defer b.Close()
-	var w entryWriter
+	w := entryWriter{noIndex: s.opts.noQueryIndexes}
 	for _, r := range batch.Entries {
 		if err := w.set(b, r); err != nil {
 			return err
@@ -159,7 +163,7 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 	if b.Empty() {
 		return nil
 	}
-	if len(batch.Entries) > 0 {
+	if len(batch.Entries) > 0 && !s.opts.noQueryIndexes {
 		s.cmu.Lock()
 		defer s.cmu.Unlock()
 		if err := addCounts(db, b, batch.Entries); err != nil {
@@ -299,6 +303,9 @@ func (s *Store) QueryEntries(ctx context.Context, f query.Filter) ([]wire.EntryR
 		return nil, false, err
 	}
 	defer s.release()
+	if s.opts.noQueryIndexes {
+		return nil, false, fmt.Errorf("pebble store %q: query stream %q: %w", s.dir, f.Stream, errNoQueryIndexes)
+	}
 	rows, more, err := s.queryEntries(db, f)
 	if err != nil {
 		return nil, false, fmt.Errorf("pebble store %q: query stream %q: %w", s.dir, f.Stream, err)
@@ -314,6 +321,9 @@ func (s *Store) CountEntries(ctx context.Context, stream string) (uint64, error)
 		return 0, err
 	}
 	defer s.release()
+	if s.opts.noQueryIndexes {
+		return 0, fmt.Errorf("pebble store %q: count entries of %q: %w", s.dir, stream, errNoQueryIndexes)
+	}
 	v, found, err := get(db, key(prefixCount, escStream(stream)))
 	if err != nil || !found {
 		return 0, err

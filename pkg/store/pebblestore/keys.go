@@ -12,6 +12,8 @@ import (
 //
 //	v                          schema version (3; 1 = before the entry indexes,
 //	                           2 = before the entry counts)
+//	vx                         present in a benchmark store written without the
+//	                           entry indexes and counts (WithoutQueryIndexesForBenchmark)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
 //	e/<seqno>                  stream name of the entry (primary uniqueness key)
 //	s/<stream><seqno>          entry row (so Range and Head are one ordered scan)
@@ -34,6 +36,7 @@ var (
 	keySegCounter     = []byte("c/seg")
 	keyWitnessCounter = []byte("c/wit")
 	keyStreamCounter  = []byte("c/str")
+	keyNoQueryIndexes = []byte("vx") // written by WithoutQueryIndexesForBenchmark
 
 	prefixEntry        = "e/"
 	prefixStreamEntry  = "s/"

@@ -57,6 +57,7 @@ type options struct {
 	memTableSize      uint64
 	memTableStopWrite int
 	logger            *slog.Logger
+	noQueryIndexes    bool
 }
 
 // WithCacheSize sets pebble's block cache size in bytes (default
@@ -82,6 +83,15 @@ func WithMemTables(size int64, stopWritesThreshold int) Option {
 		}
 	}
 }
+
+// WithoutQueryIndexesForBenchmark makes the store write entries without
+// their secondary index records and entry counts (issue 12), to measure
+// what they cost (bench/pipeline -index-cost). It is for measurements only:
+// such a store cannot answer QueryEntries or CountEntries, Init refuses to
+// open a store that has entries unless it was written this way too, and a
+// store written this way is marked so that Init without the option refuses
+// it.
+func WithoutQueryIndexesForBenchmark() Option { return func(o *options) { o.noQueryIndexes = true } }
 
 // WithLogger sends pebble's messages to l: informational ones at debug
 // level, errors at error level (default slog.Default()).
@@ -215,6 +225,9 @@ func (s *Store) setup(db *pebble.DB) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.checkNoIndexMark(db, b); err != nil {
+		return err
+	}
 	if _, found, err := get(db, key(prefixStreamByName, []byte("default"))); err != nil {
 		return err
 	} else if !found {
@@ -232,6 +245,28 @@ func (s *Store) setup(db *pebble.DB) error {
 	}
 	return nil
 }
+
+// checkNoIndexMark keeps stores with and without query indexes apart
+// (WithoutQueryIndexesForBenchmark): it marks a new store written without
+// them and refuses to mix the two kinds. The caller has loaded s.maxSeen.
+func (s *Store) checkNoIndexMark(db *pebble.DB, b *pebble.Batch) error {
+	_, marked, err := get(db, keyNoQueryIndexes)
+	switch {
+	case err != nil:
+		return err
+	case marked && !s.opts.noQueryIndexes:
+		return errors.New("this store was written without query indexes (a benchmark store, pebblestore.WithoutQueryIndexesForBenchmark) and cannot be used")
+	case !marked && s.opts.noQueryIndexes && s.maxSeen > 0:
+		return errors.New("this store has query indexes: a benchmark without them needs a new store")
+	case !marked && s.opts.noQueryIndexes:
+		return b.Set(keyNoQueryIndexes, []byte{1}, nil)
+	}
+	return nil
+}
+
+// errNoQueryIndexes is the error of queries on a store written without
+// query indexes.
+var errNoQueryIndexes = errors.New("store written without query indexes (benchmark option)")
 
 // Close closes the database after operations in flight finished. Later
 // operations fail; closing again is a no-op.
