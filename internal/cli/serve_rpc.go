@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/internal/node"
 
 	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/queryapi"
@@ -29,7 +32,14 @@ given.
 
 Authentication: --tokens FILE holds [{"token":"...","role":"reader|writer"}];
 mutating methods need a writer token (Authorization: Bearer ...). Without
-tokens the server is open: keep it on loopback.`,
+tokens the server is open: keep it on loopback.
+
+--nats URL serves the store RPC on that NATS server too and connects the
+query API (/v1/) to it, for follow (committed receipts), alerts and the
+DLQ; without it those answer 503. The connection authenticates with
+--creds FILE (an nkey seed or .creds file; of the users 'securelog up'
+generates, DATA/auth/ingester.nk may serve the store RPC), else the data
+directory's ingester nkey when there is one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Listen == "" && cfg.NATSURL == "" {
@@ -46,6 +56,24 @@ tokens the server is open: keep it on loopback.`,
 					spec = "sqlite:" + spec
 				}
 			}
+			// --nats serves the store RPC there too and feeds the query
+			// API's follow, alerts and DLQ; --creds (or the data
+			// directory's ingester nkey: the role that serves the store
+			// RPC) authenticates both connections.
+			var qnc *nats.Conn
+			if cfg.NATSURL != "" {
+				client, err := a.withCreds(node.NATSClient{URL: cfg.NATSURL}, node.RoleIngester)
+				if err != nil {
+					return err
+				}
+				if cfg.NATSOptions, err = client.Options("securelog-rpc-server"); err != nil {
+					return err
+				}
+				if qnc, err = client.Connect("securelog-serve-rpc-query"); err != nil {
+					return err
+				}
+				defer qnc.Close()
+			}
 			st, err := store.Open(cmd.Context(), spec) // its errors name the spec
 			if err != nil {
 				return checkStoreInUse(spec, err)
@@ -60,9 +88,9 @@ tokens the server is open: keep it on loopback.`,
 				fmt.Fprintf(a.stdout, "serving %s on http://%s\n", spec, addr)
 			}
 			// The query API (/v1/, docs/query.md) shares the listener and
-			// its tokens; without NATS here, follow and the DLQ answer 503.
+			// its tokens; without --nats, follow and the DLQ answer 503.
 			cfg.Mount = func(s *rpcserver.Server, h http.Handler) http.Handler {
-				qh, err := queryapi.New(queryapi.Config{Store: st, Authenticate: s.Authenticate, Logger: a.logger})
+				qh, err := queryapi.New(queryapi.Config{Store: st, Authenticate: s.Authenticate, NATS: qnc, Logger: a.logger})
 				if err != nil {
 					a.logger.Error("query API disabled", "error", err)
 					return h
@@ -76,7 +104,7 @@ tokens the server is open: keep it on loopback.`,
 	f := c.Flags()
 	f.StringVar(&cfg.Listen, "listen", "", "HTTP listen address, e.g. 127.0.0.1:8700")
 	f.StringVar(&spec, "store", "", "store to serve as BACKEND:CONFIG (env SECURELOG_STORE, or SECURE_LOG_STORE_CONFIG where a bare path means sqlite:PATH)")
-	f.StringVar(&cfg.NATSURL, "nats", "", "also serve on this NATS server")
+	f.StringVar(&cfg.NATSURL, "nats", "", "also serve on this NATS server, and feed the query API's follow, alerts and DLQ from it (credentials: --creds)")
 	f.StringVar(&cfg.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
 	aliasFlag(f, "subject", "rpc-subject")
 	f.StringVar(&cfg.TokensFile, "tokens", "", "bearer tokens file (JSON list of {token, role})")

@@ -90,6 +90,10 @@ func (c NATSClient) options(name string) ([]nats.Option, error) {
 	return opts, nil
 }
 
+// Options returns the connection options of client name (credentials,
+// reconnects, the in-process server), for callers that dial themselves.
+func (c NATSClient) Options(name string) ([]nats.Option, error) { return c.options(name) }
+
 // Connect dials NATS as client name.
 func (c NATSClient) Connect(name string) (*nats.Conn, error) {
 	url := c.url()

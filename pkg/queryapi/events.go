@@ -88,7 +88,7 @@ func (h *Handler) dlq(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.cfg.NATS == nil {
-		h.fail(w, r, http.StatusServiceUnavailable, "unavailable", errors.New("this listener has no NATS connection: the DLQ is not reachable"))
+		h.fail(w, r, http.StatusServiceUnavailable, "unavailable", errors.New(noNATS("the DLQ is not reachable")))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

@@ -14,6 +14,13 @@ import (
 	"github.com/securelog/securelog/pkg/wire"
 )
 
+// noNATS is the message of a 503 for an endpoint that needs NATS on a
+// listener without it: it says which listeners have it.
+func noNATS(what string) string {
+	return "this listener has no NATS connection, so " + what + ": `securelog up` and `securelog ingester` connect one; " +
+		"start `securelog serve-rpc` with --nats URL (and --creds FILE for an authenticated server)"
+}
+
 // followWindow is how many seqnos one catch-up read spans.
 const followWindow = 4096
 
@@ -59,7 +66,7 @@ func (h *Handler) follow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.cfg.NATS == nil {
-		h.fail(w, r, http.StatusServiceUnavailable, "unavailable", errors.New("this listener has no NATS connection: follow is not available"))
+		h.fail(w, r, http.StatusServiceUnavailable, "unavailable", errors.New(noNATS("follow is not available")))
 		return
 	}
 	wake := make(chan *nats.Msg, 64)
