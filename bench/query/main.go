@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -41,12 +42,25 @@ func main() {
 	api := flag.Bool("api", true, "also measure through the HTTP query API handler")
 	only := flag.String("only", "", "measure only the shapes whose name contains this")
 	fillOnly := flag.Bool("fill-only", false, "build (or check) the fixture and exit")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "query bench:", err)
+			os.Exit(1)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if *dir == "" {
 		*dir = filepath.Join(os.TempDir(), fmt.Sprintf("securelog-query-fixture-%s-%d-seed%d", *backend, *entries, *seed))
 	}
 	if err := run(*dir, *backend, *entries, *batch, *seed, time.Duration(*spanDays*24*float64(time.Hour)), *n, *limit, *api, *only, *fillOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "query bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
