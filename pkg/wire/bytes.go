@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -53,23 +54,30 @@ func (b *OptBytes) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// decimal holds the decimal spelling of every byte value.
-var decimal = func() (t [256]string) {
+// decimalComma holds the decimal spelling of every byte value followed
+// by a comma, in four bytes, and decimalLen its length with the comma.
+var decimalComma, decimalLen = func() (t [256][4]byte, n [256]uint8) {
 	for i := range t {
-		t[i] = strconv.Itoa(i)
+		n[i] = uint8(copy(t[i][:], strconv.Itoa(i)+",")) // 2..4 bytes
 	}
-	return t
+	return t, n
 }()
 
+// appendIntArray appends b as a JSON array of integers: "[1,22,255]".
 func appendIntArray(dst []byte, b []byte) []byte {
-	dst = append(dst, '[')
-	for i, c := range b {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, decimal[c]...)
+	if len(b) == 0 {
+		return append(dst, '[', ']')
 	}
-	return append(dst, ']')
+	start := len(dst)
+	dst = slices.Grow(dst, 2+4*len(b))[:start+2+4*len(b)]
+	dst[start] = '['
+	n := start + 1
+	for _, c := range b {
+		*(*[4]byte)(dst[n:]) = decimalComma[c]
+		n += int(decimalLen[c])
+	}
+	dst[n-1] = ']' // the last comma
+	return dst[:n]
 }
 
 // parseIntArray parses a JSON array of integers 0–255 (whitespace allowed

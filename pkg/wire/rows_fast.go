@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -287,12 +288,16 @@ func (d *EntryRowDecoder) byteArray(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '[' {
 		return nil, i, false
 	}
-	// Each element takes at least two bytes ("0," or "0]").
-	end := i + 1
-	for end < len(b) && b[end] != ']' {
-		end++
+	end := bytes.IndexByte(b[i+1:], ']')
+	if end < 0 {
+		return nil, i, false
 	}
-	out := d.ar.alloc((end-i)/2 + 1)[:0]
+	end += i + 1
+	// One element per comma, plus one (an empty array reserves a byte).
+	out := d.ar.alloc(bytes.Count(b[i+1:end], comma) + 1)[:0]
+	if r, ok := canonicalBytes(b[i+1:end], out); ok {
+		return r, end + 1, true
+	}
 	i = SkipJSONSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return out[:0:0], i + 1, true
@@ -321,6 +326,46 @@ func (d *EntryRowDecoder) byteArray(b []byte, i int) ([]byte, int, bool) {
 		default:
 			return nil, i, false
 		}
+	}
+}
+
+var comma = []byte{','}
+
+// canonicalBytes parses the inside of a byte array as the encoders write
+// it ("1,22,255": no whitespace, no leading zeros) into out, which has
+// room for every element; false for anything else (byteArray's general
+// loop then decides).
+func canonicalBytes(s, out []byte) ([]byte, bool) {
+	if len(s) == 0 {
+		return nil, false
+	}
+	j := 0
+	for {
+		// s[j] is the first digit of an element.
+		c := s[j]
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		v := uint(c - '0')
+		j++
+		for k := 0; k < 2 && j < len(s) && s[j] >= '0' && s[j] <= '9'; k++ {
+			if v == 0 {
+				return nil, false // leading zero
+			}
+			v = v*10 + uint(s[j]-'0')
+			j++
+		}
+		if v > 255 {
+			return nil, false
+		}
+		out = append(out, byte(v))
+		if j == len(s) {
+			return out[:len(out):len(out)], true
+		}
+		if s[j] != ',' || j+1 == len(s) {
+			return nil, false
+		}
+		j++
 	}
 }
 
@@ -441,7 +486,13 @@ func appendEntryRowFast(dst []byte, r *EntryRow) ([]byte, bool) {
 // encodeEntryRows writes rows as a JSON array, byte-identical to
 // marshalNoEscape(rows), without reflection for rows that need no escaping.
 func encodeEntryRows(rows []EntryRow) ([]byte, error) {
-	dst := make([]byte, 0, 64+len(rows)*512)
+	n := 2
+	for i := range rows { // room for everything: one allocation
+		r := &rows[i]
+		n += 400 + len(r.StreamID) + len(r.SessionID) + len(r.BootID) + len(r.Timestamp) + len(r.EventType) + len(r.Producer) +
+			len(r.PayloadEncoding) + 4*(len(r.Payload)+len(r.PrevEntryHash)+len(r.EntryHash))
+	}
+	dst := make([]byte, 0, n)
 	dst = append(dst, '[')
 	for i := range rows {
 		if i > 0 {
