@@ -206,6 +206,35 @@ func PathShape(index, size uint64) ([]bool, error) {
 	return shape, nil
 }
 
+// Node is one sibling of an inclusion path in a tree stored by level:
+// Level 0 is the leaves, Index the node's position in its level, Right as
+// in Step (the sibling is the right operand).
+type Node struct {
+	Level int
+	Index uint64
+	Right bool
+}
+
+// PathNodes returns where the siblings of leaf index's inclusion path are in
+// a tree of size leaves, bottom-up, exactly as Tree.Prove takes them (a
+// promoted node has no sibling and no step): a stored tree answers a proof
+// by reading these nodes. index ≥ size wraps ErrShape.
+func PathNodes(index, size uint64) ([]Node, error) {
+	if index >= size {
+		return nil, fmt.Errorf("%w: leaf index %d is not below tree size %d", ErrShape, index, size)
+	}
+	var out []Node
+	for level, i, n := 0, index, size; n > 1; level, i, n = level+1, i/2, (n+1)/2 {
+		switch {
+		case i%2 == 1:
+			out = append(out, Node{Level: level, Index: i - 1})
+		case i+1 < n:
+			out = append(out, Node{Level: level, Index: i + 1, Right: true})
+		}
+	}
+	return out, nil
+}
+
 // errNot32 is the reference message for malformed hashes (SPEC §6.3).
 func errNot32() error { return &wire.InvalidError{Msg: "hash is not 32 bytes"} }
 

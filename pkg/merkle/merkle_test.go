@@ -453,3 +453,31 @@ func bitsFor(n int) int {
 	}
 	return b
 }
+
+// TestPathNodes: the nodes PathNodes names, read from the tree's levels,
+// are exactly Tree.Prove's path (siblings and sides), for every leaf of
+// trees of 1 to 70 leaves; an index outside the tree wraps ErrShape.
+func TestPathNodes(t *testing.T) {
+	for n := 1; n <= 70; n++ {
+		tree := NewTree(testLeaves(n))
+		levels := tree.Levels()
+		for i := range n {
+			want, err := tree.Prove(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes, err := PathNodes(uint64(i), uint64(n))
+			if err != nil || len(nodes) != len(want) {
+				t.Fatalf("n=%d i=%d: PathNodes %v (%v), want %d steps", n, i, nodes, err, len(want))
+			}
+			for k, nd := range nodes {
+				if nd.Right != want[k].Right || !bytes.Equal(levels[nd.Level][nd.Index], want[k].Sibling) {
+					t.Fatalf("n=%d i=%d step %d: node %+v is not Prove's sibling", n, i, k, nd)
+				}
+			}
+		}
+		if _, err := PathNodes(uint64(n), uint64(n)); !errors.Is(err, ErrShape) {
+			t.Fatalf("n=%d: PathNodes(n, n) = %v, want ErrShape", n, err)
+		}
+	}
+}

@@ -136,12 +136,14 @@ func VerifyInclusionProof(proof InclusionProof, expectedRoot []byte) error {
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 // proofFromTree builds seqno's proof from its segment's stored tree
-// (store.SegmentTreeStore): the leaf location, one chunk per tree level and
-// the proved entry itself, so O(log n) reads. ok is false when the segment
-// was stored without a tree (then the caller rebuilds the tree from the
-// entries). The stored-root check stays (DECISIONS 2): the entry must hash
-// (recomputed from its canonical bytes) to the sealed leaf, and the path
-// must lead to the segment's stored root, else *wire.ChainBrokenError.
+// (store.SegmentTreeStore): the leaf location, the leaf and its path's
+// siblings in one read of the stored tree (merkle.PathNodes), the proved
+// entry and the segment row, so a constant number of reads whatever the
+// segment's size. ok is false when the segment was stored without a tree
+// (then the caller rebuilds the tree from the entries). The stored-root
+// check stays (DECISIONS 2): the entry must hash (recomputed from its
+// canonical bytes) to the sealed leaf, and the path must lead to the
+// segment's stored root, else *wire.ChainBrokenError.
 func (r *Reader) proofFromTree(ctx context.Context, ts store.SegmentTreeStore, seqno uint64) (InclusionProof, bool, error) {
 	loc, ok, err := ts.SegmentLeaf(ctx, seqno)
 	if err != nil {
@@ -150,37 +152,31 @@ func (r *Reader) proofFromTree(ctx context.Context, ts store.SegmentTreeStore, s
 	if !ok {
 		return InclusionProof{}, false, nil
 	}
-	seg, err := r.ReadSegment(ctx, loc.SegmentID)
-	if err != nil {
-		return InclusionProof{}, false, err
-	}
 	broken := func(format string, args ...any) error {
 		return &wire.ChainBrokenError{Seqno: seqno, Reason: fmt.Sprintf("segment %d: ", loc.SegmentID) + fmt.Sprintf(format, args...)}
 	}
-	chunks := map[[2]uint64][]byte{}
-	node := func(level int, idx uint64) ([]byte, error) {
-		pos := [2]uint64{uint64(level), idx / store.TreeChunkNodes}
-		b, ok := chunks[pos]
-		if !ok {
-			var err error
-			if b, ok, err = ts.SegmentTreeChunk(ctx, loc.SegmentID, level, pos[1]); err != nil {
-				return nil, storageErr(err, "tree chunk %d/%d of segment %d", level, pos[1], loc.SegmentID)
-			}
-			if !ok {
-				return nil, broken("stored tree lacks level %d chunk %d", level, pos[1])
-			}
-			chunks[pos] = b
-		}
-		off := (idx % store.TreeChunkNodes) * wire.HashLen
-		if off+wire.HashLen > uint64(len(b)) {
-			return nil, broken("stored tree level %d has no node %d", level, idx)
-		}
-		return b[off : off+wire.HashLen], nil
-	}
-	leaf, err := node(0, loc.Index)
+	sibs, err := merkle.PathNodes(loc.Index, loc.Size)
 	if err != nil {
-		return InclusionProof{}, false, err
+		return InclusionProof{}, false, broken("stored leaf location: %v", err)
 	}
+	want := make([]store.TreeNode, 0, len(sibs)+1)
+	want = append(want, store.TreeNode{Level: 0, Index: loc.Index})
+	for _, n := range sibs {
+		want = append(want, store.TreeNode{Level: n.Level, Index: n.Index})
+	}
+	nodes, err := ts.SegmentTreeNodes(ctx, loc.SegmentID, want)
+	if err != nil {
+		return InclusionProof{}, false, storageErr(err, "tree nodes of segment %d", loc.SegmentID)
+	}
+	if len(nodes) != len(want) {
+		return InclusionProof{}, false, storageErr(fmt.Errorf("%d nodes for %d asked", len(nodes), len(want)), "tree nodes of segment %d", loc.SegmentID)
+	}
+	for i, n := range nodes {
+		if len(n) != wire.HashLen {
+			return InclusionProof{}, false, broken("stored tree has no node %d of level %d", want[i].Index, want[i].Level)
+		}
+	}
+	leaf := nodes[0]
 	row, ok, err := r.st.Get(ctx, seqno)
 	if err != nil {
 		return InclusionProof{}, false, storageErr(err, "get seqno %d", seqno)
@@ -191,26 +187,19 @@ func (r *Reader) proofFromTree(ctx context.Context, ts store.SegmentTreeStore, s
 	if h := chain.RowHash(row); !bytesEqual(h, leaf) || !bytesEqual(row.EntryHash, leaf) {
 		return InclusionProof{}, false, broken("entry %d does not hash to its sealed leaf %s", seqno, hexs(leaf))
 	}
-	var path []merkle.Step
-	for level, idx, size := 0, loc.Index, loc.Size; size > 1; level, idx, size = level+1, idx/2, (size+1)/2 {
-		sib, right := idx+1, true
-		if idx%2 == 1 {
-			sib, right = idx-1, false
-		}
-		if sib >= size {
-			continue // promoted: no step
-		}
-		h, err := node(level, sib)
-		if err != nil {
-			return InclusionProof{}, false, err
-		}
-		path = append(path, merkle.Step{Sibling: append([]byte(nil), h...), Right: right})
+	var path []merkle.Step // nil when the segment has one entry, as merkle.Tree.Prove
+	for i, n := range sibs {
+		path = append(path, merkle.Step{Sibling: nodes[i+1], Right: n.Right})
+	}
+	seg, err := r.ReadSegment(ctx, loc.SegmentID)
+	if err != nil {
+		return InclusionProof{}, false, err
 	}
 	if root := merkle.RootFromPath(leaf, path); !bytesEqual(root, seg.MerkleRoot) {
 		return InclusionProof{}, false, broken("merkle root mismatch: stored=%s recomputed=%s", hexs(seg.MerkleRoot), hexs(root))
 	}
 	return InclusionProof{
-		Seqno: seqno, EntryHash: append([]byte(nil), leaf...), SegmentID: loc.SegmentID, MerkleRoot: seg.MerkleRoot,
+		Seqno: seqno, EntryHash: leaf, SegmentID: loc.SegmentID, MerkleRoot: seg.MerkleRoot,
 		Path: path, LeafIndex: loc.Index, TreeSize: loc.Size,
 	}, true, nil
 }

@@ -39,6 +39,27 @@ type SegmentTreeStore interface {
 	SegmentLeaf(ctx context.Context, seqno uint64) (SegmentLeaf, bool, error)
 	// SegmentTreeChunk returns one stored chunk of a segment's tree.
 	SegmentTreeChunk(ctx context.Context, segmentID uint64, level int, chunk uint64) ([]byte, bool, error)
+	// SegmentTreeNodes returns the 32-byte hashes of nodes of a segment's
+	// stored tree, in the order asked, in one read (a proof's siblings);
+	// a node that is not stored is nil. The slices are the caller's.
+	SegmentTreeNodes(ctx context.Context, segmentID uint64, nodes []TreeNode) ([][]byte, error)
+}
+
+// TreeNode names one node of a stored tree: Level 0 is the leaves, Index
+// the node's position in its level (it is in chunk Index/TreeChunkNodes).
+type TreeNode struct {
+	Level int
+	Index uint64
+}
+
+// NodeFromChunk returns node index's 32 bytes (a copy) from its level's
+// chunk, or nil if the chunk is too short to hold it.
+func NodeFromChunk(chunk []byte, index uint64) []byte {
+	off := (index % TreeChunkNodes) * wire.HashLen
+	if off+wire.HashLen > uint64(len(chunk)) {
+		return nil
+	}
+	return append(make([]byte, 0, wire.HashLen), chunk[off:off+wire.HashLen]...)
 }
 
 // TreeChunks cuts tree levels (leaves first, root last, as merkle.Tree

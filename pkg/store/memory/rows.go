@@ -57,6 +57,25 @@ func (s *Store) SegmentTreeChunk(_ context.Context, id uint64, level int, chunk 
 	return slices.Clone(b), ok, nil
 }
 
+// SegmentTreeNodes returns nodes of a segment's stored tree.
+func (s *Store) SegmentTreeNodes(_ context.Context, id uint64, nodes []store.TreeNode) ([][]byte, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	out := make([][]byte, len(nodes))
+	seg, ok := s.segments[id]
+	if !ok {
+		return out, nil
+	}
+	for i, n := range nodes {
+		if b, ok := seg.tree[treePos{n.Level, n.Index / store.TreeChunkNodes}]; ok {
+			out[i] = store.NodeFromChunk(b, n.Index)
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) segmentInsert(row wire.SegmentRow, entries []wire.SegmentEntry, tree map[treePos][]byte) (uint64, error) {
 	if err := s.lock(); err != nil {
 		return 0, err

@@ -1,10 +1,13 @@
 package pebblestore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -222,6 +225,54 @@ func (s *Store) SegmentTreeChunk(ctx context.Context, id uint64, level int, chun
 	}
 	defer s.release()
 	return get(db, treeKey(id, level, chunk))
+}
+
+// SegmentTreeNodes reads nodes of a segment's stored tree with one
+// iterator: the chunks are sought in key order (level, chunk), which pebble
+// serves mostly by stepping, and only each node's 32 bytes are copied.
+func (s *Store) SegmentTreeNodes(ctx context.Context, id uint64, nodes []store.TreeNode) ([][]byte, error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	order := make([]int, len(nodes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := cmp.Compare(nodes[a].Level, nodes[b].Level); c != 0 {
+			return c
+		}
+		return cmp.Compare(nodes[a].Index, nodes[b].Index)
+	})
+	p := key(prefixSegTree, be64(id))
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return nil, fmt.Errorf("tree of segment %d: %w", id, err)
+	}
+	out := make([][]byte, len(nodes))
+	k := make([]byte, 0, len(p)+9)
+	for _, i := range order {
+		n := nodes[i]
+		if n.Level < 0 || n.Level > 255 {
+			continue
+		}
+		k = append(append(append(k[:0], p...), byte(n.Level)), be64(n.Index/store.TreeChunkNodes)...)
+		if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("tree chunk %d/%d of segment %d: %w", n.Level, n.Index/store.TreeChunkNodes, id, err)
+		}
+		out[i] = store.NodeFromChunk(v, n.Index)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("tree of segment %d: %w", id, err)
+	}
+	return out, nil
 }
 
 // SegmentGet returns a segment by id.

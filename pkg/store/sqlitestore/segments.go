@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -245,6 +246,60 @@ func (s *Store) SegmentTreeChunk(ctx context.Context, id uint64, level int, chun
 		return nil, false, fmt.Errorf("sqlite store: tree chunk %d/%d of segment %d: %w", level, chunk, id, err)
 	}
 	return nonNil(b), true, nil
+}
+
+// SegmentTreeNodes returns nodes of a segment's stored tree in one query
+// that reads only each node's 32 bytes of its chunk.
+func (s *Store) SegmentTreeNodes(ctx context.Context, id uint64, nodes []store.TreeNode) ([][]byte, error) {
+	out := make([][]byte, len(nodes))
+	idKey, ok := clampKey(id)
+	if !ok || len(nodes) == 0 {
+		return out, nil
+	}
+	var q strings.Builder
+	q.WriteString(`WITH want(i, level, chunk, off) AS (VALUES `)
+	args := make([]any, 0, 4*len(nodes)+1)
+	for i, n := range nodes {
+		chunk, ok := clampKey(n.Index / store.TreeChunkNodes)
+		if !ok {
+			continue
+		}
+		if len(args) > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?)")
+		args = append(args, i, n.Level, chunk, int64(n.Index%store.TreeChunkNodes)*wire.HashLen+1)
+	}
+	if len(args) == 0 {
+		return out, nil
+	}
+	q.WriteString(`) SELECT want.i, substr(t.nodes, want.off, 32) FROM want JOIN _secure_log_segment_tree t
+		ON t.segment_id = ? AND t.level = want.level AND t.chunk = want.chunk`)
+	args = append(args, idKey)
+	db, release, err := s.handle()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: tree nodes of segment %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int
+		var b []byte
+		if err := rows.Scan(&i, &b); err != nil {
+			return nil, fmt.Errorf("sqlite store: tree nodes of segment %d: %w", id, err)
+		}
+		if i >= 0 && i < len(out) && len(b) == wire.HashLen {
+			out[i] = b
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: tree nodes of segment %d: %w", id, err)
+	}
+	return out, nil
 }
 
 // SegmentGet returns a segment by id.

@@ -235,6 +235,23 @@ func (h *harness) testSegmentTree(t *testing.T) {
 	if _, ok, err := ts.SegmentTreeChunk(ctx(t), 1, 0, 0); ok || err != nil {
 		t.Fatalf("segment 1 (no tree) has a chunk: %v, %v", ok, err)
 	}
+	// Nodes in any order, two from one chunk, one absent level, one
+	// beyond its chunk, one in a chunk that is not stored: one read.
+	ask := []store.TreeNode{{Level: 1, Index: 7*store.TreeChunkNodes + 0}, {Level: 0, Index: 1}, {Level: 0, Index: 0},
+		{Level: 2, Index: 0}, {Level: 0, Index: 2}, {Level: 1, Index: 0}}
+	want := [][]byte{hash32("n", 9), hash32("n", 4), hash32("n", 3), nil, nil, nil}
+	got, err := ts.SegmentTreeNodes(ctx(t), 2, ask)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("SegmentTreeNodes(2, %v) = %x, %v", ask, got, err)
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) || (want[i] == nil) != (got[i] == nil) {
+			t.Fatalf("SegmentTreeNodes(2): node %+v = %x, want %x", ask[i], got[i], want[i])
+		}
+	}
+	if got, err := ts.SegmentTreeNodes(ctx(t), 1, ask[:2]); err != nil || got[0] != nil || got[1] != nil {
+		t.Fatalf("segment 1 (no tree) has nodes: %x, %v", got, err)
+	}
 	if loc, ok, err := ts.SegmentLeaf(ctx(t), 4); err != nil || !ok || loc != (store.SegmentLeaf{SegmentID: 2, Index: 1, Size: 2}) {
 		t.Fatalf("SegmentLeaf(4) = %+v, %v, %v", loc, ok, err)
 	}
