@@ -42,18 +42,31 @@ func (f TileReaderFunc) ReadTile(id TileID) ([]byte, bool, error) { return f(id)
 
 // TileHashes returns a tlog.HashReader over the stored hashes of a tree,
 // reading each hash from the tile that holds it (tlog.TileForIndex and
-// tlog.HashFromTile). It trusts the tiles (they are the log's own). Cost:
-// one ReadTile per distinct tile of a call, plus up to 2^7−1 node hashes for a hash stored
-// inside a tile at a level that is not a multiple of 8.
-func TileHashes(tr TileReader) tlog.HashReader {
+// tlog.HashFromTile). It trusts the tiles (they are the log's own). Tiles
+// only grow: the reader keeps a bounded number of them with every level
+// inside computed (all the upper tiles of a tree of up to 2^25 leaves, and
+// a few level-0 tiles), so an inclusion proof costs one ReadTile and about
+// 2^8 hashes for its level-0 tile and nothing for the tiles above once
+// met; a hash beyond a cached tile's width reads the tile again. The
+// reader is safe for concurrent use; keep one to benefit from it.
+func TileHashes(tr TileReader) tlog.HashReader { return tileHashes(tr, newTileCache()) }
+
+// tileHashes is TileHashes with a cache of full tiles, or none (nil: every
+// hash is read and computed from its tile, as Extend wants for the few
+// right-edge hashes it reads).
+func tileHashes(tr TileReader, cache *tileCache) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
 		type read struct {
 			data []byte
 			ok   bool
 		}
-		tiles := map[TileID]read{} // one read per tile per call
+		var tiles map[TileID]read // one read per tile per call
 		for i, x := range indexes {
+			if h, ok := cache.hash(x); ok {
+				out[i] = h
+				continue
+			}
 			t := tlog.TileForIndex(TileHeight, x)
 			id := TileID{t.L, t.N}
 			r, seen := tiles[id]
@@ -62,11 +75,22 @@ func TileHashes(tr TileReader) tlog.HashReader {
 				if r.data, r.ok, err = tr.ReadTile(id); err != nil {
 					return nil, err
 				}
+				if tiles == nil {
+					tiles = map[TileID]read{}
+				}
 				tiles[id] = r
 			}
 			data, ok := r.data, r.ok
 			if !ok || len(data) < t.W*tlog.HashSize {
 				return nil, fmt.Errorf("tlog: hash %d needs tile %d/%d of width %d; have %d bytes", x, t.L, t.N, t.W, len(data))
+			}
+			// Expand the tile, except for a level-0 tile's own hash
+			// (reading it needs no hashing; expanding would cost 254).
+			if cache != nil && (t.L > 0 || !isBase(x)) {
+				if h, ok := cache.add(id, data, x); ok {
+					out[i] = h
+					continue
+				}
 			}
 			t.W = len(data) / tlog.HashSize
 			h, err := tlog.HashFromTile(t, data, x)
@@ -110,7 +134,7 @@ func Extend(oldSize int64, leaves [][]byte, tr TileReader) (Update, error) {
 		}
 		return d, ok, err
 	})
-	base := TileHashes(cached)
+	base := tileHashes(cached, nil)
 	overlay := map[int64]tlog.Hash{}
 	r := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
