@@ -20,7 +20,11 @@ import (
 // noTlog switches the transparency tree off, to compare its cost.
 var noTlog = flag.Bool("no-tlog", false, "run the node without the transparency tree (issue 11 cost comparison)")
 
-func startNode(always bool) (node.Info, func(), error) {
+func startNode(always bool) (node.Info, func(), error) { return startNodeWith(always, *noTlog, false) }
+
+// startNodeWith is startNode with the tree off or on and, with witness, up's
+// local witness running and cosigning (as `securelog up` runs it).
+func startNodeWith(always, tlogOff, witness bool) (node.Info, func(), error) {
 	dir, err := os.MkdirTemp("", "bench-pipeline")
 	if err != nil {
 		return node.Info{}, nil, err
@@ -30,7 +34,7 @@ func startNode(always bool) (node.Info, func(), error) {
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
-		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: *noTlog}, StoreSpec: storeSpecFor(dir)},
+		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: tlogOff}, LocalWitness: witness, StoreSpec: storeSpecFor(dir)},
 			func(i node.Info) { infoc <- i })
 	}()
 	select {
@@ -80,7 +84,7 @@ func histStats(info node.Info, name string) (uint64, float64) {
 // runClosed: o.events over o.producers clients, o.window in flight each,
 // every event awaited to committed.
 func runClosed(o options) (closedResult, error) {
-	info, stop, err := startNode(o.always)
+	info, stop, err := startNodeWith(o.always, *noTlog || o.tlogOff, o.witness)
 	if err != nil {
 		return closedResult{}, err
 	}

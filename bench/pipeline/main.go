@@ -51,6 +51,7 @@ type options struct {
 	events, producers, window, size int
 	always                          bool
 	samples                         int
+	tlogOff, witness                bool // closed loop: tree off (issue 11 cost); up's local witness configured
 }
 
 func main() {

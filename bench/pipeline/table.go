@@ -81,6 +81,12 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 		auditTime    = &row{metric: "`audit` of a 1,000,000-entry bundle, seconds", target: "≤ 2", format: f2}
 		auditCPU     = &row{metric: "`audit` of a 1,000,000-entry bundle, CPU seconds", target: "", format: f2}
 		auditRSS     = &row{metric: "`audit` of a 1,000,000-entry bundle, peak RSS (MiB)", target: "≤ 100", format: func(v float64) string { return fmt.Sprintf("%.1f", v) }}
+		// Issue 11.
+		committedOff = &row{metric: "issue 11: pipeline committed entries/s, relaxed sync, transparency tree off", target: "", format: f0}
+		treeRatio    = &row{metric: "issue 11: pipeline committed, tree on ÷ tree off (same run, relaxed sync)", target: "≥ 0.9", format: f2}
+		ckptWitness  = &row{metric: "issue 11: time to checkpointed p99, local tlog-witness configured", target: "≤ 1,500 ms", format: fms}
+		tlogProof1M  = &row{metric: "issue 11: tlog inclusion proof in a 1,000,000-entry log, p99", target: "≤ 1 ms", format: fus}
+		tlogProofCPU = &row{metric: "issue 11: tlog inclusion proof in a 1,000,000-entry log, CPU µs", target: "", format: f0}
 	)
 	var bundlePath string
 	if big {
@@ -117,6 +123,9 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 			ratioRelaxed.add(r.rate / raw)
 			committedRel.add(r.rate)
 			rawRelaxed.add(raw)
+			if err := tableTlogRuns(run, oo, r.rate, committedOff, treeRatio, ckptWitness); err != nil {
+				fail(err)
+			}
 			op, err := runOpen(oo, r.rate/2, duration)
 			if err != nil {
 				fail(err)
@@ -169,6 +178,13 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 				fail(err)
 			}
 			fmt.Printf("run %d: proof p99 (1M) %v; audit %.2f s, %.2f CPU s, peak RSS %.1f MiB\n", run, p, a[0], a[1], a[2])
+			tp, tc, err := runTlogProof(1_000_000)
+			if err != nil {
+				fail(err)
+			}
+			fmt.Printf("run %d: tlog inclusion proof (1M) p99 %v, %.0f CPU µs/proof\n", run, tp, tc)
+			tlogProof1M.add(float64(tp.Microseconds()))
+			tlogProofCPU.add(tc)
 			auditTime.add(a[0])
 			auditCPU.add(a[1])
 			auditRSS.add(a[2])
@@ -176,7 +192,8 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 	}
 	fmt.Printf("\n| metric | median of %d | target | load average (1 min) per run |\n|---|---|---|---|\n", runs)
 	for _, r := range []*row{ratioRelaxed, committedRel, rawRelaxed, ratioAlways, openP99, groupP99, groupRate, rss, batchRatio,
-		proof10k, proof1M, verifyRate, verifyCPU, auditTime, auditCPU, auditRSS, burstGap} {
+		proof10k, proof1M, verifyRate, verifyCPU, auditTime, auditCPU, auditRSS, burstGap,
+		committedOff, treeRatio, ckptWitness, tlogProof1M, tlogProofCPU} {
 		fmt.Println(r)
 	}
 }
@@ -270,4 +287,30 @@ func runAuditChild(path string) ([3]float64, error) {
 		return a, fmt.Errorf("audit child printed %q: %w", out, err)
 	}
 	return a, nil
+}
+
+// tableTlogRuns measures issue 11's pipeline rows after the relaxed closed
+// loop with the tree on (committed rate on): the same closed loop with the
+// tree off (the ratio), then a quarter of the events with up's local
+// witness cosigning each checkpoint, whose time-to-checkpointed samples
+// (twice -checkpoint-samples) give the p99.
+func tableTlogRuns(run int, o options, on float64, committedOff, treeRatio, ckptWitness *row) error {
+	off := o
+	off.tlogOff = true
+	r, err := runClosed(off)
+	if err != nil {
+		return fmt.Errorf("closed loop, tree off: %w", err)
+	}
+	r.print(fmt.Sprintf("run %d: closed loop, sync always=%v, transparency tree off", run, o.always), off)
+	committedOff.add(r.rate)
+	treeRatio.add(on / r.rate)
+	w := o
+	w.witness, w.events, w.samples = true, max(o.events/4, o.producers), 2*o.samples
+	r, err = runClosed(w)
+	if err != nil {
+		return fmt.Errorf("closed loop, local witness: %w", err)
+	}
+	r.print(fmt.Sprintf("run %d: closed loop, sync always=%v, local tlog-witness", run, o.always), w)
+	ckptWitness.add(ms(pct(r.ckpt, 99)))
+	return nil
 }
