@@ -123,7 +123,7 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 			ratioRelaxed.add(r.rate / raw)
 			committedRel.add(r.rate)
 			rawRelaxed.add(raw)
-			if err := tableTlogRuns(run, oo, r.rate, committedOff, treeRatio, ckptWitness); err != nil {
+			if err := tableTlogRuns(run, oo, r.rate, raw, committedOff, treeRatio, ckptWitness); err != nil {
 				fail(err)
 			}
 			op, err := runOpen(oo, r.rate/2, duration)
@@ -290,26 +290,30 @@ func runAuditChild(path string) ([3]float64, error) {
 }
 
 // tableTlogRuns measures issue 11's pipeline rows after the relaxed closed
-// loop with the tree on (committed rate on): the same closed loop with the
-// tree off (the ratio), then a quarter of the events with up's local
+// loop with the tree on (committed rate on; raw is the raw JetStream rate
+// beside it): the same closed loop with the tree off (the ratio), then a quarter of the events with up's local
 // witness cosigning each checkpoint, whose time-to-checkpointed samples
 // (twice -checkpoint-samples) give the p99.
-func tableTlogRuns(run int, o options, on float64, committedOff, treeRatio, ckptWitness *row) error {
+func tableTlogRuns(run int, o options, on, raw float64, committedOff, treeRatio, ckptWitness *row) error {
 	off := o
 	off.tlogOff = true
+	c0 := cpuTime()
 	r, err := runClosed(off)
 	if err != nil {
 		return fmt.Errorf("closed loop, tree off: %w", err)
 	}
+	r.raw, r.cpu = raw, cpuTime()-c0
 	r.print(fmt.Sprintf("run %d: closed loop, sync always=%v, transparency tree off", run, o.always), off)
 	committedOff.add(r.rate)
 	treeRatio.add(on / r.rate)
 	w := o
 	w.witness, w.events, w.samples = true, max(o.events/4, o.producers), 2*o.samples
+	c0 = cpuTime()
 	r, err = runClosed(w)
 	if err != nil {
 		return fmt.Errorf("closed loop, local witness: %w", err)
 	}
+	r.raw, r.cpu = raw, cpuTime()-c0
 	r.print(fmt.Sprintf("run %d: closed loop, sync always=%v, local tlog-witness", run, o.always), w)
 	ckptWitness.add(ms(pct(r.ckpt, 99)))
 	return nil
