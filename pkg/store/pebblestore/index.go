@@ -1,6 +1,7 @@
 package pebblestore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -286,8 +287,8 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 	}
 	limit := f.PageSize()
 	out := make([]wire.EntryRow, 0, min(limit, 128))
-	rowKey := key(prefixStreamEntry, stream)
-	base := len(rowKey)
+	rows := rowReader{r: r, key: key(prefixStreamEntry, stream)}
+	defer rows.close()
 	for {
 		var best *source
 		for _, src := range srcs {
@@ -309,17 +310,12 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 				return out, true, nil
 			}
 		}
-		rowKey = binary.BigEndian.AppendUint64(rowKey[:base], pos.Seqno)
-		v, found, err := get(r, rowKey)
+		row, found, err := rows.read(pos.Seqno)
 		if err != nil {
 			return nil, false, err
 		}
 		if !found {
 			continue // an index record without its row cannot be served
-		}
-		row, err := decodeEntry(v)
-		if err != nil {
-			return nil, false, err
 		}
 		if rowCheck && !f.MatchFields(row) {
 			continue
@@ -328,5 +324,48 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 			return out, true, nil
 		}
 		out = append(out, row)
+	}
+}
+
+// rowReader reads a stream's rows by seqno with one iterator over the
+// stream's row keys: a page's rows are mostly neighbours, so each seek
+// usually lands in the data block the previous one loaded, where a Get per
+// row would build an iterator and look the block up again each time.
+type rowReader struct {
+	r    pebble.Reader
+	key  []byte // s/<stream>, then the seqno of the last read
+	base int
+	it   *pebble.Iterator
+	in   interner
+}
+
+// read returns the stream's row with the seqno.
+func (rr *rowReader) read(seqno uint64) (wire.EntryRow, bool, error) {
+	if rr.it == nil {
+		rr.base = len(rr.key)
+		it, err := rr.r.NewIter(&pebble.IterOptions{LowerBound: rr.key, UpperBound: upperBound(rr.key)})
+		if err != nil {
+			return wire.EntryRow{}, false, err
+		}
+		rr.it = it
+	}
+	rr.key = binary.BigEndian.AppendUint64(rr.key[:rr.base], seqno)
+	if !rr.it.SeekGE(rr.key) || !bytes.Equal(rr.it.Key(), rr.key) {
+		return wire.EntryRow{}, false, rr.it.Error()
+	}
+	v, err := rr.it.ValueAndErr()
+	if err != nil {
+		return wire.EntryRow{}, false, err
+	}
+	row, err := decodeEntryInto(v, &rr.in)
+	if err != nil {
+		return wire.EntryRow{}, false, fmt.Errorf("seqno %d: %w", seqno, err)
+	}
+	return row, true, nil
+}
+
+func (rr *rowReader) close() {
+	if rr.it != nil {
+		_ = rr.it.Close()
 	}
 }
