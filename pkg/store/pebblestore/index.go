@@ -19,6 +19,12 @@ import (
 //	xt/<stream><time><seqno>              stream + time
 //	xy/<stream><event_type><time><seqno>  stream + type (escaped like a stream name)
 //	xp/<stream><producer><time><seqno>    stream + producer
+//	xs/<stream><time><seqno>              stream + time of the urgent entries only
+//	                                      (severity warning or more; schema 4)
+//
+// Urgent entries are few in an audit trail, so xs costs little to write and
+// answers a minimum-severity filter (warning … emergency) without walking
+// the many info and debug entries of xt.
 //
 // <time> is the timestamp's Unix nanoseconds (query.TimeKey) as be64 with the
 // sign bit flipped, so byte order is numeric order.
@@ -26,6 +32,7 @@ var (
 	prefixIdxTime     = "xt/"
 	prefixIdxType     = "xy/"
 	prefixIdxProducer = "xp/"
+	prefixIdxUrgent   = "xs/"
 	prefixCount       = "cn/"
 )
 
@@ -49,7 +56,20 @@ func timeBound(prefix []byte, t int64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte{}, prefix...), uint64(t)^(1<<63))
 }
 
-// setIndexes adds the row's three index records to b, reusing buf.
+// urgentMax is the least urgent severity the urgent index (xs/) holds.
+const urgentMax = wire.Warning
+
+// setUrgent adds the row's urgent index record to b when its severity is
+// urgentMax or more urgent, reusing buf.
+func setUrgent(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) {
+	if row.Severity > urgentMax {
+		return buf, nil
+	}
+	buf = appendPos(appendEscStream(append(buf[:0], prefixIdxUrgent...), row.StreamID), query.Key(row))
+	return buf, b.Set(buf, []byte{byte(row.Severity)}, nil)
+}
+
+// setIndexes adds the row's index records to b, reusing buf.
 func setIndexes(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) {
 	pos := query.Key(row)
 	val := []byte{byte(row.Severity)}
@@ -62,13 +82,22 @@ func setIndexes(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) 
 		return buf, err
 	}
 	buf = appendPos(appendEscStream(appendEscStream(append(buf[:0], prefixIdxProducer...), row.StreamID), row.Producer), pos)
-	return buf, b.Set(buf, val, nil)
+	if err := b.Set(buf, val, nil); err != nil {
+		return buf, err
+	}
+	return setUrgent(b, buf, row)
 }
 
-// backfill writes what an older schema lacks for every stored entry: the
-// index records (withIndexes, schema 1) and the per-stream entry counts
-// (schemas 1 and 2), committing every chunk rows.
-func backfill(db *pebble.DB, chunk int, withIndexes bool) error {
+// What an older schema lacks (backfill).
+const (
+	fillIndexes = 1 << iota // every index record (schema 1)
+	fillCounts              // the per-stream entry counts (schemas 1 and 2)
+	fillUrgent              // the urgent index records (schemas 1 to 3)
+)
+
+// backfill writes what an older schema lacks for every stored entry (the
+// fill* bits of what), committing every chunk rows.
+func backfill(db *pebble.DB, chunk int, what int) error {
 	p := []byte(prefixStreamEntry)
 	b := db.NewBatch()
 	defer func() { _ = b.Close() }()
@@ -81,14 +110,19 @@ func backfill(db *pebble.DB, chunk int, withIndexes bool) error {
 			return false, err
 		}
 		counts[stream]++
-		if !withIndexes {
+		if what&(fillIndexes|fillUrgent) == 0 {
 			return true, nil
 		}
 		row, err := decodeEntry(v)
 		if err != nil {
 			return false, err
 		}
-		if buf, err = setIndexes(b, buf, row); err != nil {
+		if what&fillIndexes != 0 {
+			buf, err = setIndexes(b, buf, row)
+		} else {
+			buf, err = setUrgent(b, buf, row)
+		}
+		if err != nil {
 			return false, err
 		}
 		if n++; n%chunk == 0 {
@@ -104,6 +138,9 @@ func backfill(db *pebble.DB, chunk int, withIndexes bool) error {
 		return err
 	}
 	for stream, c := range counts {
+		if what&fillCounts == 0 {
+			break
+		}
 		if err := b.Set(key(prefixCount, escStream(stream)), be64(c), nil); err != nil {
 			return err
 		}
@@ -241,8 +278,9 @@ func escPrefix(prefix string) []byte {
 }
 
 // queryEntries evaluates the filter with the indexes: it picks the most
-// selective index (exact type, else producer, else a merge of the types
-// under a type prefix, else time), walks it in order and reads only rows
+// selective index (exact type, else producer, else the urgent entries for
+// a minimum severity of warning or more, else a merge of the types under
+// a type prefix, else time), walks it in order and reads only rows
 // whose severity passes and that the index does not already decide.
 func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, bool, error) {
 	stream := appendEscStream(nil, f.Stream)
@@ -255,6 +293,10 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 	case f.Producer != "":
 		prefixes = [][]byte{appendEscStream(key(prefixIdxProducer, stream), f.Producer)}
 		rowCheck = f.TypePrefix && f.Type != ""
+	case f.HasSeverity && f.MinSeverity <= urgentMax && !(f.TypePrefix && f.Type != ""):
+		// Only urgent entries can match: walk them alone.
+		prefixes = [][]byte{key(prefixIdxUrgent, stream)}
+		rowCheck = false
 	case f.TypePrefix && f.Type != "":
 		types, more, err := distinctTypes(r, f.Stream, f.Type, maxMergeTypes)
 		if err != nil {

@@ -19,11 +19,11 @@ import (
 func quietStore() *Store { return New(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))) }
 
 // TestUpgradeBuildsIndexes: a store of schema version 1 (entries without
-// index records) or 2 (without entry counts) gets them on open and then
-// answers queries like a scan and counts its entries; the current version
-// is recorded.
+// index records), 2 (without entry counts) or 3 (without the urgent index)
+// gets them on open and then answers queries like a scan and counts its
+// entries; the current version is recorded.
 func TestUpgradeBuildsIndexes(t *testing.T) {
-	for _, from := range []byte{1, 2} {
+	for _, from := range []byte{1, 2, 3} {
 		t.Run(fmt.Sprintf("from%d", from), func(t *testing.T) { testUpgrade(t, from) })
 	}
 }
@@ -55,7 +55,10 @@ func testUpgrade(t *testing.T, from byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drop := []string{prefixCount}
+	drop := []string{prefixIdxUrgent}
+	if from <= 2 {
+		drop = append(drop, prefixCount)
+	}
 	if from == 1 {
 		drop = append(drop, prefixIdxTime, prefixIdxType, prefixIdxProducer)
 	}
@@ -81,6 +84,8 @@ func testUpgrade(t *testing.T, from byte) {
 		{Stream: "default", Type: "t.1", Limit: 100},
 		{Stream: "default", Producer: "p0", Order: query.Oldest, Limit: 100},
 		{Stream: "default", Type: "t.", TypePrefix: true, HasSeverity: true, MinSeverity: wire.Warning, Limit: 100},
+		{Stream: "default", HasSeverity: true, MinSeverity: wire.Error, Limit: 100},
+		{Stream: "default", HasSeverity: true, MinSeverity: wire.Warning, Order: query.Oldest, Limit: 100},
 	} {
 		got, _, err := s.QueryEntries(ctx, v)
 		want, _ := query.Select(rows, v)

@@ -10,8 +10,8 @@ import (
 // written 0x00 0xFF and the name ends with 0x00 0x01, so no name's keys are
 // a prefix of another name's and names iterate in byte order.
 //
-//	v                          schema version (3; 1 = before the entry indexes,
-//	                           2 = before the entry counts)
+//	v                          schema version (4; 1 = before the entry indexes,
+//	                           2 = before the entry counts, 3 = before the urgent index)
 //	vx                         present in a benchmark store written without the
 //	                           entry indexes and counts (WithoutQueryIndexesForBenchmark)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
@@ -29,7 +29,7 @@ import (
 //	t/<order>                  stream row, order = creation order
 //	tn/<name>                  order of the stream (be64)
 //	m/<key>                    meta record written by CommitBatch
-//	xt/ xy/ xp/…               secondary indexes of the entries (index.go)
+//	xt/ xy/ xp/ xs/            secondary indexes of the entries (index.go)
 //	cn/<stream>                the stream's entry count (be64), in the entries' batch
 var (
 	keyVersion        = []byte("v")
@@ -52,7 +52,7 @@ var (
 	prefixMeta         = "m/"
 )
 
-const schemaVersion = 3
+const schemaVersion = 4
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

@@ -188,11 +188,13 @@ func (s *Store) setup(db *pebble.DB) error {
 		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
 			return err
 		}
-	case len(v) == 1 && (v[0] == 1 || v[0] == 2):
-		// Version 1 had no secondary indexes and 2 no entry counts: build
-		// them, then record the current version (which older builds
-		// refuse, so they cannot add entries without index records).
-		if err := backfill(db, 10000, v[0] == 1); err != nil {
+	case len(v) == 1 && v[0] >= 1 && v[0] < schemaVersion:
+		// Version 1 had no secondary indexes, 2 no entry counts and 3 no
+		// urgent index: build them, then record the current version (which
+		// older builds refuse, so they cannot add entries without index
+		// records).
+		what := map[byte]int{1: fillIndexes | fillCounts, 2: fillCounts | fillUrgent, 3: fillUrgent}[v[0]]
+		if err := backfill(db, 10000, what); err != nil {
 			return fmt.Errorf("upgrade schema %d → %d (build the entry indexes and counts): %w", v[0], schemaVersion, err)
 		}
 		if err := b.Set(keyVersion, []byte{schemaVersion}, nil); err != nil {
