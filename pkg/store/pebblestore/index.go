@@ -180,11 +180,13 @@ const maxMergeTypes = 64
 
 // source is one ordered index range being merged.
 type source struct {
-	it   *pebble.Iterator
-	ok   bool
-	pos  query.Position
-	sev  wire.Severity
-	desc bool
+	it     *pebble.Iterator
+	prefix []byte // the index range's key prefix (for seeks)
+	seek   []byte // seek key buffer
+	ok     bool
+	pos    query.Position
+	sev    wire.Severity
+	desc   bool
 }
 
 func (s *source) load() {
@@ -231,7 +233,7 @@ func openSource(r pebble.Reader, prefix []byte, f query.Filter) (*source, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &source{it: it, desc: f.Order == query.Newest}
+	s := &source{it: it, prefix: prefix, desc: f.Order == query.Newest}
 	if s.desc {
 		s.ok = it.Last()
 	} else {
@@ -277,73 +279,45 @@ func escPrefix(prefix string) []byte {
 	return e[:len(e)-2]
 }
 
-// queryEntries evaluates the filter with the indexes: it picks the most
-// selective index (exact type, else producer, else the urgent entries for
-// a minimum severity of warning or more, else a merge of the types under
-// a type prefix, else time), walks it in order and reads only rows
-// whose severity passes and that the index does not already decide.
+// queryEntries evaluates the filter with the indexes (plan), walking the
+// chosen index ranges in order and intersecting them (join.go); it reads
+// only rows whose severity passes and that the indexes do not already
+// decide.
 func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, bool, error) {
 	stream := appendEscStream(nil, f.Stream)
-	var prefixes [][]byte
-	rowCheck := f.Producer != "" || f.TypePrefix // fields the index does not decide
-	switch {
-	case f.Type != "" && !f.TypePrefix:
-		prefixes = [][]byte{appendEscStream(key(prefixIdxType, stream), f.Type)}
-		rowCheck = f.Producer != ""
-	case f.Producer != "":
-		prefixes = [][]byte{appendEscStream(key(prefixIdxProducer, stream), f.Producer)}
-		rowCheck = f.TypePrefix && f.Type != ""
-	case f.HasSeverity && f.MinSeverity <= urgentMax && !(f.TypePrefix && f.Type != ""):
-		// Only urgent entries can match: walk them alone.
-		prefixes = [][]byte{key(prefixIdxUrgent, stream)}
-		rowCheck = false
-	case f.TypePrefix && f.Type != "":
-		types, more, err := distinctTypes(r, f.Stream, f.Type, maxMergeTypes)
-		if err != nil {
-			return nil, false, err
-		}
-		if more {
-			prefixes = [][]byte{key(prefixIdxTime, stream)}
-			break
-		}
-		for _, t := range types {
-			prefixes = append(prefixes, appendEscStream(key(prefixIdxType, stream), t))
-		}
-		rowCheck = false
-	default:
-		prefixes = [][]byte{key(prefixIdxTime, stream)}
-		rowCheck = false
+	plan, rowCheck, err := planQuery(r, f, stream)
+	if err != nil {
+		return nil, false, err
 	}
-	srcs := make([]*source, 0, len(prefixes))
+	var groups []group
 	defer func() {
-		for _, src := range srcs {
-			_ = src.it.Close()
+		for _, g := range groups {
+			for _, src := range g {
+				_ = src.it.Close()
+			}
 		}
 	}()
-	for _, p := range prefixes {
-		src, err := openSource(r, p, f)
-		if err != nil {
-			return nil, false, err
+	for _, prefixes := range plan {
+		g := make(group, 0, len(prefixes))
+		for _, p := range prefixes {
+			src, err := openSource(r, p, f)
+			if err != nil {
+				groups = append(groups, g)
+				return nil, false, err
+			}
+			g = append(g, src)
 		}
-		srcs = append(srcs, src)
+		groups = append(groups, g)
 	}
 	limit := f.PageSize()
 	out := make([]wire.EntryRow, 0, min(limit, 128))
 	rows := rowReader{r: r, key: key(prefixStreamEntry, stream)}
 	defer rows.close()
 	for {
-		var best *source
-		for _, src := range srcs {
-			if src.ok && (best == nil || f.Before(src.pos, best.pos)) {
-				best = src
-			}
-		}
-		if best == nil {
+		pos, sev, ok := nextMatch(groups, f)
+		if !ok {
 			return out, false, nil
 		}
-		pos, sev := best.pos, best.sev
-		best.step()
-		best.load()
 		if f.HasSeverity && sev > f.MinSeverity {
 			continue
 		}
@@ -367,6 +341,50 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 		}
 		out = append(out, row)
 	}
+}
+
+// planQuery picks the index ranges of a filter: a list of groups, each a
+// list of key prefixes whose records are merged (OR); the groups are
+// intersected (AND). Exact type → its type range; a type prefix → the
+// merge of its types' ranges (or, with more than maxMergeTypes types, the
+// time index and a row check); a producer → its range; a minimum severity
+// of warning or more → the urgent range; nothing of these → the time
+// index. rowCheck says the rows must be checked against the filter's
+// fields (the indexes do not decide them).
+func planQuery(r pebble.Reader, f query.Filter, stream []byte) (plan [][][]byte, rowCheck bool, err error) {
+	producer := func() [][]byte { return [][]byte{appendEscStream(key(prefixIdxProducer, stream), f.Producer)} }
+	switch {
+	case f.Type != "" && !f.TypePrefix:
+		plan = [][][]byte{{appendEscStream(key(prefixIdxType, stream), f.Type)}}
+	case f.TypePrefix && f.Type != "":
+		types, more, err := distinctTypes(r, f.Stream, f.Type, maxMergeTypes)
+		if err != nil {
+			return nil, false, err
+		}
+		if more {
+			rowCheck = true
+			if f.Producer != "" {
+				return [][][]byte{producer()}, true, nil
+			}
+			plan = [][][]byte{{key(prefixIdxTime, stream)}}
+			break
+		}
+		g := make([][]byte, 0, len(types))
+		for _, t := range types {
+			g = append(g, appendEscStream(key(prefixIdxType, stream), t))
+		}
+		plan = [][][]byte{g}
+	}
+	if f.Producer != "" {
+		plan = append(plan, producer())
+	}
+	if f.HasSeverity && f.MinSeverity <= urgentMax && !rowCheck {
+		plan = append(plan, [][]byte{key(prefixIdxUrgent, stream)})
+	}
+	if len(plan) == 0 {
+		plan = [][][]byte{{key(prefixIdxTime, stream)}}
+	}
+	return plan, rowCheck, nil
 }
 
 // rowReader reads a stream's rows by seqno with one iterator over the

@@ -66,6 +66,8 @@ var queryCases = []string{
 	"severity=emergency&order=oldest",
 	"type=auth.*&severity=error",
 	"type=*&severity=error",
+	"producer=pg&severity=warning",
+	"type=auth.login&producer=pg&severity=critical&order=oldest",
 	"severity=critical&since=2026-11-29T10:00:05Z&until=2026-11-29T10:00:20Z",
 	"severity=notice&order=oldest",
 	"since=2026-11-29T10:00:10Z",
