@@ -76,6 +76,11 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
+	if len(d.b) > 0 && d.b[0] < 0x80 { // one byte: most lengths and small numbers
+		v := d.b[0]
+		d.b = d.b[1:]
+		return uint64(v)
+	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.err = errTruncated
@@ -188,7 +193,31 @@ func decodeEntry(b []byte) (wire.EntryRow, error) { return decodeEntryInto(b, ni
 // interner reuses the strings of the previous row of a scan when the next
 // row repeats them (stream, session, boot id, event type, producer,
 // encoding usually do), so a scan allocates one buffer per row.
-type interner struct{ last [6]string }
+// interner decodes the rows of one scan: repeated strings are shared, and
+// each row's bytes are copied into a shared arena (one allocation per
+// arenaSize bytes, not one per row). The rows of a scan are returned
+// together, so the arena lives as long as they do.
+type interner struct {
+	last  [6]string
+	arena []byte
+}
+
+// arenaSize is the size of one arena allocation of a scan's rows: small,
+// so that a row a caller keeps pins little besides itself.
+const arenaSize = 16 << 10
+
+// bytes returns n bytes of the arena (fresh storage when in is nil).
+func (in *interner) bytes(n int) []byte {
+	if in == nil {
+		return make([]byte, 0, n)
+	}
+	if in.arena == nil || cap(in.arena)-len(in.arena) < n {
+		in.arena = make([]byte, 0, max(n, arenaSize))
+	}
+	b := in.arena[len(in.arena) : len(in.arena) : len(in.arena)+n]
+	in.arena = in.arena[:len(in.arena)+n]
+	return b
+}
 
 func (in *interner) str(i int, b []byte) string {
 	if in == nil {
@@ -216,7 +245,7 @@ func decodeEntryInto(b []byte, in *interner) (wire.EntryRow, error) {
 		Seqno: seqno, StreamID: in.str(0, stream), SessionID: in.str(1, sess), BootID: in.str(2, boot),
 		EventType: in.str(3, evType), Severity: wire.Severity(sev), Producer: in.str(4, producer), PayloadEncoding: in.str(5, enc),
 	}
-	buf := make([]byte, 0, len(ts)+len(payload)+len(prev)+len(hash))
+	buf := in.bytes(len(ts) + len(payload) + len(prev) + len(hash))
 	buf = append(buf, ts...)
 	buf = append(buf, payload...)
 	buf = append(buf, prev...)

@@ -45,6 +45,14 @@ const (
 	// memtables (one mutable, the rest queued for flush) at which writes
 	// stall until a flush completes.
 	DefaultMemTableStopWritesThreshold = 4
+	// DefaultBlockSize is the default target size of a table's data
+	// blocks (pebble's default is 4 KiB). Scans dominate the read side
+	// (verify-chain, segment close, exports): with 32 KiB blocks a scan
+	// reads, checksums and caches 8× fewer blocks per entry (verify-chain's
+	// iteration cost per entry fell by more than half), while a point read
+	// of a block that is not cached decompresses up to 32 KiB. Tables
+	// written with another size stay readable; compactions rewrite them.
+	DefaultBlockSize = 32 << 10
 )
 
 const defaultDescription = "Default stream created automatically at init."
@@ -56,6 +64,7 @@ type options struct {
 	cacheSize         int64
 	memTableSize      uint64
 	memTableStopWrite int
+	blockSize         int
 	logger            *slog.Logger
 	noQueryIndexes    bool
 }
@@ -80,6 +89,17 @@ func WithMemTables(size int64, stopWritesThreshold int) Option {
 		}
 		if stopWritesThreshold > 0 {
 			o.memTableStopWrite = stopWritesThreshold
+		}
+	}
+}
+
+// WithBlockSize sets the target size in bytes of the data blocks of the
+// tables pebble writes from now on (default DefaultBlockSize; ≤ 0 keeps
+// the default). Existing tables keep theirs until compacted.
+func WithBlockSize(bytes int) Option {
+	return func(o *options) {
+		if bytes > 0 {
+			o.blockSize = bytes
 		}
 	}
 }
@@ -134,7 +154,7 @@ var (
 // New returns an uninitialised Pebble store.
 func New(opts ...Option) *Store {
 	o := options{cacheSize: DefaultCacheSize, memTableSize: DefaultMemTableSize,
-		memTableStopWrite: DefaultMemTableStopWritesThreshold, logger: slog.Default()}
+		memTableStopWrite: DefaultMemTableStopWritesThreshold, blockSize: DefaultBlockSize, logger: slog.Default()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -159,12 +179,14 @@ func (s *Store) Init(ctx context.Context, config string) error {
 	if err := os.MkdirAll(config, 0o700); err != nil {
 		return fmt.Errorf("open pebble store %q: %w", config, err)
 	}
-	db, err := pebble.Open(config, &pebble.Options{
+	po := &pebble.Options{
 		CacheSize:                   s.opts.cacheSize,
 		MemTableSize:                s.opts.memTableSize,
 		MemTableStopWritesThreshold: s.opts.memTableStopWrite,
 		Logger:                      slogLogger{s.opts.logger},
-	})
+	}
+	po.Levels[0].BlockSize = s.opts.blockSize // the other levels inherit it
+	db, err := pebble.Open(config, po)
 	if err != nil {
 		return fmt.Errorf("open pebble store %q: %w", config, err)
 	}
@@ -269,6 +291,24 @@ func (s *Store) checkNoIndexMark(db *pebble.DB, b *pebble.Batch) error {
 // errNoQueryIndexes is the error of queries on a store written without
 // query indexes.
 var errNoQueryIndexes = errors.New("store written without query indexes (benchmark option)")
+
+// Compact flushes the memtables and compacts the whole keyspace, waiting
+// until done: after a bulk load, so that later reads (and measurements of
+// them) do not share the machine with the load's background compactions.
+func (s *Store) Compact(ctx context.Context) error {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	if err := db.Flush(); err != nil {
+		return fmt.Errorf("pebble store %q: flush: %w", s.dir, err)
+	}
+	if err := db.Compact(ctx, []byte{0}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true); err != nil {
+		return fmt.Errorf("pebble store %q: compact: %w", s.dir, err)
+	}
+	return nil
+}
 
 // Close closes the database after operations in flight finished. Later
 // operations fail; closing again is a no-op.
