@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
+	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/secretfile"
 	"github.com/securelog/securelog/pkg/wire"
@@ -94,7 +95,7 @@ func RolePermissions(role string) *server.Permissions {
 			[]string{"securelog.committed.>", "securelog.checkpoint.>", wire.TlogCheckpointSubject, "_INBOX.>"}, requestSubjects)
 	case RoleIngester:
 		p := perm([]string{"securelog.committed.>", "securelog.appended.>", "securelog.sealed.>", "securelog.alert.>",
-			"securelog.dlq.>", wire.TlogCheckpointSubject, "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", "_INBOX.>"},
+			"securelog.dlq.>", wire.TlogCheckpointSubject, "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", pipeline.MarkSubjects, "_INBOX.>"},
 			[]string{"securelog.append.>", "securelog.close.>", "securelog.lookup.commit", "securelog.rpc", "securelog.rpc.read",
 				wire.TlogLatestSubject, wire.TlogHeadSubject, wire.TlogTileSubject,
 				"securelog.alert.>", "securelog.committed.>", "_INBOX.>"}, nil) // alerts and receipts: the query API

@@ -69,6 +69,8 @@ type Ingester struct {
 	log     *slog.Logger
 	m       *Metrics
 	pos     atomic.Uint64                                  // last applied stream sequence
+	seqno   atomic.Uint64                                  // the store's newest seqno (for the mark)
+	marks   *marker                                        // the mark outside the store (ingester_mark.go)
 	created string                                         // creation time of the JetStream stream
 	reqs    *batch.Group[appendReq, securelog.BatchResult] // request/reply appends
 	ready   atomic.Bool
@@ -129,7 +131,9 @@ func (in *Ingester) Position() uint64 { return in.pos.Load() }
 func (in *Ingester) Ready() bool { return in.ready.Load() && in.cfg.Log.Healthy() == nil }
 
 // Started is closed the first time the consumer is positioned and
-// consuming: from then on, published events are taken.
+// consuming: from then on, published events are taken. It is also closed
+// when the ingester refuses a store that is behind its mark
+// (StoreBehindError; Ready stays false).
 func (in *Ingester) Started() <-chan struct{} { return in.started }
 
 // Run consumes until ctx ends, then stops gracefully (the batch being
@@ -139,6 +143,19 @@ func (in *Ingester) Started() <-chan struct{} { return in.started }
 func (in *Ingester) Run(ctx context.Context) error {
 	if err := EnsureStreams(ctx, in.js, in.cfg.Streams); err != nil {
 		return fmt.Errorf("ingester: %w", err)
+	}
+	if err := in.openMarks(ctx); err != nil {
+		return fmt.Errorf("ingester: %w", err)
+	}
+	if err := in.checkMark(ctx); err != nil {
+		var behind *StoreBehindError
+		if !errors.As(err, &behind) {
+			return fmt.Errorf("ingester: %w", err)
+		}
+		in.refuse(ctx, behind)
+		in.once.Do(func() { close(in.started) })
+		<-ctx.Done()
+		return nil
 	}
 	var stopHandlers func()
 	if !in.cfg.NoRequestHandlers {
@@ -355,6 +372,7 @@ func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
 	}
 	in.index.install()
 	in.pos.Store(maxSeq)
+	in.noteCommitted(res)
 	in.m.CommitTime.Observe(time.Since(start).Seconds())
 	in.m.BatchSize.Observe(float64(len(events)))
 	committed := 0

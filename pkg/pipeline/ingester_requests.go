@@ -118,6 +118,7 @@ func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) ([]sec
 		in.log.Error("request/reply append batch failed", "events", len(batch), "err", err)
 		return nil, err
 	}
+	in.noteCommitted(res)
 	in.m.CommitTime.Observe(time.Since(start).Seconds())
 	in.m.BatchSize.Observe(float64(len(batch)))
 	appended := map[string]*wire.AppendedMsg{}

@@ -65,6 +65,15 @@ func (l *Log) halt(stream, kind string, err error) error {
 	return h
 }
 
+// Halt halts stream after an integrity check made outside the log found
+// it unsafe to extend (for example the pipeline's ingester finding its
+// store behind what it committed): appends of every batch and closes and
+// signatures of the stream are refused from then on, one alert is raised,
+// and Healthy reports it. It returns the *StreamHaltedError.
+func (l *Log) Halt(stream, kind string, err error) error {
+	return l.halt(stream, kind, err)
+}
+
 // haltedErr returns the stream's halt, or nil.
 func (l *Log) haltedErr(stream string) error {
 	l.haltMu.Lock()

@@ -25,6 +25,9 @@ func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow,
 	if err := l.checkOpen(); err != nil {
 		return wire.SegmentRow{}, err
 	}
+	if err := l.haltedErr(stream); err != nil {
+		return wire.SegmentRow{}, err // a halted stream's sealing waits for the operator
+	}
 	start, rows, err := l.segmentRange(ctx, stream)
 	if err != nil {
 		return wire.SegmentRow{}, err
