@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -82,15 +81,15 @@ func HTTPHandler(rpc http.Handler, ready func() bool, regs ...*prometheus.Regist
 // naming the address) and returns the service that serves h until its
 // context ends, and the bound address. A serve error is returned by Run.
 // The listener is closed by cl if the service never runs.
-func httpService(cl *closers, name, addr string, h http.Handler, log *slog.Logger) (Service, string, error) {
-	ln, err := net.Listen("tcp", addr)
+// hc sets the shared limits: read/write/idle timeouts, header and
+// connection caps (zero fields: httpserver's defaults).
+func httpService(cl *closers, name, addr string, h http.Handler, log *slog.Logger, hc httpserver.Config) (Service, string, error) {
+	ln, err := httpserver.Listen(addr, hc)
 	if err != nil {
-		return Service{}, "", fmt.Errorf("%s: listen %s: %w", name, addr, err)
+		return Service{}, "", fmt.Errorf("%s: %w", name, err)
 	}
-	// The shared limits: read/write/idle timeouts, header and connection caps.
-	ln = httpserver.LimitListener(ln, httpserver.DefaultMaxConns)
 	cl.add(func() { _ = ln.Close() })
-	srv := httpserver.New(h, httpserver.Config{})
+	srv := httpserver.New(h, hc)
 	if log != nil {
 		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/securelog/securelog/pkg/httpserver"
 )
 
 // TestRunAllFirstErrorStopsAll: the first failure cancels the others and
@@ -36,7 +38,7 @@ func TestHTTPServiceTakenPort(t *testing.T) {
 	defer ln.Close()
 	var cl closers
 	defer cl.close()
-	_, _, err = httpService(&cl, "http", ln.Addr().String(), http.NotFoundHandler(), nil)
+	_, _, err = httpService(&cl, "http", ln.Addr().String(), http.NotFoundHandler(), nil, httpserver.Config{})
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Fatalf("httpService on a taken port: %v", err)
 	}

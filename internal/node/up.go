@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
+	"github.com/securelog/securelog/pkg/httpserver"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
@@ -35,6 +36,9 @@ type UpConfig struct {
 	NATSListen string
 	// HTTPListen serves the store RPC, /healthz and /metrics ("" = none).
 	HTTPListen string
+	// HTTP sets the HTTP listener's limits (zero fields: httpserver's
+	// defaults).
+	HTTP httpserver.Config
 	// SyncAlways sets JetStream's sync_interval to always.
 	SyncAlways bool
 	// StoreSpec overrides the store (default "pebble:<DataDir>/store").
@@ -267,7 +271,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		return creds.Client(role, ns)
 	}
 	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
-		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, Worker: cfg.Ingester, Tlog: cfg.Tlog}
+		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, HTTP: cfg.HTTP, Worker: cfg.Ingester, Tlog: cfg.Tlog}
 	if creds != nil {
 		// NATS: the users' permissions decide (no tokens in headers); HTTP:
 		// the generated tokens unless a tokens file is given.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/console"
+	"github.com/securelog/securelog/pkg/httpserver"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/rpcserver"
@@ -94,6 +95,8 @@ type IngesterConfig struct {
 	RPCByUser bool
 	// HTTPListen serves the RPC, /healthz and /metrics ("" = no HTTP).
 	HTTPListen string
+	// HTTP sets the listener's limits (zero fields: httpserver's defaults).
+	HTTP httpserver.Config
 	// Worker tunes the ingester (its Log, Conn, Logger and Metrics are
 	// filled in here).
 	Worker pipeline.IngesterConfig
@@ -193,7 +196,7 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		canRead := func(header string) bool { _, err := rpc.Authenticate(header); return err == nil }
 		// The web console (/ui/, pkg/console) is served beside it.
 		h := withTiles(HTTPHandler(console.Wrap(qh.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry()), tp, cfg.Tlog.Public, canRead)
-		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log)
+		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log, cfg.HTTP)
 		if err != nil {
 			return nil, err
 		}
