@@ -157,3 +157,32 @@ func startHeadWitness(t *testing.T, dir, trustPath string) string {
 	}
 	return url
 }
+
+// The pipeline commands read the two settings from [store] in the config
+// file; the global flags (or their SECURELOG_* variables) override it.
+func TestHeadAnchorSettings(t *testing.T) {
+	for _, v := range []string{"SECURELOG_RESET_HEAD_FROM_WITNESS", "SECURELOG_ACCEPT_MISSING_HEAD"} {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+	file := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(file, []byte("[store]\nreset_head_from_witness = \"http://w1:8081\"\naccept_missing_head = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadPipeline(t, []string{"--config", file}, "ingester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pipelineFlags{cfg: cfg}
+	var stderr strings.Builder
+	a := &app{stderr: &stderr}
+	a.logger = a.newLogger(0)
+	if h := p.headAnchor(a); h.WitnessURL != "http://w1:8081" || !h.Accept || !strings.Contains(stderr.String(), "accept-missing-head") {
+		t.Fatalf("from the file: %+v, warning %q", h, stderr.String())
+	}
+	a.resetHead = "http://w2:8081"
+	p.applyGlobals(a)
+	if h := p.headAnchor(a); h.WitnessURL != "http://w2:8081" {
+		t.Fatalf("the flag does not override the file: %+v", h)
+	}
+}
