@@ -1,9 +1,11 @@
 package batch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrShortResults is returned for every item of a batch whose commit
@@ -15,7 +17,9 @@ var ErrShortResults = errors.New("batch: commit returned a result count differen
 // queue and form the next (at most Max items each), so N concurrent
 // callers share one synced write instead of queueing for N. Batches commit
 // one at a time, in submission order. Each item's result is delivered only
-// after the commit that holds it returned.
+// after the commit that holds it returned. With a wait (WithWait), a batch
+// is cut when it is full or its oldest item has waited that long, whichever
+// comes first (flush on size or age).
 //
 // Do waits for the result and may itself run the commit on behalf of the
 // items queued with it (the first caller leads; leadership then passes to
@@ -26,8 +30,11 @@ type Group[T, R any] struct {
 	commit func(items []T) ([]R, error)
 	max    int
 	limit  int
+	wait   time.Duration    // WithWait
+	now    func() time.Time // the clock of wait (tests)
 
 	mu      sync.Mutex
+	grew    chan struct{} // closed (and cleared) when the queue reaches max, for a waiting leader
 	queue   []*call[T, R]
 	busy    bool          // a leader is committing or about to
 	space   chan struct{} // closed (and replaced) when the queue shrinks
@@ -37,6 +44,7 @@ type Group[T, R any] struct {
 
 type call[T, R any] struct {
 	item    T
+	at      time.Time // when submitted (only with a wait)
 	res     R
 	err     error
 	done    chan struct{} // Do: closed when res/err are set
@@ -50,9 +58,27 @@ type call[T, R any] struct {
 // are queued); limit is the queue length at which Go waits for room (≤ 0:
 // unbounded), which puts back-pressure on Go's callers.
 func NewGroup[T, R any](commit func(items []T) ([]R, error), max, limit int) *Group[T, R] {
-	g := &Group[T, R]{commit: commit, max: max, limit: limit, space: make(chan struct{})}
+	g := &Group[T, R]{commit: commit, max: max, limit: limit, space: make(chan struct{}), now: time.Now}
 	g.idle = sync.NewCond(&g.mu)
 	return g
+}
+
+// WithWait makes the group wait, before it cuts a batch, until the batch
+// is full (max items) or its oldest item was submitted d ago: fewer,
+// larger commits at the cost of up to d of latency. Items that queued
+// while the previous batch committed for longer than d go at once. Call it
+// before the first submission; it returns g.
+func (g *Group[T, R]) WithWait(d time.Duration) *Group[T, R] {
+	g.wait = d
+	return g
+}
+
+// Queued returns how many items wait for a batch (not counting the batch
+// being committed).
+func (g *Group[T, R]) Queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
 }
 
 // Wait returns once every item submitted so far has been delivered (its
@@ -70,8 +96,7 @@ func (g *Group[T, R]) Wait() {
 func (g *Group[T, R]) Do(item T) (R, error) {
 	c := &call[T, R]{item: item, done: make(chan struct{}), promote: make(chan struct{})}
 	g.mu.Lock()
-	g.queue = append(g.queue, c)
-	g.pending++
+	g.enqueue(c)
 	lead := !g.busy
 	g.busy = true
 	g.mu.Unlock()
@@ -92,27 +117,89 @@ func (g *Group[T, R]) Do(item T) (R, error) {
 // that committed it, in submission order within a batch (the next batch
 // may already deliver while this one still does).
 func (g *Group[T, R]) Go(item T, then func(R, error)) {
+	_ = g.GoContext(context.Background(), item, then)
+}
+
+// GoContext is Go that stops waiting for room when ctx ends: it then
+// returns ctx's error and item is not submitted (then is never called).
+func (g *Group[T, R]) GoContext(ctx context.Context, item T, then func(R, error)) error {
 	c := &call[T, R]{item: item, then: then}
 	g.mu.Lock()
 	for g.limit > 0 && len(g.queue) >= g.limit {
 		space := g.space
 		g.mu.Unlock()
-		<-space
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		g.mu.Lock()
 	}
-	g.queue = append(g.queue, c)
-	g.pending++
+	g.enqueue(c)
 	lead := !g.busy
 	g.busy = true
 	g.mu.Unlock()
 	if lead {
 		go g.lead()
 	}
+	return nil
+}
+
+// enqueue queues c and wakes a waiting leader when the queue is full;
+// g.mu is held.
+func (g *Group[T, R]) enqueue(c *call[T, R]) {
+	if g.wait > 0 {
+		c.at = g.now()
+	}
+	g.queue = append(g.queue, c)
+	g.pending++
+	if g.grew != nil && g.max > 0 && len(g.queue) >= g.max {
+		close(g.grew)
+		g.grew = nil
+	}
+}
+
+// gather waits, with a wait set, until the queue holds max items or its
+// oldest item has waited g.wait. Only the leader calls it (the queue is
+// not empty).
+func (g *Group[T, R]) gather() {
+	if g.wait <= 0 {
+		return
+	}
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		g.mu.Lock()
+		left := g.wait - g.now().Sub(g.queue[0].at)
+		if (g.max > 0 && len(g.queue) >= g.max) || left <= 0 {
+			g.mu.Unlock()
+			return
+		}
+		if g.grew == nil {
+			g.grew = make(chan struct{})
+		}
+		grew := g.grew
+		g.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(left)
+		} else {
+			t.Reset(left)
+		}
+		select {
+		case <-grew:
+		case <-t.C:
+		}
+	}
 }
 
 // lead commits one batch from the head of the queue, hands leadership on
 // and delivers the results. Only the current leader calls it.
 func (g *Group[T, R]) lead() {
+	g.gather()
 	g.mu.Lock()
 	n := len(g.queue)
 	if g.max > 0 && n > g.max {

@@ -270,32 +270,30 @@ func (in *Ingester) consume(ctx context.Context) error {
 	}()
 	defer func() { close(post); <-postDone }()
 	// The feeder keeps taking and parsing messages while a batch commits;
-	// commits stay sequential, in stream order. The catch-up reader takes
-	// over while the consumer is starved. fb bounds what they buffer.
-	fb := newFeedBuf(pos, feedLimit(in.cfg.MaxBatch), in.cfg.MaxBatch)
-	stop := make(chan struct{})
+	// commits stay sequential, in stream order (feed: batch.Group). The
+	// catch-up reader takes over while the consumer is starved.
+	base := context.WithoutCancel(ctx)
+	f := newFeed(pos, in.cfg.MaxBatch, in.cfg.BatchWait, func(batch []inItem) error { return in.apply(base, batch) })
+	fctx, stopFeed := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		in.feed(ctx, it, fb, stop)
+		in.feed(fctx, it, f)
 	}()
 	go func() {
 		defer wg.Done()
-		in.catchUp(ctx, fb, stop)
+		in.catchUp(fctx, f)
 	}()
-	defer func() { close(stop); it.Stop(); wg.Wait() }()
+	defer func() { stopFeed(); it.Stop(); wg.Wait(); f.stop() }() // before post closes: commits post receipts
 	in.log.Info("ingester consuming", "stream", in.cfg.Stream, "durable", in.cfg.Durable, "filter", in.cfg.FilterSubject, "from_seq", pos+1)
 	in.ready.Store(true)
 	in.once.Do(func() { close(in.started) })
-	for {
-		batch, err := in.collect(ctx, fb)
-		if err != nil {
-			return err
-		}
-		if err := in.apply(context.WithoutCancel(ctx), batch); err != nil {
-			return err
-		}
+	select {
+	case <-f.failed:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("next message: %w", ctx.Err())
 	}
 }
 

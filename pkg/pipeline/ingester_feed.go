@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/pkg/batch"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -29,162 +30,154 @@ const (
 	catchUpPoll = 50 * time.Millisecond
 )
 
-// feedLimit is how many parsed messages the feed buffers before its
+// feedLimit is how many parsed messages the feed queues before its
 // producers wait for the committer.
 func feedLimit(maxBatch int) int { return 4 * maxBatch }
 
-// feedBuf holds the parsed messages taken from the stream (by the consumer
-// or the catch-up reader) that collect has not yet taken: appended in
-// stream order, taken a batch at a time.
-type feedBuf struct {
-	mu         sync.Mutex
-	items      []inItem
-	first      time.Time // when items[0] was taken
-	last       uint64    // highest stream sequence taken (either path)
-	lastAt     time.Time // when the last item was taken
-	consumerAt time.Time // when the consumer last delivered anything
-	err        error     // the error that stopped the feeder
-	limit      int       // most buffered items (0: unbounded)
-	batch      int       // collect's batch size: wake it when reached
-	space      chan struct{}
-	signal     chan struct{}
+// errFeedStopped fails the batches still queued when consume returns:
+// nothing is committed after it (the position stays at the last commit).
+var errFeedStopped = errors.New("ingester feed stopped")
+
+// feed is what the consumer and the catch-up reader share during one
+// consume run. Both take messages from the stream in stream order; a
+// sequence taken by one is skipped by the other (last). What they take
+// goes to securelog's one batching primitive, batch.Group: a batch is cut
+// at MaxBatch messages or BatchWait after its first message, whichever
+// comes first (messages that queued while the previous batch committed go
+// at once), at most feedLimit messages wait (the takers then wait for
+// room), and batches commit one at a time, in stream order, on the
+// group's goroutine. The first error of a taker or of a commit stops the
+// feed: consume returns it, and no later batch commits.
+type feed struct {
+	g     *batch.Group[inItem, struct{}]
+	limit int
+
+	mu         sync.Mutex // held while taking: submissions stay in stream order
+	last       uint64     // highest stream sequence taken (either path)
+	lastAt     time.Time  // when the last item was taken
+	consumerAt time.Time  // when the consumer last delivered anything
+
+	failOnce sync.Once
+	err      error         // the error that stopped the feed
+	failed   chan struct{} // closed once err is set
 }
 
-// newFeedBuf returns a feed positioned after stream sequence pos.
-func newFeedBuf(pos uint64, limit, batch int) *feedBuf {
+// newFeed returns a feed positioned after stream sequence pos whose
+// batches commit is called with, in order.
+func newFeed(pos uint64, maxBatch int, wait time.Duration, commit func([]inItem) error) *feed {
 	now := time.Now()
-	return &feedBuf{items: make([]inItem, 0, max(64, batch)), last: pos, lastAt: now, consumerAt: now, limit: limit, batch: batch,
-		space: make(chan struct{}), signal: make(chan struct{}, 1)}
+	f := &feed{limit: feedLimit(maxBatch), last: pos, lastAt: now, consumerAt: now, failed: make(chan struct{})}
+	f.g = batch.NewGroup(func(items []inItem) ([]struct{}, error) {
+		select {
+		case <-f.failed:
+			return nil, f.err
+		default:
+		}
+		if err := commit(items); err != nil {
+			f.fail(err)
+			return nil, err
+		}
+		return make([]struct{}, len(items)), nil // zero-size: no allocation
+	}, maxBatch, f.limit).WithWait(wait)
+	return f
 }
 
-func (fb *feedBuf) poke() {
-	select {
-	case fb.signal <- struct{}{}:
-	default:
-	}
+// fail records the error that stops the feed (the first one wins).
+func (f *feed) fail(err error) {
+	f.failOnce.Do(func() {
+		f.err = err
+		close(f.failed)
+	})
 }
 
-// fail records the error that stops the feed; collect returns it.
-func (fb *feedBuf) fail(err error) {
-	fb.mu.Lock()
-	if fb.err == nil {
-		fb.err = err
-	}
-	fb.mu.Unlock()
-	fb.poke()
+// stop ends the feed after its takers stopped: queued batches commit
+// nothing; it returns once the batch being committed is done.
+func (f *feed) stop() {
+	f.fail(errFeedStopped)
+	f.g.Wait()
 }
 
 // fromConsumer notes a consumer delivery of seq and reports whether it is
 // new (not yet taken by the catch-up reader).
-func (fb *feedBuf) fromConsumer(seq uint64) bool {
-	fb.mu.Lock()
-	defer fb.mu.Unlock()
-	fb.consumerAt = time.Now()
-	return seq > fb.last
+func (f *feed) fromConsumer(seq uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.consumerAt = time.Now()
+	return seq > f.last
 }
 
-// push appends it unless its sequence was already taken, waiting while
-// the buffer is full; it returns false if stop closed first.
-func (fb *feedBuf) push(it inItem, stop <-chan struct{}) bool {
-	for {
-		fb.mu.Lock()
-		if it.seq <= fb.last {
-			fb.mu.Unlock()
-			return true
-		}
-		if fb.limit <= 0 || len(fb.items) < fb.limit {
-			now := time.Now()
-			if len(fb.items) == 0 {
-				fb.first = now
-			}
-			fb.items = append(fb.items, it)
-			fb.last, fb.lastAt = it.seq, now
-			// collect waits for the first message, then for a full batch
-			// or its timer: no need to wake it for every message.
-			wake := len(fb.items) == 1 || len(fb.items) == fb.batch
-			fb.mu.Unlock()
-			if wake {
-				fb.poke()
-			}
-			return true
-		}
-		space := fb.space
-		fb.mu.Unlock()
-		select {
-		case <-space:
-		case <-stop:
-			return false
-		}
+// push submits it unless its sequence was already taken, waiting while
+// the feed is full; it returns false if ctx ended first.
+func (f *feed) push(ctx context.Context, it inItem) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if it.seq <= f.last {
+		return true
 	}
-}
-
-// freed wakes producers waiting for space; fb.mu is held.
-func (fb *feedBuf) freed() {
-	if fb.space != nil {
-		close(fb.space)
-		fb.space = make(chan struct{})
+	if f.g.GoContext(ctx, it, func(struct{}, error) {}) != nil {
+		return false
 	}
+	f.last, f.lastAt = it.seq, time.Now()
+	return true
 }
 
 // starved reports whether neither the consumer nor the catch-up reader
-// delivered anything for d while there is room to buffer, and the next
+// delivered anything for d while there is room to queue, and the next
 // stream sequence to read.
-func (fb *feedBuf) starved(d time.Duration) (bool, uint64) {
-	fb.mu.Lock()
-	defer fb.mu.Unlock()
-	quiet := time.Since(fb.lastAt) >= d && time.Since(fb.consumerAt) >= d
-	return quiet && (fb.limit <= 0 || len(fb.items) < fb.limit), fb.last + 1
+func (f *feed) starved(d time.Duration) (bool, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	quiet := time.Since(f.lastAt) >= d && time.Since(f.consumerAt) >= d
+	return quiet && f.g.Queued() < f.limit, f.last + 1
 }
 
 // consumerSince reports whether the consumer delivered anything after t,
 // and the next stream sequence to read.
-func (fb *feedBuf) consumerSince(t time.Time) (bool, uint64) {
-	fb.mu.Lock()
-	defer fb.mu.Unlock()
-	return fb.consumerAt.After(t), fb.last + 1
+func (f *feed) consumerSince(t time.Time) (bool, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.consumerAt.After(t), f.last + 1
 }
 
 // errConsumerGap reports deliveries the consumer's subscription dropped
 // (a slow-consumer drop after a burst): the ingester re-positions.
 var errConsumerGap = errors.New("the consumer skipped deliveries")
 
-// feed parses the consumer's messages into fb, in order, until the
-// iterator fails (the error is passed on) or stop is closed. Parsing here
-// overlaps it with the commit of the previous batch. The consumer
+// feed parses the consumer's messages into f, in order, until the
+// iterator fails (the error stops f) or ctx ends. Parsing here overlaps
+// it with the commit of the previous batch. The consumer
 // acknowledges nothing and so never redelivers: its delivery sequence
 // counts 1, 2, 3, ... and a jump means the client dropped messages.
-func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, fb *feedBuf, stop <-chan struct{}) {
+func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, f *feed) {
 	var delivered uint64
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
-		select {
-		case <-stop:
+		if ctx.Err() != nil {
 			return
-		default:
 		}
 		if err != nil {
-			fb.fail(fmt.Errorf("next message: %w", err))
+			f.fail(fmt.Errorf("next message: %w", err))
 			return
 		}
 		seq, d, ok := ackSeqs(m.Reply())
 		if !ok {
 			md, err := m.Metadata()
 			if err != nil {
-				fb.fail(fmt.Errorf("message metadata: %w", err))
+				f.fail(fmt.Errorf("message metadata: %w", err))
 				return
 			}
 			seq, d = md.Sequence.Stream, md.Sequence.Consumer
 		}
 		if d != delivered+1 {
-			fb.fail(fmt.Errorf("%w: delivery %d follows %d (stream sequence %d)", errConsumerGap, d, delivered, seq))
+			f.fail(fmt.Errorf("%w: delivery %d follows %d (stream sequence %d)", errConsumerGap, d, delivered, seq))
 			return
 		}
 		delivered++
-		if !fb.fromConsumer(seq) {
+		if !f.fromConsumer(seq) {
 			continue // the catch-up reader took it
 		}
 		item := in.parse(seq, m.Subject(), m.Headers().Get(wire.MsgIDHeader), m.Data())
-		if !fb.push(item, stop) {
+		if !f.push(ctx, item) {
 			return
 		}
 	}
@@ -202,9 +195,9 @@ func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, fb *
 // stored. When the feed has been silent for catchUpAfter, catchUp reads
 // the stream directly (the JetStream API's message get, answered outside
 // that loop) from the next sequence on, until the consumer delivers again.
-// Both paths feed fb in stream order; a sequence taken by one is skipped
-// by the other.
-func (in *Ingester) catchUp(ctx context.Context, fb *feedBuf, stop <-chan struct{}) {
+// Both paths feed f in stream order; a sequence taken by one is skipped
+// by the other. It returns when ctx ends.
+func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 	t := time.NewTicker(catchUpCheck)
 	defer t.Stop()
 	var reading bool
@@ -213,21 +206,19 @@ func (in *Ingester) catchUp(ctx context.Context, fb *feedBuf, stop <-chan struct
 		var from uint64
 		if reading {
 			var resumed bool
-			if resumed, from = fb.consumerSince(since); resumed {
+			if resumed, from = f.consumerSince(since); resumed {
 				in.log.Info("ingester consumer delivers again; catch-up reads stop", "next_seq", from)
 				reading = false
 				continue
 			}
 		} else {
 			select {
-			case <-stop:
-				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
 			var starved bool
-			if starved, from = fb.starved(catchUpAfter); !starved {
+			if starved, from = f.starved(catchUpAfter); !starved {
 				continue
 			}
 		}
@@ -244,7 +235,7 @@ func (in *Ingester) catchUp(ctx context.Context, fb *feedBuf, stop <-chan struct
 			continue
 		}
 		if len(items) == 0 {
-			if reading && !sleepStop(ctx, stop, catchUpPoll) {
+			if reading && !sleepCtx(ctx, catchUpPoll) {
 				return
 			}
 			continue
@@ -257,24 +248,10 @@ func (in *Ingester) catchUp(ctx context.Context, fb *feedBuf, stop <-chan struct
 		}
 		in.m.CatchUpRead.Add(float64(len(items)))
 		for _, it := range items {
-			if !fb.push(it, stop) {
+			if !f.push(ctx, it) {
 				return
 			}
 		}
-	}
-}
-
-// sleepStop waits d; it reports false if ctx ended or stop closed first.
-func sleepStop(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-stop:
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -350,57 +327,4 @@ func (in *Ingester) readFrom(ctx context.Context, from uint64, window int) ([]in
 		items = append(items, in.parse(m.Seq, m.Subject, msgID, m.Data))
 	}
 	return items, nil
-}
-
-// collect waits for one message, then for MaxBatch messages or BatchWait
-// after the first one was taken, whichever comes first. Messages that
-// arrived while the previous batch committed are taken at once. Each batch
-// is a fresh slice: the previous one is still referenced by its receipts.
-func (in *Ingester) collect(ctx context.Context, fb *feedBuf) ([]inItem, error) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		fb.mu.Lock()
-		if fb.err != nil {
-			err := fb.err
-			fb.mu.Unlock()
-			return nil, err
-		}
-		n, first := len(fb.items), fb.first
-		if n > 0 && (n >= in.cfg.MaxBatch || time.Since(first) >= in.cfg.BatchWait) {
-			var batch []inItem
-			if n <= in.cfg.MaxBatch {
-				batch = fb.items
-				fb.items = make([]inItem, 0, max(64, n))
-			} else {
-				// A backlog: the rest was taken before now, so it goes out
-				// at once in the next batch.
-				batch = append(make([]inItem, 0, in.cfg.MaxBatch), fb.items[:in.cfg.MaxBatch]...)
-				rest := copy(fb.items, fb.items[in.cfg.MaxBatch:])
-				clear(fb.items[rest:])
-				fb.items = fb.items[:rest]
-			}
-			fb.freed()
-			fb.mu.Unlock()
-			return batch, nil
-		}
-		fb.mu.Unlock()
-		var expired <-chan time.Time
-		if n > 0 {
-			if timer == nil {
-				timer = time.NewTimer(time.Until(first.Add(in.cfg.BatchWait)))
-			}
-			expired = timer.C
-		}
-		select {
-		case <-fb.signal:
-		case <-expired:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("next message: %w", ctx.Err())
-		}
-	}
 }

@@ -2,56 +2,177 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
 	"testing"
-
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/securelog/securelog/pkg/store/memory"
-	"github.com/securelog/securelog/pkg/wire"
+	"time"
 )
 
-// TestReadFrom: the catch-up reader returns the filter's messages from a
-// stream sequence on, in order, each once, with subject, data and message
-// id, and nothing past the last stored one.
-func TestReadFrom(t *testing.T) {
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
+// committer records the batches a feed commits; gate, if set, holds each
+// commit until it receives.
+type committer struct {
+	mu      sync.Mutex
+	batches [][]uint64
+	gate    chan struct{}
+	fail    error
+}
+
+func (c *committer) commit(items []inItem) error {
+	if c.gate != nil {
+		<-c.gate
 	}
-	ctx := context.Background()
-	if err := EnsureStreams(ctx, js, StreamConfig{}); err != nil {
-		t.Fatal(err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batches = append(c.batches, seqs(items))
+	return c.fail
+}
+
+func (c *committer) all() (out []uint64, largest int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.batches {
+		out = append(out, b...)
+		largest = max(largest, len(b))
 	}
-	// Sequences 1..10 alternate between streams a and b.
-	for i := range 10 {
-		publish(t, js, []string{"a", "b"}[i%2], i, i+1)
-	}
-	mk := func(filter string) *Ingester {
-		in, err := NewIngester(IngesterConfig{Log: openLog(t, memory.New()), Conn: nc, Logger: quiet(), FilterSubject: filter})
-		if err != nil {
-			t.Fatal(err)
+	return out, largest
+}
+
+// waitCommitted waits (bounded) until c committed n sequences.
+func (c *committer) waitCommitted(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if got, _ := c.all(); len(got) >= n {
+			return
 		}
-		return in
 	}
-	all := mk("")
-	items, err := all.readFrom(ctx, 4, 16)
-	if err != nil {
-		t.Fatal(err)
+	got, _ := c.all()
+	t.Fatalf("committed %v, want %d sequences", got, n)
+}
+
+func seqs(items []inItem) []uint64 {
+	out := make([]uint64, len(items))
+	for i, it := range items {
+		out[i] = it.seq
 	}
-	wantSeqs(t, items, 4, 10)
-	if it := items[0]; it.err != nil || it.stream != "b" || it.msgID != "3" || string(it.event.Payload) != "e3" || it.subject != "securelog.in.b" {
-		t.Fatalf("item 4: %+v", it)
+	return out
+}
+
+func span(from, to uint64) []uint64 {
+	var out []uint64
+	for s := from; s <= to; s++ {
+		out = append(out, s)
 	}
-	if items, err := all.readFrom(ctx, 11, 4); err != nil || len(items) != 0 {
-		t.Fatalf("past the end: %d items, err %v", len(items), err)
-	}
-	onlyA := mk(wire.SubjectFor(wire.KindIn, "a"))
-	items, err = onlyA.readFrom(ctx, 2, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := seqs(items); len(got) != 4 || got[0] != 3 || got[1] != 5 || got[2] != 7 || got[3] != 9 {
-		t.Fatalf("filtered read: sequences %v, want [3 5 7 9]", got)
-	}
+	return out
+}
+
+// TestFeed: the consume path's feed (batch.Group) commits each stream
+// sequence once, in order, in batches of at most MaxBatch; a full feed
+// holds its takers back; an error stops it for good.
+func TestFeed(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a sequence taken by one path is skipped by the other", func(t *testing.T) {
+		c := &committer{}
+		f := newFeed(10, 4, time.Millisecond, c.commit)
+		for _, s := range []uint64{9, 10, 11, 12, 11, 12, 13} {
+			if !f.push(ctx, inItem{seq: s, ev: -1}) {
+				t.Fatal("push refused")
+			}
+		}
+		if f.fromConsumer(12) || !f.fromConsumer(14) {
+			t.Fatal("fromConsumer: want false for a taken sequence, true for a new one")
+		}
+		c.waitCommitted(t, 3)
+		f.stop()
+		if got, _ := c.all(); !slices.Equal(got, span(11, 13)) {
+			t.Fatalf("committed %v, want 11..13", got)
+		}
+	})
+
+	t.Run("a backlog commits in order, cut at MaxBatch", func(t *testing.T) {
+		c := &committer{gate: make(chan struct{})}
+		f := newFeed(0, 4, time.Millisecond, c.commit)
+		for s := uint64(1); s <= 13; s++ { // within feedLimit(4) = 16 (plus the batch committing)
+			if !f.push(ctx, inItem{seq: s, ev: -1}) {
+				t.Fatal("push refused")
+			}
+		}
+		close(c.gate)
+		c.waitCommitted(t, 13)
+		f.stop()
+		got, largest := c.all()
+		if !slices.Equal(got, span(1, 13)) || largest > 4 {
+			t.Fatalf("committed %v in batches of up to %d, want 1..13 in batches of at most 4", got, largest)
+		}
+	})
+
+	t.Run("a full feed holds its takers until there is room", func(t *testing.T) {
+		c := &committer{gate: make(chan struct{})}
+		f := newFeed(0, 1, time.Millisecond, c.commit) // feedLimit(1) = 4 queued
+		if !f.push(ctx, inItem{seq: 1, ev: -1}) {
+			t.Fatal("push refused")
+		}
+		for f.g.Queued() != 0 { // 1 is committing (held at the gate)
+			time.Sleep(time.Millisecond)
+		}
+		for s := uint64(2); s <= 5; s++ {
+			if !f.push(ctx, inItem{seq: s, ev: -1}) {
+				t.Fatal("push refused")
+			}
+		}
+		if starved, _ := f.starved(0); starved {
+			t.Fatal("a full feed reported starved: the catch-up reader would read while nothing can be queued")
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if f.push(cctx, inItem{seq: 6, ev: -1}) {
+			t.Fatal("push into a full feed with an ended context: want false")
+		}
+		pushed := make(chan bool)
+		go func() { pushed <- f.push(ctx, inItem{seq: 6, ev: -1}) }()
+		close(c.gate)
+		if !<-pushed {
+			t.Fatal("push refused after room was made")
+		}
+		c.waitCommitted(t, 6)
+		f.stop()
+		if got, _ := c.all(); !slices.Equal(got, span(1, 6)) {
+			t.Fatalf("committed %v, want 1..6", got)
+		}
+	})
+
+	t.Run("a failed commit stops the feed; later batches commit nothing", func(t *testing.T) {
+		boom := errors.New("boom")
+		c := &committer{gate: make(chan struct{}), fail: boom}
+		f := newFeed(0, 2, time.Millisecond, c.commit)
+		for s := uint64(1); s <= 5; s++ {
+			f.push(ctx, inItem{seq: s, ev: -1})
+		}
+		close(c.gate)
+		<-f.failed
+		if !errors.Is(f.err, boom) {
+			t.Fatalf("feed error %v, want %v", f.err, boom)
+		}
+		f.stop()
+		if c.mu.Lock(); len(c.batches) != 1 {
+			t.Errorf("%d batches committed after the first failed, want none", len(c.batches)-1)
+		}
+		c.mu.Unlock()
+	})
+
+	t.Run("a taker's error stops the feed", func(t *testing.T) {
+		c := &committer{}
+		f := newFeed(0, 2, time.Millisecond, c.commit)
+		f.fail(errConsumerGap)
+		f.fail(errors.New("later"))
+		<-f.failed
+		if !errors.Is(f.err, errConsumerGap) {
+			t.Fatalf("feed error %v, want the first one", f.err)
+		}
+		f.push(ctx, inItem{seq: 1, ev: -1})
+		f.stop()
+		if got, _ := c.all(); len(got) != 0 {
+			t.Fatalf("committed %v after the feed failed", got)
+		}
+	})
 }
