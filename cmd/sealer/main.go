@@ -2,18 +2,6 @@
 // 'securelog sealer ARGS' (see 'securelog sealer --help').
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/securelog/securelog/internal/cli"
 
-	"github.com/securelog/securelog/internal/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.SealerMain(ctx, os.Args[1:])
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Run("sealer") }

@@ -3,18 +3,6 @@
 // --data DIR` is `securelog witness keys --data DIR`). Run `witness --help`.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/securelog/securelog/internal/cli"
 
-	"github.com/securelog/securelog/internal/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, append([]string{"witness"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Run("witness") }

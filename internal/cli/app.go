@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -77,6 +79,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	trackStart(root, &started)
 	cmd, err := root.ExecuteContextC(ctx)
 	return a.reportError(err, cmd, started, args)
+}
+
+// Run is the whole main of every program in cmd/: it runs `securelog
+// PREFIX ARGS` (ARGS: the process's arguments) with the process's standard
+// streams, cancelled by SIGINT or SIGTERM, and exits with its status.
+// cmd/securelog passes no prefix, cmd/ingester "ingester", and so on.
+func Run(prefix ...string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, append(prefix, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 func (a *app) rootCmd() *cobra.Command {

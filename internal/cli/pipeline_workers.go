@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,21 +12,6 @@ import (
 
 func init() {
 	extraCommands = append(extraCommands, (*app).ingesterCmd, (*app).sealerCmd, (*app).signerCmd)
-}
-
-// IngesterMain, SealerMain and SignerMain run one worker as a program
-// (cmd/ingester, cmd/sealer, cmd/signer): the same command as
-// `securelog ingester|sealer|signer ARGS`.
-func IngesterMain(ctx context.Context, args []string) int { return workerMain(ctx, "ingester", args) }
-
-// SealerMain runs `securelog sealer ARGS`.
-func SealerMain(ctx context.Context, args []string) int { return workerMain(ctx, "sealer", args) }
-
-// SignerMain runs `securelog signer ARGS`.
-func SignerMain(ctx context.Context, args []string) int { return workerMain(ctx, "signer", args) }
-
-func workerMain(ctx context.Context, name string, args []string) int {
-	return Main(ctx, append([]string{name}, args...), os.Stdin, os.Stdout, os.Stderr)
 }
 
 func (a *app) ingesterCmd() *cobra.Command {
