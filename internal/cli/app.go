@@ -1,4 +1,10 @@
-// Package cli implements the securelog command line.
+// Package cli implements the securelog command line: the cobra commands,
+// the one configuration layer (flag > SECURELOG_* environment > TOML
+// config file > default, env.go), the output contract (--json, exit codes,
+// output.go), and the client commands that work on a store directly. The
+// long-running commands (up, the workers, the witness) turn their
+// configuration into internal/node values and let node build and run the
+// parts; every program in cmd/ is cli.Run.
 package cli
 
 import (

@@ -1,8 +1,14 @@
 // Package pipeline holds the workers of the JetStream pipeline (DESIGN.md
 // "Data flow") as library types: the Ingester (the single writer of a
 // store), the Sealer (segment-close policy) and the Signer (checkpoint
-// signing and witnessing). Commands (securelog up, securelog ingester, ...)
-// wire them to NATS connections, stores and keystores.
+// signing and witnessing). The composition root (internal/node) wires
+// them to NATS connections, stores and keystores for every command.
+//
+// The ingester consumes SECURELOG_IN and serves request/reply appends;
+// both batch with pkg/batch's Group (cut at MaxBatch events or BatchWait,
+// commits one at a time, in order). The sealer and signer are durable
+// consumers of the ingester's appended/sealed announcements, with a slow
+// store scan as a safety net.
 //
 // Durability is the store's, not the broker's: an event is committed only
 // when the ingester's fsynced batch holds it, together with the last

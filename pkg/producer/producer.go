@@ -14,7 +14,9 @@
 //
 // Publish is pipelined: thousands of events can be in flight, each with a
 // Future resolved by the ingester's commit receipts (securelog.committed.
-// <stream>), matched by the event's Nats-Msg-Id.
+// <stream>), matched by the event's Nats-Msg-Id. AwaitCheckpoint reads the
+// log through its store RPC with a securelog.Reader (read-only: the same
+// proof code as the log, none of the writer's machinery).
 package producer
 
 import (

@@ -1,5 +1,10 @@
 // Package store defines the storage seam of securelog: the Store interface
-// with the store operations of SPEC §15 (init + 23), and its backends.
+// with the store operations of SPEC §15 (init + 23), its read side
+// ReadStore (all that reading, verifying and proving need), the optional
+// interfaces a backend may add (Batcher, SegmentTreeStore,
+// SegmentReserver, the query indexes) and the seam's typed errors. The
+// backends live in the subpackages and share no code; the conformance
+// suite (storetest) keeps them consistent.
 //
 // Hashing and chaining are done by the log (package securelog); a store
 // enforces key uniqueness and one invariant of the log itself: a stream's
