@@ -3,9 +3,11 @@ package securelog
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/securelog/securelog/pkg/chain"
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -43,12 +45,13 @@ func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64
 	if from > to {
 		return wire.Invalidf("verify_chain: from (%d) > to (%d)", from, to)
 	}
+	w := newWindows(r.st)
 	next := func(lo uint64) (rows []wire.EntryRow, hi uint64, err error) {
 		hi = to
 		if hi-lo >= verifyWindow {
 			hi = lo + verifyWindow - 1
 		}
-		rows, err = r.st.Range(ctx, stream, lo, hi)
+		rows, err = w.read(ctx, stream, lo, hi)
 		return rows, hi, storageErr(err, "range of %q", stream)
 	}
 	// Find the first window with rows: its first row's predecessor anchors
@@ -73,6 +76,7 @@ func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64
 		return err
 	}
 	v := chain.NewVerifier(prev)
+	defer w.done()
 	return chain.HashParallel(ctx, 0, func(send func(*chain.Batch) bool) error {
 		for {
 			for len(rows) > 0 {
@@ -90,8 +94,101 @@ func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64
 				return err
 			}
 		}
-	}, v.NextSum)
+	}, func(row *wire.EntryRow, sum *chain.Sum) error {
+		if err := v.NextSum(row, sum); err != nil {
+			return err
+		}
+		w.checked(row)
+		return nil
+	})
 }
+
+// windows reads VerifyChain's windows into reused storage when the store
+// can (store.RangeIntoStore): a window's buffer is recycled once its last
+// row was checked (rows are checked in order), so a long verification
+// allocates a few windows, not every row.
+type windows struct {
+	ri   store.RangeIntoStore
+	rs   store.ReadStore
+	free chan *store.RowBuffer
+
+	mu      sync.Mutex
+	pending []pendingWindow // read, not yet checked to its last row, in order
+}
+
+type pendingWindow struct {
+	buf  *store.RowBuffer
+	last *wire.EntryRow
+}
+
+func newWindows(rs store.ReadStore) *windows {
+	w := &windows{rs: rs, free: make(chan *store.RowBuffer, 4)}
+	w.ri, _ = rs.(store.RangeIntoStore)
+	return w
+}
+
+func (w *windows) read(ctx context.Context, stream string, lo, hi uint64) ([]wire.EntryRow, error) {
+	if w.ri == nil {
+		return w.rs.Range(ctx, stream, lo, hi)
+	}
+	var buf *store.RowBuffer
+	select {
+	case buf = <-w.free:
+	default:
+		buf = rowBuffers.Get().(*store.RowBuffer)
+	}
+	rows, err := w.ri.RangeInto(ctx, stream, lo, hi, buf)
+	if err != nil || len(rows) == 0 {
+		w.recycle(buf)
+		return rows, err
+	}
+	w.mu.Lock()
+	w.pending = append(w.pending, pendingWindow{buf: buf, last: &rows[len(rows)-1]})
+	w.mu.Unlock()
+	return rows, nil
+}
+
+// checked notes that row was checked; the last row of the oldest pending
+// window frees that window.
+func (w *windows) checked(row *wire.EntryRow) {
+	if w.ri == nil {
+		return
+	}
+	w.mu.Lock()
+	var done *store.RowBuffer
+	if len(w.pending) > 0 && w.pending[0].last == row {
+		done = w.pending[0].buf
+		w.pending = w.pending[1:]
+	}
+	w.mu.Unlock()
+	if done != nil {
+		w.recycle(done)
+	}
+}
+
+func (w *windows) recycle(buf *store.RowBuffer) {
+	select {
+	case w.free <- buf:
+	default:
+		rowBuffers.Put(buf)
+	}
+}
+
+// done hands the free windows to the next verification.
+func (w *windows) done() {
+	for {
+		select {
+		case buf := <-w.free:
+			rowBuffers.Put(buf)
+		default:
+			return
+		}
+	}
+}
+
+// rowBuffers keeps window buffers between verifications (their storage
+// grows to a window's size once).
+var rowBuffers = sync.Pool{New: func() any { return &store.RowBuffer{} }}
 
 // predecessor returns the entry hash of the stream's newest entry below
 // seqno, or ZeroHash, searching backwards in growing windows.

@@ -200,6 +200,7 @@ func decodeEntry(b []byte) (wire.EntryRow, error) { return decodeEntryInto(b, ni
 type interner struct {
 	last  [6]string
 	arena []byte
+	grow  bool // the arena is the caller's to reuse: grow it, don't cap it at arenaSize
 }
 
 // arenaSize is the size of one arena allocation of a scan's rows: small,
@@ -212,7 +213,11 @@ func (in *interner) bytes(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if in.arena == nil || cap(in.arena)-len(in.arena) < n {
-		in.arena = make([]byte, 0, max(n, arenaSize))
+		size := arenaSize
+		if in.grow {
+			size = 2 * cap(in.arena)
+		}
+		in.arena = make([]byte, 0, max(n, size))
 	}
 	b := in.arena[len(in.arena) : len(in.arena) : len(in.arena)+n]
 	in.arena = in.arena[:len(in.arena)+n]

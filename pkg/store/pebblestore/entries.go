@@ -228,25 +228,34 @@ func (s *Store) Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, err
 
 // Range returns the stream's rows with from ≤ seqno ≤ to in one ordered scan.
 func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error) {
+	return s.rangeRows(ctx, stream, from, to, make([]wire.EntryRow, 0, min(to-from+1, 8192)), &interner{})
+}
+
+// RangeInto is Range decoding into buf (store.RangeIntoStore): its rows
+// and arena are reused, growing the arena until one call's rows fit in it.
+func (s *Store) RangeInto(ctx context.Context, stream string, from, to uint64, buf *store.RowBuffer) ([]wire.EntryRow, error) {
+	in := &interner{arena: buf.Arena[:0], grow: true}
+	rows, err := s.rangeRows(ctx, stream, from, to, buf.Rows[:0], in)
+	buf.Rows, buf.Arena = rows, in.arena
+	return rows, err
+}
+
+func (s *Store) rangeRows(ctx context.Context, stream string, from, to uint64, out []wire.EntryRow, in *interner) ([]wire.EntryRow, error) {
 	db, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer s.release()
 	if from > to {
-		return []wire.EntryRow{}, nil
+		return out, nil
 	}
-	// Seqnos are global: to-from+1 bounds the stream's rows (a segment's
-	// range is usually all of them).
-	out := make([]wire.EntryRow, 0, min(to-from+1, 8192))
-	var in interner
 	p := key(prefixStreamEntry, escStream(stream))
 	hi := upperBound(p)
 	if to < math.MaxUint64 {
 		hi = key(string(p), be64(to+1))
 	}
 	err = scan(db, key(string(p), be64(from)), hi, false, func(_, v []byte) (bool, error) {
-		row, err := decodeEntryInto(v, &in)
+		row, err := decodeEntryInto(v, in)
 		if err != nil {
 			return false, fmt.Errorf("stream %q: %w", stream, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +255,51 @@ func errorsText(errs []error) string {
 		b.WriteString("; ")
 	}
 	return b.String()
+}
+
+// testRangeInto checks store.RangeIntoStore where a backend has it: with
+// one RowBuffer reused call after call, every range (of two streams, with
+// payloads of growing size so the buffer's storage grows) returns exactly
+// what Range returns, and rows kept from an earlier call with another
+// buffer are untouched.
+func (h *harness) testRangeInto(t *testing.T) {
+	s := h.open(t)
+	ri, ok := s.Store.(store.RangeIntoStore)
+	if !ok {
+		t.Logf("%s has no RangeInto", h.f.Name)
+		return
+	}
+	for n := uint64(1); n <= 60; n++ {
+		r := entry(n, []string{"a", "b"}[n%2])
+		r.Payload = bytes.Repeat([]byte{byte(n)}, int(n*n))
+		mustInsert(t, s, r)
+	}
+	var buf, other store.RowBuffer
+	kept, err := ri.RangeInto(ctx(t), "a", 1, 60, &other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptWant, _ := s.Range(ctx(t), "a", 1, 60)
+	for _, c := range [][3]any{{"a", 1, 10}, {"b", 1, 60}, {"a", 20, 60}, {"b", 5, 5}, {"a", 61, 90}, {"b", 30, 60}, {"a", 1, 60}} {
+		stream, from, to := c[0].(string), uint64(c[1].(int)), uint64(c[2].(int))
+		got, err := ri.RangeInto(ctx(t), stream, from, to, &buf)
+		if err != nil {
+			t.Fatalf("RangeInto(%s, %d, %d): %v", stream, from, to, err)
+		}
+		want, err := s.Range(ctx(t), stream, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("RangeInto(%s, %d, %d): %d rows, Range %d", stream, from, to, len(got), len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("RangeInto(%s, %d, %d) row %d:\n got %+v\nwant %+v", stream, from, to, i, got[i], want[i])
+			}
+		}
+	}
+	if !reflect.DeepEqual(kept, keptWant) {
+		t.Fatal("rows of another RowBuffer changed")
+	}
 }

@@ -63,6 +63,7 @@ func Run(t *testing.T, f Factory) {
 	h := &harness{f: f}
 	t.Run("Lifecycle", h.testLifecycle)
 	t.Run("Entries", h.testEntries)
+	t.Run("RangeInto", h.testRangeInto)
 	t.Run("Segments", h.testSegments)
 	t.Run("SegmentTree", h.testSegmentTree)
 	t.Run("Reservations", h.testReservations)
