@@ -19,12 +19,14 @@ import (
 //	xt/<stream><time><seqno>              stream + time
 //	xy/<stream><event_type><time><seqno>  stream + type (escaped like a stream name)
 //	xp/<stream><producer><time><seqno>    stream + producer
-//	xs/<stream><time><seqno>              stream + time of the urgent entries only
-//	                                      (severity warning or more; schema 4)
+//	xs/<stream><severity><time><seqno>    stream + severity + time of the urgent
+//	                                      entries only (severity warning or more,
+//	                                      one byte; schema 5)
 //
 // Urgent entries are few in an audit trail, so xs costs little to write and
-// answers a minimum-severity filter (warning … emergency) without walking
-// the many info and debug entries of xt.
+// answers a minimum-severity filter (warning … emergency: a merge of the
+// ranges of that severity and the more urgent ones) without walking the
+// many info and debug entries of xt.
 //
 // <time> is the timestamp's Unix nanoseconds (query.TimeKey) as be64 with the
 // sign bit flipped, so byte order is numeric order.
@@ -65,7 +67,8 @@ func setUrgent(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) {
 	if row.Severity > urgentMax {
 		return buf, nil
 	}
-	buf = appendPos(appendEscStream(append(buf[:0], prefixIdxUrgent...), row.StreamID), query.Key(row))
+	buf = append(appendEscStream(append(buf[:0], prefixIdxUrgent...), row.StreamID), byte(row.Severity))
+	buf = appendPos(buf, query.Key(row))
 	return buf, b.Set(buf, []byte{byte(row.Severity)}, nil)
 }
 
@@ -93,11 +96,18 @@ const (
 	fillIndexes = 1 << iota // every index record (schema 1)
 	fillCounts              // the per-stream entry counts (schemas 1 and 2)
 	fillUrgent              // the urgent index records (schemas 1 to 3)
+	dropUrgent              // delete schema 4's urgent records (keyed without the severity) first
 )
 
 // backfill writes what an older schema lacks for every stored entry (the
 // fill* bits of what), committing every chunk rows.
 func backfill(db *pebble.DB, chunk int, what int) error {
+	if what&dropUrgent != 0 {
+		p := []byte(prefixIdxUrgent)
+		if err := db.DeleteRange(p, upperBound(p), pebble.Sync); err != nil {
+			return err
+		}
+	}
 	p := []byte(prefixStreamEntry)
 	b := db.NewBatch()
 	defer func() { _ = b.Close() }()
@@ -379,7 +389,11 @@ func planQuery(r pebble.Reader, f query.Filter, stream []byte) (plan [][][]byte,
 		plan = append(plan, producer())
 	}
 	if f.HasSeverity && f.MinSeverity <= urgentMax && !rowCheck {
-		plan = append(plan, [][]byte{key(prefixIdxUrgent, stream)})
+		g := make([][]byte, 0, f.MinSeverity+1)
+		for sev := range f.MinSeverity + 1 {
+			g = append(g, append(key(prefixIdxUrgent, stream), byte(sev)))
+		}
+		plan = append(plan, g)
 	}
 	if len(plan) == 0 {
 		plan = [][][]byte{{key(prefixIdxTime, stream)}}

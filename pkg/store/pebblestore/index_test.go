@@ -19,11 +19,11 @@ import (
 func quietStore() *Store { return New(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))) }
 
 // TestUpgradeBuildsIndexes: a store of schema version 1 (entries without
-// index records), 2 (without entry counts) or 3 (without the urgent index)
-// gets them on open and then answers queries like a scan and counts its
+// index records), 2 (without entry counts), 3 (without the urgent index)
+// or 4 (urgent index keyed without the severity) gets them on open and then answers queries like a scan and counts its
 // entries; the current version is recorded.
 func TestUpgradeBuildsIndexes(t *testing.T) {
-	for _, from := range []byte{1, 2, 3} {
+	for _, from := range []byte{1, 2, 3, 4} {
 		t.Run(fmt.Sprintf("from%d", from), func(t *testing.T) { testUpgrade(t, from) })
 	}
 }
@@ -67,6 +67,16 @@ func testUpgrade(t *testing.T, from byte) {
 			t.Fatal(err)
 		}
 	}
+	if from == 4 { // schema 4's urgent keys: no severity byte
+		for _, r := range rows {
+			if r.Severity <= urgentMax {
+				k := appendPos(appendEscStream([]byte(prefixIdxUrgent), r.StreamID), query.Key(r))
+				if err := db.Set(k, []byte{byte(r.Severity)}, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	if err := db.Set(keyVersion, []byte{from}, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +107,20 @@ func testUpgrade(t *testing.T, from byte) {
 				t.Fatalf("%+v: row %d is seqno %d, want %d", v, i, got[i].Seqno, want[i].Seqno)
 			}
 		}
+	}
+	urgent := key(prefixIdxUrgent, escStream("default"))
+	n := 0
+	if err := scan(s.db, urgent, upperBound(urgent), false, func(k, _ []byte) (bool, error) {
+		n++
+		if k[len(urgent)] > byte(urgentMax) || len(k) != len(urgent)+17 {
+			t.Errorf("urgent index key %x after the upgrade is not <severity><position>", k)
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := 25 * 5 / 8; n < want {
+		t.Errorf("%d urgent index records after the upgrade, want at least %d", n, want)
 	}
 	if n, err := s.CountEntries(ctx, "default"); err != nil || n != uint64(len(rows)) {
 		t.Errorf("CountEntries after upgrade = %d, %v; want %d", n, err, len(rows))

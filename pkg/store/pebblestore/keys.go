@@ -10,8 +10,9 @@ import (
 // written 0x00 0xFF and the name ends with 0x00 0x01, so no name's keys are
 // a prefix of another name's and names iterate in byte order.
 //
-//	v                          schema version (4; 1 = before the entry indexes,
-//	                           2 = before the entry counts, 3 = before the urgent index)
+//	v                          schema version (5; 1 = before the entry indexes,
+//	                           2 = before the entry counts, 3 = before the urgent index,
+//	                           4 = urgent index without the severity in its keys)
 //	vx                         present in a benchmark store written without the
 //	                           entry indexes and counts (WithoutQueryIndexesForBenchmark)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
@@ -52,7 +53,7 @@ var (
 	prefixMeta         = "m/"
 )
 
-const schemaVersion = 4
+const schemaVersion = 5
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

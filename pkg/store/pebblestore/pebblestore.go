@@ -211,11 +211,11 @@ func (s *Store) setup(db *pebble.DB) error {
 			return err
 		}
 	case len(v) == 1 && v[0] >= 1 && v[0] < schemaVersion:
-		// Version 1 had no secondary indexes, 2 no entry counts and 3 no
-		// urgent index: build them, then record the current version (which
+		// Version 1 had no secondary indexes, 2 no entry counts, 3 no
+		// urgent index and 4 keyed it without the severity: build them, then record the current version (which
 		// older builds refuse, so they cannot add entries without index
 		// records).
-		what := map[byte]int{1: fillIndexes | fillCounts, 2: fillCounts | fillUrgent, 3: fillUrgent}[v[0]]
+		what := map[byte]int{1: fillIndexes | fillCounts, 2: fillCounts | fillUrgent, 3: fillUrgent, 4: dropUrgent | fillUrgent}[v[0]]
 		if err := backfill(db, 10000, what); err != nil {
 			return fmt.Errorf("upgrade schema %d → %d (build the entry indexes and counts): %w", v[0], schemaVersion, err)
 		}
