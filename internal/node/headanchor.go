@@ -53,6 +53,11 @@ type HeadAnchor struct {
 	heads map[string]wire.WitnessRow
 }
 
+// set reports whether h asks to re-establish a missing head file.
+func (h HeadAnchor) set() bool {
+	return h.Accept || h.heads != nil || strings.TrimSpace(h.WitnessURL) != ""
+}
+
 // Apply sets the securelog options of h (Options.WitnessHead and
 // AcceptMissingHead).
 func (h HeadAnchor) Apply(o *securelog.Options) error {

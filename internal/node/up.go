@@ -270,7 +270,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 		return creds.Client(role, ns)
 	}
-	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
+	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, SharedHeadFile: true, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
 		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, HTTP: cfg.HTTP, Worker: cfg.Ingester, Tlog: cfg.Tlog}
 	if creds != nil {
 		// NATS: the users' permissions decide (no tokens in headers); HTTP:

@@ -74,6 +74,12 @@ type IngesterConfig struct {
 	HeadFile string
 	// Anchor re-establishes a missing head file (headanchor.go).
 	Anchor HeadAnchor
+	// SharedHeadFile says that the signer advances this same head file
+	// (securelog up). Otherwise (a split deployment: the signer keeps its
+	// own) a missing head file does not halt the ingester unless Anchor
+	// asks to re-establish it; its store is anchored by its mark
+	// (pipeline.MarkBucket).
+	SharedHeadFile bool
 	// KEKFile is the payload sealing KEK ("" = none); Token unwraps a
 	// token-wrapped one.
 	KEKFile string
@@ -122,6 +128,7 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	if err := cfg.Anchor.Apply(&opts); err != nil {
 		return nil, err
 	}
+	opts.HeadFileAdvancedElsewhere = !cfg.SharedHeadFile && !cfg.Anchor.set()
 	if opts.WitnessHead != nil && cfg.TrustFile == "" {
 		return nil, &SettingError{Flag: "--trust", Env: "SECURELOG_TRUST",
 			Msg: FlagResetHeadFromWitness + " needs the trust file to verify the witness's heads"}

@@ -37,6 +37,9 @@ type StreamHaltedError struct {
 }
 
 func (e *StreamHaltedError) Error() string {
+	if e.Kind == HaltMissingHead {
+		return fmt.Sprintf("stream %q halted (%s): %v", e.Stream, e.Kind, e.Err) // the error says what to do
+	}
 	return fmt.Sprintf("stream %q halted (%s): %v; repair the store and restart (see `securelog verify`)", e.Stream, e.Kind, e.Err)
 }
 

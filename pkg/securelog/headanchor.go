@@ -76,6 +76,9 @@ func (e *MissingHeadError) Error() string {
 // HaltMissingHead. A new head file records each stream's newest signed
 // checkpoint in the store.
 func (l *Log) checkHeadPresent(ctx context.Context) error {
+	if l.opts.HeadFileAdvancedElsewhere {
+		return nil
+	}
 	if _, err := os.Stat(l.opts.HeadFile); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return nil // present (or unreadable: the head-file check reports it)
 	}

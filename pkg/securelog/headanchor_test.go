@@ -145,3 +145,28 @@ func TestMissingHeadFileBlocksAppendAndSign(t *testing.T) {
 		t.Fatalf("accepted head %+v %v", rec, ok)
 	}
 }
+
+// A Log whose head file another process advances (a split deployment's
+// ingester: the signer keeps the head) does not halt for a missing head
+// file and does not create one.
+func TestMissingHeadFileAdvancedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	hf := filepath.Join(t.TempDir(), "signer.heads.json")
+	e := newEnv(t, mem, keystore.Ed25519, func(o *Options) { o.HeadFile = hf })
+	appendN(t, e.log, "default", 2)
+	s1 := must[wire.SegmentRow](t)(e.log.CloseSegment(ctx, "default"))
+	if _, _, err := e.log.SignSegment(ctx, "attest", s1.SegmentID); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "store.heads.json")
+	l := New(e.st, Options{HeadFile: other, HeadFileAdvancedElsewhere: true})
+	if err := l.OpenInitialized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, "default", "t", wire.Info, "p", []byte("x")); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if _, err := os.Stat(other); err == nil {
+		t.Fatal("a head file was created")
+	}
+}

@@ -60,6 +60,12 @@ type Options struct {
 	// newest signed checkpoints, with a warning (the operator's decision
 	// that this store is not an older copy).
 	AcceptMissingHead bool
+	// HeadFileAdvancedElsewhere says that another process (a split
+	// deployment's signer) signs this store's segments and keeps the
+	// anti-rollback head: the head file is checked when it exists, and a
+	// missing one does not halt this Log's streams (nothing here would
+	// advance it).
+	HeadFileAdvancedElsewhere bool
 	// SessionID and BootID override the instance identifiers (tests).
 	SessionID, BootID string
 	// Now is the clock (default time.Now).
