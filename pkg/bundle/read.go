@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,7 @@ type Reader struct {
 type segInfo struct {
 	row     wire.SegmentRow
 	off     int64 // offset of the segment object (possibly preceded by ',' and spaces)
+	end     int64 // offset just past the segment object
 	members int
 }
 
@@ -239,7 +241,7 @@ func (r *Reader) readSegments(dec *json.Decoder, base int64) error {
 			return fmt.Errorf("bundle: segment %d (segments[%d]): segment_id appears twice", row.SegmentID, i)
 		}
 		r.byID[row.SegmentID] = len(r.segs)
-		r.segs = append(r.segs, segInfo{row: row, off: off, members: len(members)})
+		r.segs = append(r.segs, segInfo{row: row, off: off, end: base + dec.InputOffset(), members: len(members)})
 	}
 	return expectDelim(dec, ']', "bundle: segments")
 }
@@ -347,21 +349,16 @@ func (r *Reader) SegmentSeqnos(ctx context.Context, id uint64) ([]uint64, error)
 		return nil, fmt.Errorf("bundle: segment %d is not in the bundle", id)
 	}
 	s := r.segs[i]
-	br := bufio.NewReader(io.NewSectionReader(r.ra, s.off, r.size-s.off))
-	for {
-		c, err := br.ReadByte()
-		if err != nil {
-			return nil, fmt.Errorf("bundle: segment %d (segments[%d]): %w", id, i, err)
-		}
-		if !strings.ContainsRune(" \t\r\n,", rune(c)) {
-			_ = br.UnreadByte()
-			break
-		}
+	// The first pass noted where the object ends: read exactly it (no
+	// second scan with encoding/json), past the ',' and spaces before it.
+	if s.end <= s.off || s.end > r.size {
+		return nil, fmt.Errorf("bundle: segment %d (segments[%d]): bad extent %d..%d", id, i, s.off, s.end)
 	}
-	var raw json.RawMessage
-	if err := json.NewDecoder(br).Decode(&raw); err != nil {
+	buf := make([]byte, s.end-s.off)
+	if _, err := r.ra.ReadAt(buf, s.off); err != nil {
 		return nil, fmt.Errorf("bundle: segment %d (segments[%d]): %w", id, i, err)
 	}
+	raw := json.RawMessage(bytes.TrimLeft(buf, " \t\r\n,"))
 	row, members, err := parseSegment(raw, i)
 	if err != nil {
 		return nil, err
