@@ -48,10 +48,12 @@ const (
 	// DefaultBlockSize is the default target size of a table's data
 	// blocks (pebble's default is 4 KiB). Scans dominate the read side
 	// (verify-chain, segment close, exports): with 32 KiB blocks a scan
-	// reads, checksums and caches 8× fewer blocks per entry (verify-chain's
-	// iteration cost per entry fell by more than half), while a point read
-	// of a block that is not cached decompresses up to 32 KiB. Tables
-	// written with another size stay readable; compactions rewrite them.
+	// reads, checksums and caches 8× fewer blocks. Measured on the 2-core
+	// development machine (load 12-18): verify-chain 1.55-1.60 → 1.07-1.08
+	// CPU µs per entry; the price is paid by point reads of blocks that
+	// are not cached, which read up to 32 KiB: an inclusion proof in a
+	// 300,000-entry segment 86 → 186 CPU µs. Tables written with another
+	// size stay readable; compactions rewrite them.
 	DefaultBlockSize = 32 << 10
 )
 
