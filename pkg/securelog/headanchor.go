@@ -40,14 +40,10 @@ func (h WitnessHead) verify(l *Log, stream string) error {
 	if len(h.Signature) == 0 {
 		return nil
 	}
-	v := l.opts.Trust
-	if v == nil {
-		if l.opts.Signer == nil {
-			return wire.Invalidf("witness head of stream %q: no trust file (--trust) to verify its log signature with", stream)
-		}
-		v = signerTrust{l}
+	if l.trust == nil { // the Reader's: the trust file, else the keystore's public keys
+		return wire.Invalidf("witness head of stream %q: no trust file (--trust) to verify its log signature with", stream)
 	}
-	if err := v.Verify(h.SignerIdentity, h.CheckpointHash, h.Signature); err != nil {
+	if err := l.trust.Verify(h.SignerIdentity, h.CheckpointHash, h.Signature); err != nil {
 		return wire.Invalidf("witness head of stream %q (segment %d): the log signature by %q does not verify with the trust file: %v",
 			stream, h.SegmentID, h.SignerIdentity, err)
 	}
