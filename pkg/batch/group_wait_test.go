@@ -70,9 +70,7 @@ func TestGroupWaitWakesWhenFull(t *testing.T) {
 	done := func(struct{}, error) { wg.Done() }
 	g.Go(0, done)
 	g.Go(1, done)
-	for g.Queued() != 2 { // the leader holds them: the batch is not full
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, g.Queued, 2) // the leader holds them: the batch is not full
 	g.Go(2, done)
 	wg.Wait()
 	if n := <-sizes; n != 3 {
@@ -97,9 +95,7 @@ func TestGroupGoContext(t *testing.T) {
 	if err := g.GoContext(context.Background(), 0, nop); err != nil {
 		t.Fatal(err)
 	}
-	for g.Queued() != 0 { // 0 is committing
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, g.Queued, 0)                                        // 0 is committing
 	if err := g.GoContext(context.Background(), 1, nop); err != nil { // queued: at the limit
 		t.Fatal(err)
 	}
@@ -116,5 +112,15 @@ func TestGroupGoContext(t *testing.T) {
 	g.Wait()
 	if !reflect.DeepEqual(committed, []int{0, 1}) {
 		t.Fatalf("committed %v, want [0 1]", committed)
+	}
+}
+
+// waitQueued waits (bounded) until queued reports n.
+func waitQueued(t *testing.T, queued func() int, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); queued() != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d items queued, want %d", queued(), n)
+		}
 	}
 }

@@ -112,8 +112,10 @@ func TestFeed(t *testing.T) {
 		if !f.push(ctx, inItem{seq: 1, ev: -1}) {
 			t.Fatal("push refused")
 		}
-		for f.g.Queued() != 0 { // 1 is committing (held at the gate)
-			time.Sleep(time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); f.g.Queued() != 0; time.Sleep(time.Millisecond) { // 1 is committing (held at the gate)
+			if time.Now().After(deadline) {
+				t.Fatal("the first item was never taken for a commit")
+			}
 		}
 		for s := uint64(2); s <= 5; s++ {
 			if !f.push(ctx, inItem{seq: s, ev: -1}) {
