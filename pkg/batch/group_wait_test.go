@@ -95,8 +95,9 @@ func TestGroupGoContext(t *testing.T) {
 	if err := g.GoContext(context.Background(), 0, nop); err != nil {
 		t.Fatal(err)
 	}
-	waitQueued(t, g.Queued, 0)                                        // 0 is committing
-	if err := g.GoContext(context.Background(), 1, nop); err != nil { // queued: at the limit
+	waitQueued(t, g.Queued, 0) // 0 is committing
+	// 1 is queued: the queue is at its limit.
+	if err := g.GoContext(context.Background(), 1, nop); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
