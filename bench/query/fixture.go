@@ -15,6 +15,7 @@ import (
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/pebblestore"
+	_ "github.com/securelog/securelog/pkg/store/sqlitestore" // -store sqlite
 	"github.com/securelog/securelog/pkg/wire"
 )
 

@@ -182,7 +182,7 @@ func (c *cursorSource) at(i int) (query.Position, bool) {
 	}
 	t := c.lo + int64((0.05+0.9*c.rng.Float64())*float64(c.hi-c.lo))
 	if c.f.Order == query.Newest {
-		return query.Position{Time: t, Seqno: math.MaxUint64}, true
+		return query.Position{Time: t, Seqno: math.MaxInt64}, true // above every seqno (SQLite's integers are signed)
 	}
 	return query.Position{Time: t}, true
 }
