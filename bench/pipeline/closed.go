@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/securelog/securelog/internal/node"
+	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -19,6 +20,12 @@ import (
 // fresh data directory; stop ends it and removes the directory.
 // noTlog switches the transparency tree off, to compare its cost.
 var noTlog = flag.Bool("no-tlog", false, "run the node without the transparency tree (issue 11 cost comparison)")
+
+// Ingester settings of the node (0 = the defaults of `securelog up`).
+var (
+	batchWait = flag.Duration("batch-wait", 0, "the ingester's batch wait (0 = default)")
+	maxBatch  = flag.Int("max-batch", 0, "the ingester's largest batch (0 = default)")
+)
 
 func startNode(always bool) (node.Info, func(), error) { return startNodeWith(always, *noTlog, false) }
 
@@ -34,7 +41,8 @@ func startNodeWith(always, tlogOff, witness bool) (node.Info, func(), error) {
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
-		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: tlogOff}, LocalWitness: witness, StoreSpec: storeSpecFor(dir)},
+		done <- node.Up(ctx, node.UpConfig{DataDir: filepath.Join(dir, "data"), SyncAlways: always, Logger: logger, Tlog: node.TlogConfig{Off: tlogOff}, LocalWitness: witness, StoreSpec: storeSpecFor(dir),
+			Ingester: pipeline.IngesterConfig{BatchWait: *batchWait, MaxBatch: *maxBatch}},
 			func(i node.Info) { infoc <- i })
 	}()
 	select {

@@ -67,7 +67,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "open loop: how long to offer load")
 	burst := flag.Int("burst", 0, "burst: events published at once with core NATS (0 = no burst run)")
 	runs := flag.Int("runs", 1, "repetitions of every mode (medians printed when > 1)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs (or of the -child process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the closed-loop runs")
 	child := flag.String("child", "", "internal: run one measurement in this child process (group-commit, audit)")
 	bundlePath := flag.String("bundle", "", "internal: the bundle of -child audit")
@@ -76,9 +76,11 @@ func main() {
 	big := flag.Bool("big", true, "with -table: include the 1,000,000-entry rows (proof, bundle audit)")
 	flag.Parse()
 	if *child != "" {
+		stop := startProfiles(*cpuprofile, *memprofile, 1)
 		if err := runChild(*child, o, *bundlePath); err != nil {
 			fail(err)
 		}
+		stop()
 		return
 	}
 	if *table {

@@ -13,12 +13,14 @@ import (
 type openResult struct {
 	offered, achieved float64
 	lat               []time.Duration
+	cpuPerEvent       float64 // process CPU µs per offered event
 }
 
 func (r openResult) print(title string) {
 	fmt.Printf("%s (offered %.0f events/s, committed %.0f events/s)\n", title, r.offered, r.achieved)
 	fmt.Printf("  time to committed    p50 %8.2f ms   p90 %8.2f ms   p99 %8.2f ms   max %8.2f ms   (%d events)\n",
 		ms(pct(r.lat, 50)), ms(pct(r.lat, 90)), ms(pct(r.lat, 99)), ms(pct(r.lat, 100)), len(r.lat))
+	fmt.Printf("  process CPU          %9.1f µs/event   (load average %s)\n", r.cpuPerEvent, loadAvg())
 }
 
 // runOpen offers rate events/s for d, spread evenly over o.producers
@@ -32,6 +34,7 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 	}
 	defer stop()
 	ctx := context.Background()
+	c0 := cpuTime()
 	total := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
 	warm := d / 10
@@ -113,5 +116,6 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 		return openResult{}, err
 	default:
 	}
-	return openResult{offered: rate, achieved: float64(total) / last.Sub(start).Seconds(), lat: lats}, nil
+	return openResult{offered: rate, achieved: float64(total) / last.Sub(start).Seconds(), lat: lats,
+		cpuPerEvent: usPer(cpuTime()-c0, total)}, nil
 }

@@ -25,8 +25,12 @@ const (
 	// DefaultMaxBatch is the most events committed in one store batch.
 	DefaultMaxBatch = 1000
 	// DefaultBatchWait is how long the ingester waits to fill a batch after
-	// its first message.
-	DefaultBatchWait = 5 * time.Millisecond
+	// its first message. Under load batches fill by themselves (messages
+	// that arrive while a batch commits form the next one), so the wait only
+	// matters at moderate rates, where every event pays it as latency: 2 ms
+	// (was 5 ms) keeps batches of dozens of events at a few thousand
+	// events/s and takes 3 ms off every event's time to committed.
+	DefaultBatchWait = 2 * time.Millisecond
 	// DefaultMaxPayload is the largest accepted event payload (bytes).
 	DefaultMaxPayload = 256 << 10
 	// DefaultAckWait was the consumer's redelivery timeout; the consumer
