@@ -49,6 +49,11 @@ func (l *Log) SignSegment(ctx context.Context, identity string, segID uint64) ([
 	if err != nil {
 		return nil, nil, mapKeystoreErr("sign failed", err)
 	}
+	// The head file exists before the store holds a signature, so a crash
+	// between the two never looks like a deleted head file (headanchor.go).
+	if err := l.ensureHeadFile(); err != nil {
+		return nil, nil, err
+	}
 	if err := l.st.SegmentSetSignature(ctx, segID, sig, identity); err != nil {
 		return nil, nil, storageErr(err, "store signature of segment %d", segID)
 	}

@@ -137,6 +137,24 @@ func (l *Log) checkHeadPresent(ctx context.Context) error {
 	return nil
 }
 
+// ensureHeadFile creates an empty head file if the configured one does
+// not exist yet (the first signature of a new log).
+func (l *Log) ensureHeadFile() error {
+	if l.opts.HeadFile == "" || l.opts.HeadFileAdvancedElsewhere {
+		return nil
+	}
+	if _, err := os.Stat(l.opts.HeadFile); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	_, err := witness.UpdateHead(witness.FileHeadStore{Path: l.opts.HeadFile}, func(hf *witness.HeadFile) (bool, error) {
+		return len(hf.Records) == 0, nil // written only when missing (compare-and-swap)
+	})
+	if err != nil {
+		return wire.Storagef(err, "")
+	}
+	return nil
+}
+
 // newestSigned returns the stream's newest signed segment and its
 // checkpoint hash (ok false when none is signed).
 func (l *Log) newestSigned(ctx context.Context, stream string) (wire.SegmentRow, []byte, bool, error) {

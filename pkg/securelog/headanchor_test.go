@@ -2,6 +2,7 @@ package securelog
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -168,5 +169,44 @@ func TestMissingHeadFileAdvancedElsewhere(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err == nil {
 		t.Fatal("a head file was created")
+	}
+}
+
+// lostAfterSignature stores a signature and then fails, as a process
+// killed between storing the signature and advancing the head file.
+type lostAfterSignature struct{ store.Store }
+
+func (s lostAfterSignature) SegmentSetSignature(ctx context.Context, id uint64, sig []byte, identity string) error {
+	if err := s.Store.SegmentSetSignature(ctx, id, sig, identity); err != nil {
+		return err
+	}
+	return errors.New("killed")
+}
+
+// A signer killed right after storing a new log's first signature (before
+// the head file was advanced) must not find a "deleted" head file on
+// restart: the head file exists before the first signature is stored.
+// (integration TestSignerKilledMidLoad stalled at one signed segment.)
+func TestFirstSignatureCrashIsNotAMissingHead(t *testing.T) {
+	ctx := context.Background()
+	hf := filepath.Join(t.TempDir(), "log.heads.json")
+	e := newEnv(t, mem, keystore.Ed25519, func(o *Options) { o.HeadFile = hf })
+	appendN(t, e.log, "default", 2)
+	s1 := must[wire.SegmentRow](t)(e.log.CloseSegment(ctx, "default"))
+	killed := New(lostAfterSignature{e.st}, Options{Signer: e.ks, Trust: e.trust, HeadFile: hf})
+	if err := killed.OpenInitialized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := killed.SignSegment(ctx, "attest", s1.SegmentID); err == nil {
+		t.Fatal("the simulated crash did not happen")
+	}
+	restarted := New(e.st, Options{Signer: e.ks, Trust: e.trust, HeadFile: hf})
+	if err := restarted.OpenInitialized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, restarted, "default", 1)
+	s2 := must[wire.SegmentRow](t)(restarted.CloseSegment(ctx, "default"))
+	if _, _, err := restarted.SignSegment(ctx, "attest", s2.SegmentID); err != nil {
+		t.Fatalf("sign after the restart: %v", err)
 	}
 }
