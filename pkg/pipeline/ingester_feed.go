@@ -56,6 +56,7 @@ type feed struct {
 	last       uint64     // highest stream sequence taken (either path)
 	lastAt     time.Time  // when the last item was taken
 	consumerAt time.Time  // when the consumer last delivered anything
+	consumed   uint64     // highest stream sequence the consumer delivered
 
 	failOnce sync.Once
 	err      error         // the error that stopped the feed
@@ -103,6 +104,7 @@ func (f *feed) fromConsumer(seq uint64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.consumerAt = time.Now()
+	f.consumed = max(f.consumed, seq)
 	return seq > f.last
 }
 
@@ -131,12 +133,14 @@ func (f *feed) starved(d time.Duration) (bool, uint64) {
 	return quiet && f.g.Queued() < f.limit, f.last + 1
 }
 
-// consumerSince reports whether the consumer delivered anything after t,
-// and the next stream sequence to read.
+// consumerSince reports whether the consumer delivered after t and has
+// caught up to within a catch-up window of what was taken (after a burst
+// it first replays everything the catch-up reader took, which brings
+// nothing new), and the next stream sequence to read.
 func (f *feed) consumerSince(t time.Time) (bool, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.consumerAt.After(t), f.last + 1
+	return f.consumerAt.After(t) && f.consumed+catchUpWindow > f.last, f.last + 1
 }
 
 // errConsumerGap reports deliveries the consumer's subscription dropped
@@ -194,14 +198,15 @@ func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, f *f
 // seconds — although the messages become readable one by one as they are
 // stored. When the feed has been silent for catchUpAfter, catchUp reads
 // the stream directly (the JetStream API's message get, answered outside
-// that loop) from the next sequence on, until the consumer delivers again.
+// that loop) from the next sequence on, until the consumer delivers again
+// near what was taken (not while it replays what was already taken).
 // Both paths feed f in stream order; a sequence taken by one is skipped
 // by the other. It returns when ctx ends.
 func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 	t := time.NewTicker(catchUpCheck)
 	defer t.Stop()
-	var reading bool
-	var since time.Time // when this catch-up began
+	var reading, empty bool // empty: the last read found nothing new
+	var since time.Time     // when this catch-up began
 	for {
 		var from uint64
 		if reading {
@@ -223,8 +228,10 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 			}
 		}
 		window := catchUpWindow
-		if !reading {
-			window = 1 // a probe: an idle pipeline costs one get per check
+		if !reading || empty {
+			// A probe: an idle pipeline costs one get per check, and so
+			// does a poll while the consumer replays what was taken.
+			window = 1
 		}
 		items, err := in.readFrom(ctx, from, window)
 		if err != nil {
@@ -234,7 +241,7 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 			reading = false
 			continue
 		}
-		if len(items) == 0 {
+		if empty = len(items) == 0; empty {
 			if reading && !sleepCtx(ctx, catchUpPoll) {
 				return
 			}

@@ -178,3 +178,37 @@ func TestFeed(t *testing.T) {
 		}
 	})
 }
+
+// TestCatchUpStopsOnlyWhenTheConsumerCaughtUp: after a burst the catch-up
+// reader has taken far more than the consumer delivered; the consumer then
+// replays what was already taken (skipped, nothing new). That replay is no
+// reason to stop reading directly: the last events of a 100,000-event
+// burst waited seconds for it (TestBurstNoStall saw gaps of 1.6 and 5 s
+// after 99,984 and 99,990 events). The consumer counts as resumed once it
+// delivered something within a catch-up window of what was taken.
+func TestCatchUpStopsOnlyWhenTheConsumerCaughtUp(t *testing.T) {
+	ctx := context.Background()
+	c := &committer{}
+	f := newFeed(0, 1000, time.Millisecond, c.commit)
+	defer f.stop()
+	const taken = 5 * catchUpWindow
+	for s := uint64(1); s <= taken; s++ { // the catch-up reader's takes
+		if !f.push(ctx, inItem{seq: s, ev: -1}) {
+			t.Fatal("push refused")
+		}
+	}
+	since := time.Now()
+	time.Sleep(time.Millisecond) // consumerAt strictly after since
+	if f.fromConsumer(3) {
+		t.Fatal("sequence 3 was taken already")
+	}
+	if resumed, next := f.consumerSince(since); resumed || next != taken+1 {
+		t.Fatalf("consumer replaying sequence 3 of %d taken: resumed %v (next %d), want false (next %d)", taken, resumed, next, taken+1)
+	}
+	if f.fromConsumer(taken - catchUpWindow + 1) {
+		t.Fatal("taken already")
+	}
+	if resumed, _ := f.consumerSince(since); !resumed {
+		t.Fatalf("consumer within a window of the %d taken: not resumed", taken)
+	}
+}
