@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,11 +53,16 @@ type feed struct {
 	g     *batch.Group[inItem, struct{}]
 	limit int
 
-	mu         sync.Mutex // held while taking: submissions stay in stream order
-	last       uint64     // highest stream sequence taken (either path)
-	lastAt     time.Time  // when the last item was taken
-	consumerAt time.Time  // when the consumer last delivered anything
-	consumed   uint64     // highest stream sequence the consumer delivered
+	mu     sync.Mutex // held while taking: submissions stay in stream order
+	lastAt time.Time  // when the last item was taken
+	// last is the highest stream sequence taken (either path), written
+	// under mu. It and the consumer's marks are atomic so that the
+	// consumer's deliveries of sequences already taken never wait for mu
+	// (held by a taker waiting for room): a consumer replaying a burst the
+	// catch-up reader took would fall behind and its subscription drop.
+	last       atomic.Uint64
+	consumerAt atomic.Int64  // when the consumer last delivered anything (Unix ns)
+	consumed   atomic.Uint64 // highest stream sequence the consumer delivered
 
 	failOnce sync.Once
 	err      error         // the error that stopped the feed
@@ -67,7 +73,9 @@ type feed struct {
 // batches commit is called with, in order.
 func newFeed(pos uint64, maxBatch int, wait time.Duration, commit func([]inItem) error) *feed {
 	now := time.Now()
-	f := &feed{limit: feedLimit(maxBatch), last: pos, lastAt: now, consumerAt: now, failed: make(chan struct{})}
+	f := &feed{limit: feedLimit(maxBatch), lastAt: now, failed: make(chan struct{})}
+	f.last.Store(pos)
+	f.consumerAt.Store(now.UnixNano())
 	f.g = batch.NewGroup(func(items []inItem) ([]struct{}, error) {
 		select {
 		case <-f.failed:
@@ -101,11 +109,11 @@ func (f *feed) stop() {
 // fromConsumer notes a consumer delivery of seq and reports whether it is
 // new (not yet taken by the catch-up reader).
 func (f *feed) fromConsumer(seq uint64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.consumerAt = time.Now()
-	f.consumed = max(f.consumed, seq)
-	return seq > f.last
+	f.consumerAt.Store(time.Now().UnixNano())
+	if seq > f.consumed.Load() {
+		f.consumed.Store(seq) // the consumer's one goroutine writes it
+	}
+	return seq > f.last.Load() // push checks again under mu
 }
 
 // push submits it unless its sequence was already taken, waiting while
@@ -113,13 +121,14 @@ func (f *feed) fromConsumer(seq uint64) bool {
 func (f *feed) push(ctx context.Context, it inItem) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if it.seq <= f.last {
+	if it.seq <= f.last.Load() {
 		return true
 	}
 	if f.g.GoContext(ctx, it, func(struct{}, error) {}) != nil {
 		return false
 	}
-	f.last, f.lastAt = it.seq, time.Now()
+	f.last.Store(it.seq)
+	f.lastAt = time.Now()
 	return true
 }
 
@@ -129,8 +138,8 @@ func (f *feed) push(ctx context.Context, it inItem) bool {
 func (f *feed) starved(d time.Duration) (bool, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	quiet := time.Since(f.lastAt) >= d && time.Since(f.consumerAt) >= d
-	return quiet && f.g.Queued() < f.limit, f.last + 1
+	quiet := time.Since(f.lastAt) >= d && time.Since(time.Unix(0, f.consumerAt.Load())) >= d
+	return quiet && f.g.Queued() < f.limit, f.last.Load() + 1
 }
 
 // consumerSince reports whether the consumer delivered after t and has
@@ -138,9 +147,8 @@ func (f *feed) starved(d time.Duration) (bool, uint64) {
 // it first replays everything the catch-up reader took, which brings
 // nothing new), and the next stream sequence to read.
 func (f *feed) consumerSince(t time.Time) (bool, uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.consumerAt.After(t) && f.consumed+catchUpWindow > f.last, f.last + 1
+	last := f.last.Load()
+	return f.consumerAt.Load() > t.UnixNano() && f.consumed.Load()+catchUpWindow > last, last + 1
 }
 
 // errConsumerGap reports deliveries the consumer's subscription dropped

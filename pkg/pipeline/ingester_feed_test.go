@@ -212,3 +212,42 @@ func TestCatchUpStopsOnlyWhenTheConsumerCaughtUp(t *testing.T) {
 		t.Fatalf("consumer within a window of the %d taken: not resumed", taken)
 	}
 }
+
+// TestConsumerNotHeldByAFullFeed: while a taker waits for room in a full
+// feed (holding the feed's lock), the consumer's deliveries of sequences
+// already taken are still noted at once. They waited for that lock, and a
+// consumer replaying a burst the catch-up reader had taken fell behind
+// until its subscription dropped messages (TestBurstNoStall: a re-position
+// and a 3.2 s gap in the commits).
+func TestConsumerNotHeldByAFullFeed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &committer{gate: make(chan struct{})}
+	f := newFeed(0, 2, time.Millisecond, c.commit)
+	pushed := make(chan struct{})
+	go func() { // the catch-up reader: far more than the feed holds
+		defer close(pushed)
+		for s := uint64(1); s <= 100; s++ {
+			if !f.push(ctx, inItem{seq: s, ev: -1}) {
+				return
+			}
+		}
+	}()
+	for f.g.Queued() < feedLimit(2) { // the taker now waits for room
+		time.Sleep(time.Millisecond)
+	}
+	noted := make(chan bool, 1)
+	go func() { noted <- f.fromConsumer(1) }()
+	select {
+	case isNew := <-noted:
+		if isNew {
+			t.Fatal("sequence 1 was taken already")
+		}
+	case <-time.After(10 * time.Second): // a deadlock detector, not a timing
+		t.Fatal("the consumer's delivery waited for the full feed")
+	}
+	cancel()
+	close(c.gate)
+	<-pushed
+	f.stop()
+}
