@@ -233,8 +233,10 @@ func TestConsumerNotHeldByAFullFeed(t *testing.T) {
 			}
 		}
 	}()
-	for f.g.Queued() < feedLimit(2) { // the taker now waits for room
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); f.g.Queued() < feedLimit(2); time.Sleep(time.Millisecond) { // then the taker waits for room
+		if time.Now().After(deadline) {
+			t.Fatal("the feed never filled")
+		}
 	}
 	noted := make(chan bool, 1)
 	go func() { noted <- f.fromConsumer(1) }()
