@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -140,6 +141,16 @@ func TestUpRefusesUnauthenticatedWrites(t *testing.T) {
 	defer pc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The announcement carries the local witness's receipt; subscribed
+	// before publishing, so a fast signer cannot announce it before
+	// anyone listens (AwaitCheckpoint reports only receipts it observed).
+	announced, err := pnc.SubscribeSync(wire.SubjectFor(wire.KindCheckpoint, "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pnc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	f, err := pc.Publish(ctx, "default", producer.Event{Type: "t", Severity: wire.Info, Producer: "p", Payload: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +163,23 @@ func TestUpRefusesUnauthenticatedWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("checkpoint as producer (reads the store on the read-only subject): %v", err)
 	}
-	if len(ck.Receipts) != 1 {
-		t.Fatalf("checkpoint with %d witness receipts, want the local witness's", len(ck.Receipts))
+	for {
+		dl, _ := ctx.Deadline()
+		m, err := announced.NextMsg(time.Until(dl))
+		if err != nil {
+			t.Fatalf("no checkpoint announcement of segment %d: %v", ck.Segment.SegmentID, err)
+		}
+		var cm wire.CheckpointMsg
+		if err := json.Unmarshal(m.Data, &cm); err != nil {
+			t.Fatalf("checkpoint announcement: %v", err)
+		}
+		if cm.SegmentID != ck.Segment.SegmentID {
+			continue
+		}
+		if len(cm.Receipts) != 1 {
+			t.Fatalf("checkpoint announced with %d witness receipts, want the local witness's", len(cm.Receipts))
+		}
+		break
 	}
 
 	// HTTP without a token, with the reader token: refused; the writer
