@@ -26,7 +26,10 @@
 //     settings with raw JetStream beside it, open loop at half rate, burst,
 //     library group commit and peak RSS in a child process, batch append
 //     beside raw Pebble, inclusion proofs, verify-chain, audit of a
-//     1,000,000-entry bundle in a child process), -runs times, printed as
+//     1,000,000-entry bundle in a child process) and issue 11's (the
+//     relaxed closed loop again with the transparency tree off, the on ÷ off
+//     ratio, time to checkpointed with up's local tlog-witness, a tlog
+//     inclusion proof in a 1,000,000-leaf tree), -runs times, printed as
 //     a table of medians with the load average of each run.
 //
 //     go run ./bench/pipeline [-sync always|default] [-events 50000] [-producers 4]
