@@ -39,6 +39,9 @@ type UpConfig struct {
 	// HTTP sets the HTTP listener's limits (zero fields: httpserver's
 	// defaults).
 	HTTP httpserver.Config
+	// Partition names the node's partition ("" = default); up registers
+	// it in its broker's partition map.
+	Partition string
 	// SyncAlways sets JetStream's sync_interval to always.
 	SyncAlways bool
 	// StoreSpec overrides the store (default "pebble:<DataDir>/store").

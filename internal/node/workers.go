@@ -68,8 +68,11 @@ func (b *builder) alerts(nc *nats.Conn, source string) func(string, error) {
 // store, which also serves the store RPC on NATS and, with HTTPListen, on
 // HTTP with /healthz and /metrics.
 type IngesterConfig struct {
-	NATS  NATSClient
-	Store StoreConfig
+	NATS NATSClient
+	// Partition is the partition this ingester serves ("" = default); it
+	// must be in the partition map (securelog partitions add).
+	Partition string
+	Store     StoreConfig
 	// HeadFile is the anti-rollback head file ("" = beside a local store).
 	HeadFile string
 	// Anchor re-establishes a missing head file (headanchor.go).
@@ -249,10 +252,12 @@ func RunIngester(ctx context.Context, cfg IngesterConfig) error {
 // SealerConfig configures the sealer part, which reaches the store
 // through its RPC.
 type SealerConfig struct {
-	NATS   NATSClient
-	RPC    RPCClient
-	Worker pipeline.SealerConfig
-	Logger *slog.Logger
+	NATS NATSClient
+	// Partition is the partition whose segments it closes ("" = default).
+	Partition string
+	RPC       RPCClient
+	Worker    pipeline.SealerConfig
+	Logger    *slog.Logger
 }
 
 func (b *builder) sealer(cfg SealerConfig, nc *nats.Conn) error {
@@ -293,9 +298,11 @@ func RunSealer(ctx context.Context, cfg SealerConfig) error {
 // the keystore's key Identity (software or PKCS#11), advances the head
 // file, submits checkpoints to witnesses and publishes them.
 type SignerConfig struct {
-	NATS     NATSClient
-	RPC      RPCClient
-	Keystore KeystoreConfig
+	NATS NATSClient
+	// Partition is the partition whose segments it signs ("" = default).
+	Partition string
+	RPC       RPCClient
+	Keystore  KeystoreConfig
 	// Identity is the signing key (pipeline.DefaultIdentity if empty).
 	Identity string
 	// CreateKey creates a missing software key (securelog up).

@@ -33,7 +33,11 @@ type IngesterConfig struct {
 	// Durable is the durable consumer name (DefaultDurable). One ingester
 	// per durable: it is re-created at the store's position on every start.
 	Durable string
-	// FilterSubject selects this ingester's partition (wire.InSubjects).
+	// Partition is the partition this ingester serves (zero: the default
+	// partition): its JetStream stream, subjects and queue groups.
+	Partition wire.Partition
+	// FilterSubject narrows the consumer to part of the partition's
+	// subjects (default: all of them, Partition.InSubjects()).
 	FilterSubject string
 	// Streams configures SECURELOG_IN and SECURELOG_DLQ if they are created.
 	Streams StreamConfig

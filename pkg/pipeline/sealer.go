@@ -19,6 +19,9 @@ import (
 type SealerConfig struct {
 	// Conn is the NATS connection (JetStream enabled on the server).
 	Conn *nats.Conn
+	// Partition is the partition whose segments this sealer closes (zero:
+	// the default partition).
+	Partition wire.Partition
 	// Store, if set, is scanned (normally a remote store) for streams with
 	// open entries the sealer has not heard of: at the first start (when
 	// its durable consumer is new) and every ScanInterval, as a safety net

@@ -29,6 +29,9 @@ type Witness interface {
 type SignerConfig struct {
 	// Conn is the NATS connection.
 	Conn *nats.Conn
+	// Partition is the partition whose segments this signer signs (zero:
+	// the default partition).
+	Partition wire.Partition
 	// Log is the signer's own log over the (remote) store, opened, with a
 	// keystore (Options.Signer) and a local head file (Options.HeadFile),
 	// so that signing refuses a rolled-back store, and with
