@@ -148,7 +148,7 @@ func TestTwoPartitionsOneNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Shutdown()
+	t.Cleanup(ns.Shutdown) // after the partitions' workers (cleanups run last-in first-out)
 	url := ns.ClientURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -59,6 +59,7 @@ type app struct {
 	credsFile     string
 	dataDirFlag   string
 	allowReadable bool
+	partition     string
 
 	// lookupEnv reads the environment (os.LookupEnv; nil = none);
 	// fromEnv and envVar record the flags it set and from which variable.
@@ -161,6 +162,7 @@ Exit status: 0 ok, 1 the operation or a verification failed, 2 usage error.`,
 	pf.StringVar(&a.credsFile, "creds", "", "NATS credentials: an nkey seed file (DATA/auth/<role>.nk of 'securelog up') or a NATS .creds file (env SECURELOG_CREDS; default: the data directory's)")
 	pf.StringVar(&a.dataDirFlag, "data-dir", "", "data directory of 'securelog up' whose credentials (DATA/auth) client commands use (default "+DefaultDataDir+") (env SECURELOG_DATA_DIR)")
 	pf.BoolVar(&a.allowReadable, "allow-readable-secrets", false, "use key, KEK, token, password and credential files other users can read (with a warning) instead of refusing them")
+	pf.StringVar(&a.partition, "partition", "", "partition: the one a worker or up serves (default \"default\"); for client commands, overrides the partition map's routing (env SECURELOG_PARTITION)")
 
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.appendCmd(), a.readCmd(), a.headCmd(), a.verifyChainCmd(), a.closeSegmentCmd(),

@@ -24,6 +24,8 @@ import (
 // < flags.
 // deployments/*.toml are annotated examples.
 type pipelineConfig struct {
+	// Partition is the partition the worker serves ("" = default).
+	Partition string           `toml:"partition"`
 	NATS      natsSection      `toml:"nats"`
 	JetStream jetstreamSection `toml:"jetstream"`
 	Store     storeSection     `toml:"store"`
@@ -344,6 +346,7 @@ func (p *pipelineFlags) applyGlobals(a *app) {
 		}
 	}
 	set(&p.cfg.NATS.URL, a.natsURL)
+	set(&p.cfg.Partition, a.partition)
 	set(&p.cfg.RPC.Transport, a.transport)
 	set(&p.cfg.RPC.URL, a.rpcURL)
 	set(&p.cfg.Store.Spec, a.storeSpec)

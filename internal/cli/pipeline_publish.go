@@ -87,7 +87,7 @@ func (a *app) publishCmd() *cobra.Command {
 				a.printf("committed seqno %d entry_hash %x\n", res.Seqno, []byte(res.EntryHash))
 				return nil
 			}
-			ck, err := pc.AwaitCheckpoint(ctx, res.Seqno)
+			ck, err := pc.AwaitCheckpointOf(ctx, stream, res.Seqno)
 			if err != nil {
 				return fmt.Errorf("committed seqno %d, but: %w", res.Seqno, err)
 			}

@@ -53,7 +53,7 @@ gracefully.`,
 				p.cfg.Up.Data = a.dataDirFlag // --data-dir names the same directory
 			}
 			cfg := node.UpConfig{
-				DataDir: p.cfg.Up.Data, NATSListen: p.cfg.Up.ListenNATS, HTTPListen: p.cfg.Up.Listen, SyncAlways: sync == "always",
+				DataDir: p.cfg.Up.Data, Partition: p.cfg.Partition, NATSListen: p.cfg.Up.ListenNATS, HTTPListen: p.cfg.Up.Listen, SyncAlways: sync == "always",
 				StoreSpec: p.cfg.Store.Spec, Pebble: p.pebbleTuning(), Identity: p.cfg.Signer.Identity, Keystore: a.keystoreConfig(p.cfg.Signer.Keys),
 				TokensFile: p.cfg.RPC.Tokens, LocalWitness: !p.cfg.Up.NoWitness,
 				Ingester: p.ingesterConfig(), Sealer: p.sealerConfig(),

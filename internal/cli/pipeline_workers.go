@@ -41,7 +41,7 @@ func (a *app) runIngester(ctx context.Context, p *pipelineFlags) error {
 		return usageErr("no store: pass --store BACKEND:CONFIG, set SECURELOG_STORE or [store] spec")
 	}
 	return node.RunIngester(ctx, node.IngesterConfig{
-		NATS: p.natsClient(), Store: node.StoreConfig{Spec: p.cfg.Store.Spec, Pebble: p.pebbleTuning()}, HeadFile: p.cfg.Store.HeadFile, Anchor: p.headAnchor(a),
+		NATS: p.natsClient(), Partition: p.cfg.Partition, Store: node.StoreConfig{Spec: p.cfg.Store.Spec, Pebble: p.pebbleTuning()}, HeadFile: p.cfg.Store.HeadFile, Anchor: p.headAnchor(a),
 		KEKFile: p.cfg.Store.KEKFile, Token: a.tokenConfig, RPCSubject: p.cfg.RPC.Subject, TokensFile: p.cfg.RPC.Tokens,
 		HTTPListen: p.cfg.RPC.Listen, Logger: a.infoLogger(),
 		Worker: p.ingesterConfig(), Tlog: node.TlogConfig{Public: p.cfg.Tlog.Public},
@@ -58,7 +58,7 @@ func (a *app) sealerCmd() *cobra.Command {
 			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}
-			return node.RunSealer(cmd.Context(), node.SealerConfig{NATS: p.natsClient(), RPC: p.rpcClient(),
+			return node.RunSealer(cmd.Context(), node.SealerConfig{NATS: p.natsClient(), Partition: p.cfg.Partition, RPC: p.rpcClient(),
 				Worker: p.sealerConfig(), Logger: a.infoLogger()})
 		},
 	}
@@ -91,7 +91,7 @@ func (a *app) runSigner(cmd *cobra.Command, p *pipelineFlags) error {
 		return err
 	}
 	return node.RunSigner(ctx, node.SignerConfig{Tlog: tc,
-		NATS: p.natsClient(), RPC: p.rpcClient(), Keystore: a.keystoreConfig(p.cfg.Signer.Keys), Identity: p.cfg.Signer.Identity,
+		NATS: p.natsClient(), Partition: p.cfg.Partition, RPC: p.rpcClient(), Keystore: a.keystoreConfig(p.cfg.Signer.Keys), Identity: p.cfg.Signer.Identity,
 		TrustFile: p.cfg.Signer.Trust, HeadFile: p.cfg.Signer.HeadFile, Anchor: p.headAnchor(a), Witnesses: ws, Token: a.tokenConfig,
 		Worker: pipeline.SignerConfig{ScanInterval: p.cfg.Signer.ScanInterval}, Logger: a.infoLogger(),
 	})

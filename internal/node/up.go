@@ -22,6 +22,7 @@ import (
 	"github.com/securelog/securelog/pkg/secretfile"
 	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/tlogwitness"
+	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witness"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
@@ -92,7 +93,9 @@ type UpConfig struct {
 
 // Info tells where a running node lives.
 type Info struct {
-	DataDir   string
+	DataDir string
+	// Partition is the node's partition (wire.DefaultPartition by default).
+	Partition string
 	NATSURL   string // "" when in-process only
 	HTTPAddr  string // "" when no HTTP listener
 	StoreSpec string
@@ -197,6 +200,10 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	if cfg.Identity == "" {
 		cfg.Identity = pipeline.DefaultIdentity
 	}
+	if cfg.Partition != "" && cfg.Partition != wire.DefaultPartition && cfg.Tlog.Origin == "" {
+		// Each partition is its own log: its own tree and origin.
+		cfg.Tlog.Origin = tlog.DefaultOrigin(cfg.Identity) + "/p/" + cfg.Partition
+	}
 	if cfg.Keystore.Kind == "" || cfg.Keystore.Kind == KeystoreSoftware {
 		if cfg.Keystore.Dir == "" {
 			cfg.Keystore.Dir = filepath.Join(cfg.DataDir, "keys")
@@ -273,7 +280,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		}
 		return creds.Client(role, ns)
 	}
-	ic := IngesterConfig{Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, SharedHeadFile: true, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
+	ic := IngesterConfig{Partition: cfg.Partition, Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, SharedHeadFile: true, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
 		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, HTTP: cfg.HTTP, Worker: cfg.Ingester, Tlog: cfg.Tlog}
 	if creds != nil {
 		// NATS: the users' permissions decide (no tokens in headers); HTTP:
@@ -292,6 +299,12 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	if err != nil {
 		return err
 	}
+	// up owns its broker: it registers its partition in the map.
+	part, _, err := b.partition(ncIn, cfg.Partition, true, 1)
+	if err != nil {
+		return err
+	}
+	info.Partition = part.Name()
 	ip, err := b.ingester(ic, ncIn, st)
 	if err != nil {
 		return err
@@ -308,7 +321,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	case <-g.ctx.Done():
 		return g.wait()
 	}
-	rpc := RPCClient{Transport: TransportNATS, Token: token}
+	rpc := RPCClient{Transport: TransportNATS, Token: token, Subject: part.RPCSubject()}
 	ws := cfg.Signer.Witnesses
 	var localTlog tlogwitness.WitnessConfig // up's local witness as a C2SP tlog-witness
 	// The signer submits to the local witness on its own connection (only
@@ -347,13 +360,13 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	}
 	sealNC, err := b.connect(natsc(RoleSealer), "securelog-sealer")
 	if err == nil {
-		err = b.sealer(SealerConfig{RPC: rpc, Worker: cfg.Sealer}, sealNC)
+		err = b.sealer(SealerConfig{Partition: cfg.Partition, RPC: rpc, Worker: cfg.Sealer}, sealNC)
 	}
 	if err == nil {
 		sc := cfg.Signer
 		sc.Witnesses = ws
 		// up's checkpointer runs over the in-process tree (below).
-		err = b.signer(SignerConfig{RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
+		err = b.signer(SignerConfig{Partition: cfg.Partition, RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
 			HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile, Witnesses: cfg.Witnesses, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
 	}
 	if err == nil && ip.tlog != nil {

@@ -7,16 +7,19 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/httpserver"
+	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/tlog"
+	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
 
@@ -122,8 +125,43 @@ type ingesterPart struct {
 	tlog     *tlogPart // nil when the tree is off
 }
 
+// partition returns the partition called name ("" = default) and the
+// partition map on nc's JetStream. A name the map does not know is an
+// *wire.UnknownPartitionError naming the known ones, unless register is
+// set (securelog up registers its own partition).
+func (b *builder) partition(nc *nats.Conn, name string, register bool, replicas int) (wire.Partition, *partition.Map, error) {
+	if name == "" {
+		name = wire.DefaultPartition
+	}
+	p, err := wire.NewPartition(name)
+	if err != nil {
+		return p, nil, &SettingError{Flag: "--partition", Env: "SECURELOG_PARTITION", Value: name, Msg: err.Error()}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return p, nil, err
+	}
+	m, err := partition.Open(b.ctx, js, partition.OpenConfig{Create: register, Replicas: replicas})
+	if err != nil {
+		return p, nil, err
+	}
+	if register {
+		if _, err := m.Add(b.ctx, name); err != nil {
+			return p, nil, err
+		}
+	}
+	if err := m.Check(b.ctx, name); err != nil {
+		return p, nil, err
+	}
+	return p, m, nil
+}
+
 // ingester builds the ingester over st and serves the store RPC on nc.
 func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*ingesterPart, error) {
+	part, pmap, err := b.partition(nc, cfg.Partition, false, cfg.Worker.Streams.Replicas)
+	if err != nil {
+		return nil, err
+	}
 	opts := securelog.Options{Logger: b.log, HeadFile: cfg.HeadFile, OnAlert: b.alerts(nc, "log")}
 	if opts.HeadFile == "" {
 		opts.HeadFile = HeadFileFor(cfg.Store.Spec)
@@ -166,7 +204,10 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	w := cfg.Worker
-	w.Log, w.Conn, w.Logger, w.Metrics = l, nc, b.log, b.metrics
+	w.Log, w.Conn, w.Logger, w.Metrics, w.Partition = l, nc, b.log, b.metrics, part
+	if pmap.HasBucket() {
+		w.Map = pmap // else the ingester creates the bucket
+	}
 	in, err := pipeline.NewIngester(w)
 	if err != nil {
 		return nil, err
@@ -181,7 +222,11 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	if !cfg.RPCByUser && rpc.AuthEnabled() {
 		b.log.Warn("store RPC on NATS is authorised by bearer tokens, which every subscriber of its subject can read: connect the ingester to NATS as a user so that the users' permissions decide")
 	}
-	sub, err := rpc.ServeNATS(context.WithoutCancel(b.ctx), nc, cfg.RPCSubject)
+	rpcSubject := cfg.RPCSubject
+	if rpcSubject == "" {
+		rpcSubject = part.RPCSubject()
+	}
+	sub, err := rpc.ServeNATS(context.WithoutCancel(b.ctx), nc, rpcSubject)
 	if err != nil {
 		return nil, fmt.Errorf("store RPC on NATS: %w", err)
 	}
@@ -261,9 +306,16 @@ type SealerConfig struct {
 }
 
 func (b *builder) sealer(cfg SealerConfig, nc *nats.Conn) error {
+	part, _, err := b.partition(nc, cfg.Partition, false, 0)
+	if err != nil {
+		return err
+	}
 	rpc := cfg.RPC
 	if rpc.Transport == "" || rpc.Transport == TransportNATS {
 		rpc.Conn = nc
+		if rpc.Subject == "" {
+			rpc.Subject = part.RPCSubject()
+		}
 	}
 	st, err := rpc.Open(b.ctx, "sealer")
 	if err != nil {
@@ -271,7 +323,7 @@ func (b *builder) sealer(cfg SealerConfig, nc *nats.Conn) error {
 	}
 	b.cl.add(func() { _ = st.Close() })
 	w := cfg.Worker
-	w.Conn, w.Store, w.Logger, w.Metrics = nc, st, b.log, b.metrics
+	w.Conn, w.Store, w.Logger, w.Metrics, w.Partition = nc, st, b.log, b.metrics, part
 	s, err := pipeline.NewSealer(w)
 	if err != nil {
 		return err
@@ -354,9 +406,16 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	if _, err := ks.Key(b.ctx, cfg.Identity, cfg.CreateKey); err != nil {
 		return fmt.Errorf("signing key: %w", err)
 	}
+	part, _, err := b.partition(nc, cfg.Partition, false, 0)
+	if err != nil {
+		return err
+	}
 	rpc := cfg.RPC
 	if rpc.Transport == "" || rpc.Transport == TransportNATS {
 		rpc.Conn = nc
+		if rpc.Subject == "" {
+			rpc.Subject = part.RPCSubject()
+		}
 	}
 	st, err := rpc.Open(b.ctx, "signer")
 	if err != nil {
@@ -385,7 +444,7 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	}
 	b.health.add(l.Healthy) // a halted stream makes up's /healthz not ok
 	w := cfg.Worker
-	w.Conn, w.Log, w.Identity, w.Witnesses, w.Logger, w.Metrics = nc, l, cfg.Identity, ws, b.log, b.metrics
+	w.Conn, w.Log, w.Identity, w.Witnesses, w.Logger, w.Metrics, w.Partition = nc, l, cfg.Identity, ws, b.log, b.metrics, part
 	s, err := pipeline.NewSigner(w)
 	if err != nil {
 		return err

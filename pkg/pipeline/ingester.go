@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/batch"
+	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -39,8 +40,14 @@ type IngesterConfig struct {
 	// FilterSubject narrows the consumer to part of the partition's
 	// subjects (default: all of them, Partition.InSubjects()).
 	FilterSubject string
-	// Streams configures SECURELOG_IN and SECURELOG_DLQ if they are created.
+	// Streams configures the partition's SECURELOG_IN stream, SECURELOG_DLQ
+	// and the announcement streams if they are created (its Partition is
+	// set to Partition).
 	Streams StreamConfig
+	// Map is the partition map the ingester claims each new stream in (nil:
+	// the SECURELOG_PARTITIONS bucket, created if missing). An event of a
+	// stream that belongs to another partition is dead-lettered.
+	Map *partition.Map
 	// MaxBatch, BatchWait, MaxPayload: see the Default* constants.
 	MaxBatch   int
 	BatchWait  time.Duration
@@ -93,14 +100,15 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 		return nil, fmt.Errorf("ingester: store %T cannot commit entries with the consumer position atomically (needs store.Batcher: pebble, sqlite or memory)", cfg.Log.Store())
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = wire.InStream
+		cfg.Stream = cfg.Partition.InStream()
 	}
 	if cfg.Durable == "" {
-		cfg.Durable = DefaultDurable
+		cfg.Durable = cfg.Partition.Durable(DefaultDurable)
 	}
 	if cfg.FilterSubject == "" {
-		cfg.FilterSubject = wire.InSubjects
+		cfg.FilterSubject = cfg.Partition.InSubjects()
 	}
+	cfg.Streams.Partition = cfg.Partition
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
@@ -116,7 +124,7 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	log := cfg.Logger.With("worker", "ingester")
+	log := cfg.Logger.With("worker", "ingester", "partition", cfg.Partition.Name())
 	js, err := jetstream.New(cfg.Conn, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 		log.Warn("JetStream publish not stored", "subject", m.Subject, "err", err)
 	}))
@@ -160,6 +168,16 @@ func (in *Ingester) Run(ctx context.Context) error {
 		in.once.Do(func() { close(in.started) })
 		<-ctx.Done()
 		return nil
+	}
+	if in.cfg.Map == nil {
+		m, err := partition.Open(ctx, in.js, partition.OpenConfig{Create: true, Replicas: in.cfg.Streams.Replicas})
+		if err != nil {
+			return fmt.Errorf("ingester: %w", err)
+		}
+		in.cfg.Map = m
+	}
+	if err := in.claimStored(ctx); err != nil {
+		return fmt.Errorf("ingester: %w", err)
 	}
 	var stopHandlers func()
 	if !in.cfg.NoRequestHandlers {
@@ -317,9 +335,9 @@ type inItem struct {
 // in the item (it is dead-lettered).
 func (in *Ingester) parse(seq uint64, subject, msgID string, data []byte) inItem {
 	it := inItem{subject: subject, data: data, seq: seq, msgID: msgID, ev: -1}
-	stream, ok := wire.StreamOf(wire.KindIn, subject)
+	stream, ok := in.cfg.Partition.StreamOf(wire.KindIn, subject)
 	if !ok {
-		it.err = wire.Invalidf("subject %q is not securelog.in.<stream> with a one-token stream name", subject)
+		it.err = wire.Invalidf("subject %q is not %s<stream> with a one-token stream name", subject, in.cfg.Partition.Kind(wire.KindIn))
 		return it
 	}
 	it.stream = stream
@@ -347,6 +365,17 @@ func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
 			continue
 		}
 		maxSeq = it.seq
+		if it.err == nil {
+			// A stream belongs to one partition: the first event claims
+			// it, and another partition's stream is dead-lettered.
+			if err := in.claim(ctx, it.stream); err != nil {
+				var conflict *wire.PartitionConflictError
+				if !errors.As(err, &conflict) {
+					return err
+				}
+				it.err = err
+			}
+		}
 		if it.err == nil {
 			it.ev = len(events)
 			events = append(events, it.event)
@@ -402,7 +431,7 @@ func (in *Ingester) deadLetter(ctx context.Context, items []inItem) {
 		}
 		code := wire.ErrorCode(it.err)
 		in.m.Rejected.WithLabelValues(code).Inc()
-		rest := strings.TrimPrefix(it.subject, wire.KindIn)
+		rest := strings.TrimPrefix(it.subject, in.cfg.Partition.Kind(wire.KindIn))
 		if rest == "" || strings.HasSuffix(rest, ".") {
 			rest = "_invalid"
 		}
@@ -478,7 +507,7 @@ func (in *Ingester) publishResults(items []inItem, res []securelog.BatchResult) 
 // stream SECURELOG_APPENDED, where the sealer's durable consumer finds it
 // even if the sealer is down now), after the batch holding it committed.
 func (in *Ingester) announceAppended(a *wire.AppendedMsg) {
-	announce(in.js, in.log, wire.SubjectFor(wire.KindAppended, a.Stream), fmt.Sprintf("appended-%s-%d", a.Stream, a.LastSeqno), a)
+	announce(in.js, in.log, in.cfg.Partition.Subject(wire.KindAppended, a.Stream), fmt.Sprintf("appended-%s-%d", a.Stream, a.LastSeqno), a)
 }
 
 func noteAppended(m map[string]*wire.AppendedMsg, stream string, ar securelog.AppendResult) {
@@ -489,4 +518,42 @@ func noteAppended(m map[string]*wire.AppendedMsg, stream string, ar securelog.Ap
 	}
 	a.Count++
 	a.LastSeqno, a.LastEntryHash = ar.Seqno, ar.EntryHash
+}
+
+// claim makes stream this ingester's partition's for good (the first
+// event of an unassigned stream), or returns the
+// *wire.PartitionConflictError of a stream another partition owns.
+func (in *Ingester) claim(ctx context.Context, stream string) error {
+	return in.cfg.Map.Claim(ctx, stream, in.cfg.Partition.Name())
+}
+
+// claimStored claims every stream with entries in the store (a store from
+// before the partition map): a stream with entries is never reassigned.
+// A stored stream that the map gives to another partition is alerted.
+func (in *Ingester) claimStored(ctx context.Context) error {
+	rows, err := in.cfg.Log.Store().StreamList(ctx)
+	if err != nil {
+		return fmt.Errorf("list the store's streams: %w", err)
+	}
+	for _, r := range rows {
+		if wire.CheckStreamToken(r.Name) != nil {
+			continue
+		}
+		// Only streams with entries: stores seed an empty "default" row.
+		if _, ok, err := in.cfg.Log.Store().Head(ctx, r.Name); err != nil {
+			return fmt.Errorf("head of stream %q: %w", r.Name, err)
+		} else if !ok {
+			continue
+		}
+		if err := in.claim(ctx, r.Name); err != nil {
+			var conflict *wire.PartitionConflictError
+			if !errors.As(err, &conflict) {
+				return err
+			}
+			Alerter{Conn: in.cfg.Conn, Logger: in.log, Metrics: in.m, Source: "ingester"}.Alert(r.Name, "wrong-partition", 0,
+				fmt.Sprintf("stream %q is in partition %s's store but the partition map gives it to %s: its new events are dead-lettered",
+					r.Name, in.cfg.Partition.Name(), conflict.Owner))
+		}
+	}
+	return nil
 }

@@ -28,20 +28,22 @@ func (in *Ingester) startHandlers(ctx context.Context) (func(), error) {
 	in.reqs = batch.NewGroup(func(reqs []appendReq) ([]securelog.BatchResult, error) {
 		return in.commitAppends(base, reqs)
 	}, in.cfg.MaxBatch, 4*in.cfg.MaxBatch)
-	appSub, err := in.cfg.Conn.QueueSubscribe(wire.WildcardFor(wire.KindAppend), ingesterQueue, func(m *nats.Msg) {
-		in.onAppend(m)
+	p := in.cfg.Partition
+	queue := p.Durable(ingesterQueue)
+	appSub, err := in.cfg.Conn.QueueSubscribe(p.Wildcard(wire.KindAppend), queue, func(m *nats.Msg) {
+		in.onAppend(base, m)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingester: subscribe appends: %w", err)
 	}
-	closeSub, err := in.cfg.Conn.QueueSubscribe(wire.WildcardFor(wire.KindClose), ingesterQueue, func(m *nats.Msg) {
+	closeSub, err := in.cfg.Conn.QueueSubscribe(p.Wildcard(wire.KindClose), queue, func(m *nats.Msg) {
 		in.onClose(base, m)
 	})
 	if err != nil {
 		_ = appSub.Unsubscribe()
 		return nil, fmt.Errorf("ingester: subscribe closes: %w", err)
 	}
-	lookupSub, err := in.cfg.Conn.QueueSubscribe(wire.CommitLookupSubject, ingesterQueue, func(m *nats.Msg) {
+	lookupSub, err := in.cfg.Conn.QueueSubscribe(p.CommitLookupSubject(), queue, func(m *nats.Msg) {
 		in.onLookup(base, m)
 	})
 	if err != nil {
@@ -74,10 +76,14 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func (in *Ingester) onAppend(m *nats.Msg) {
-	stream, ok := wire.StreamOf(wire.KindAppend, m.Subject)
+func (in *Ingester) onAppend(ctx context.Context, m *nats.Msg) {
+	stream, ok := in.cfg.Partition.StreamOf(wire.KindAppend, m.Subject)
 	if !ok {
-		respondJSON(m, wire.AppendReply{Error: fmt.Sprintf("subject %q is not securelog.append.<stream>", m.Subject), Code: "invalid"})
+		respondJSON(m, wire.AppendReply{Error: fmt.Sprintf("subject %q is not %s<stream>", m.Subject, in.cfg.Partition.Kind(wire.KindAppend)), Code: "invalid"})
+		return
+	}
+	if err := in.claim(ctx, stream); err != nil {
+		respondJSON(m, wire.AppendReply{Error: err.Error(), Code: wire.ErrorCode(err)})
 		return
 	}
 	ev, err := wire.ParseEventMsg(m.Data, in.cfg.MaxPayload)
@@ -141,9 +147,9 @@ func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) ([]sec
 // onClose closes the stream's open segment in the ingester's Log and
 // publishes securelog.sealed.<stream>.
 func (in *Ingester) onClose(ctx context.Context, m *nats.Msg) {
-	stream, ok := wire.StreamOf(wire.KindClose, m.Subject)
+	stream, ok := in.cfg.Partition.StreamOf(wire.KindClose, m.Subject)
 	if !ok {
-		respondJSON(m, wire.CloseReply{Error: fmt.Sprintf("subject %q is not securelog.close.<stream>", m.Subject), Code: "invalid"})
+		respondJSON(m, wire.CloseReply{Error: fmt.Sprintf("subject %q is not %s<stream>", m.Subject, in.cfg.Partition.Kind(wire.KindClose)), Code: "invalid"})
 		return
 	}
 	start := time.Now()
@@ -161,7 +167,7 @@ func (in *Ingester) onClose(ctx context.Context, m *nats.Msg) {
 	respondJSON(m, wire.CloseReply{Segment: &info})
 	// Durable (JetStream stream SECURELOG_SEALED): a signer that is down
 	// now signs it when it resumes from its consumer's position.
-	announce(in.js, in.log, wire.SubjectFor(wire.KindSealed, stream), fmt.Sprintf("sealed-%s-%d-%d", stream, seg.SegmentID, seg.SeqEnd), info)
+	announce(in.js, in.log, in.cfg.Partition.Subject(wire.KindSealed, stream), fmt.Sprintf("sealed-%s-%d-%d", stream, seg.SegmentID, seg.SeqEnd), info)
 	in.log.Debug("segment sealed", "stream", stream, "segment_id", seg.SegmentID, "seq_start", seg.SeqStart, "seq_end", seg.SeqEnd)
 }
 

@@ -23,6 +23,10 @@ type StreamConfig struct {
 	Duplicates time.Duration
 	// MaxAge bounds how long SECURELOG_IN keeps messages (DefaultInMaxAge).
 	MaxAge time.Duration
+	// Partition whose streams are created: SECURELOG_IN, SECURELOG_APPENDED
+	// and SECURELOG_SEALED for the default partition, the same names with
+	// the suffix _<partition> (subjects securelog.p.<partition>.…) otherwise.
+	Partition wire.Partition
 }
 
 // EnsureStreams creates SECURELOG_IN (subjects securelog.in.>, file storage,
@@ -46,14 +50,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		cfg.MaxAge = DefaultInMaxAge
 	}
 	for _, sc := range []jetstream.StreamConfig{
-		{Name: wire.InStream, Subjects: []string{wire.InSubjects}, Storage: jetstream.FileStorage,
+		{Name: cfg.Partition.InStream(), Subjects: []string{cfg.Partition.InSubjects()}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge, Replicas: cfg.Replicas},
 		{Name: wire.DLQStream, Subjects: []string{wire.DLQSubjects}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: 30 * 24 * time.Hour, Replicas: cfg.Replicas},
-		{Name: wire.AppendedStream, Subjects: []string{wire.AppendedSubjects}, Storage: jetstream.FileStorage,
+		{Name: cfg.Partition.AppendedStream(), Subjects: []string{cfg.Partition.Wildcard(wire.KindAppended)}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge,
 			MaxBytes: announcementMaxBytes, Discard: jetstream.DiscardOld, Replicas: cfg.Replicas},
-		{Name: wire.SealedStream, Subjects: []string{wire.SealedSubjects}, Storage: jetstream.FileStorage,
+		{Name: cfg.Partition.SealedStream(), Subjects: []string{cfg.Partition.Wildcard(wire.KindSealed)}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge,
 			MaxBytes: announcementMaxBytes, Discard: jetstream.DiscardOld, Replicas: cfg.Replicas},
 	} {

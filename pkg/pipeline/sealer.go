@@ -95,10 +95,10 @@ func NewSealer(cfg SealerConfig) (*Sealer, error) {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.Durable == "" {
-		cfg.Durable = DefaultSealerDurable
+		cfg.Durable = cfg.Partition.Durable(DefaultSealerDurable)
 	}
 	if cfg.FilterSubject == "" {
-		cfg.FilterSubject = wire.AppendedSubjects
+		cfg.FilterSubject = cfg.Partition.Wildcard(wire.KindAppended)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -106,7 +106,7 @@ func NewSealer(cfg SealerConfig) (*Sealer, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	return &Sealer{cfg: cfg, log: cfg.Logger.With("worker", "sealer"), open: map[string]*openSeg{}}, nil
+	return &Sealer{cfg: cfg, log: cfg.Logger.With("worker", "sealer", "partition", cfg.Partition.Name()), open: map[string]*openSeg{}}, nil
 }
 
 // ackWait is how long the broker waits before redelivering an announcement
@@ -119,7 +119,7 @@ func (s *Sealer) ackWait() time.Duration {
 // Run applies the policy until ctx ends. Announcements still held then are
 // handed back to the broker (nak) so the next sealer gets them at once.
 func (s *Sealer) Run(ctx context.Context) error {
-	ch, created, stop, err := consumeDurable(ctx, s.cfg.Conn, s.log, wire.AppendedStream, jetstream.ConsumerConfig{
+	ch, created, stop, err := consumeDurable(ctx, s.cfg.Conn, s.log, s.cfg.Partition.AppendedStream(), jetstream.ConsumerConfig{
 		Durable: s.cfg.Durable, FilterSubject: s.cfg.FilterSubject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: s.ackWait(), MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -164,7 +164,7 @@ func (s *Sealer) Run(ctx context.Context) error {
 // it is full.
 func (s *Sealer) onAppended(ctx context.Context, m jetstream.Msg) {
 	var a wire.AppendedMsg
-	stream, ok := wire.StreamOf(wire.KindAppended, m.Subject())
+	stream, ok := s.cfg.Partition.StreamOf(wire.KindAppended, m.Subject())
 	if err := json.Unmarshal(m.Data(), &a); err != nil || !ok || a.Stream != stream {
 		s.log.Warn("malformed appended message dropped", "subject", m.Subject(), "err", err)
 		_ = m.Term()
@@ -247,7 +247,7 @@ func (s *Sealer) close(ctx context.Context, stream string) {
 	o := s.open[stream]
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	reply, err := s.cfg.Conn.RequestWithContext(rctx, wire.SubjectFor(wire.KindClose, stream), nil)
+	reply, err := s.cfg.Conn.RequestWithContext(rctx, s.cfg.Partition.Subject(wire.KindClose, stream), nil)
 	if err != nil {
 		s.log.Warn("close request failed; will retry", "stream", stream, "err", err)
 		o.since = time.Now() // retry after another MaxAge

@@ -90,10 +90,10 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 		cfg.ScanInterval = DefaultSignerScan
 	}
 	if cfg.Durable == "" {
-		cfg.Durable = DefaultSignerDurable
+		cfg.Durable = cfg.Partition.Durable(DefaultSignerDurable)
 	}
 	if cfg.FilterSubject == "" {
-		cfg.FilterSubject = wire.SealedSubjects
+		cfg.FilterSubject = cfg.Partition.Wildcard(wire.KindSealed)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -101,7 +101,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	s := &Signer{cfg: cfg, log: cfg.Logger.With("worker", "signer"), m: cfg.Metrics}
+	s := &Signer{cfg: cfg, log: cfg.Logger.With("worker", "signer", "partition", cfg.Partition.Name()), m: cfg.Metrics}
 	s.alert = Alerter{Conn: cfg.Conn, Logger: s.log, Metrics: cfg.Metrics, Source: "signer"}
 	for range cfg.Witnesses {
 		s.witnessed = append(s.witnessed, map[string]witnessHead{})
@@ -119,7 +119,7 @@ func (s *Signer) Healthy() error { return s.cfg.Log.Healthy() }
 // position; the store scan runs at the first start (a new consumer) and
 // every ScanInterval as a safety net.
 func (s *Signer) Run(ctx context.Context) error {
-	ch, created, stop, err := consumeDurable(ctx, s.cfg.Conn, s.log, wire.SealedStream, jetstream.ConsumerConfig{
+	ch, created, stop, err := consumeDurable(ctx, s.cfg.Conn, s.log, s.cfg.Partition.SealedStream(), jetstream.ConsumerConfig{
 		Durable: s.cfg.Durable, FilterSubject: s.cfg.FilterSubject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: DefaultSignerAckWait, MaxAckPending: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -186,7 +186,7 @@ func (s *Signer) onSealed(ctx context.Context, msgs []jetstream.Msg) {
 		got     []announced
 	)
 	for _, m := range msgs {
-		st, ok := wire.StreamOf(wire.KindSealed, m.Subject())
+		st, ok := s.cfg.Partition.StreamOf(wire.KindSealed, m.Subject())
 		if !ok {
 			_ = m.Term()
 			continue
@@ -346,7 +346,7 @@ func (s *Signer) signOne(ctx context.Context, seg wire.SegmentRow) error {
 		b, _ := json.Marshal(r)
 		cm.Receipts = append(cm.Receipts, b)
 	}
-	publishJSON(s.cfg.Conn, s.log, wire.SubjectFor(wire.KindCheckpoint, seg.StreamID), cm)
+	publishJSON(s.cfg.Conn, s.log, s.cfg.Partition.Subject(wire.KindCheckpoint, seg.StreamID), cm)
 	s.log.Debug("segment signed", "stream", seg.StreamID, "segment_id", seg.SegmentID, "witness_receipts", len(receipts))
 	return nil
 }

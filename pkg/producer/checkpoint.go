@@ -10,8 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/securelog/securelog/pkg/securelog"
-	"github.com/securelog/securelog/pkg/store/remote"
-	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witness"
 )
@@ -33,31 +31,6 @@ type Checkpointed struct {
 	TlogCheckpoint string `json:"tlog_checkpoint,omitempty"`
 }
 
-// reader returns the read side of the log AwaitCheckpoint uses: over
-// Options.Store, or over a remote store on the client's NATS connection
-// created on first use. It is read-only and starts nothing.
-func (c *Client) reader(ctx context.Context) (*securelog.Reader, error) {
-	c.rpcMu.Lock()
-	defer c.rpcMu.Unlock()
-	if c.rd != nil {
-		return c.rd, nil
-	}
-	st := c.opts.Store
-	if st == nil {
-		t, err := transport.NewNATS(transport.Config{NATSConn: c.nc, Subject: wire.DefaultNATSSubject})
-		if err != nil {
-			return nil, err
-		}
-		rs := remote.New(t)
-		if err := rs.Init(ctx, "producer"); err != nil {
-			return nil, fmt.Errorf("producer: store RPC: %w", err)
-		}
-		c.ownRPC, st = rs, rs
-	}
-	c.rd = securelog.NewReader(st, securelog.ReaderOptions{})
-	return c.rd, nil
-}
-
 // AwaitCheckpoint waits until the committed entry seqno is in a signed
 // segment and returns the segment with the entry's inclusion proof. It
 // listens to securelog.checkpoint.<stream> and polls the store as a
@@ -69,8 +42,26 @@ func (c *Client) reader(ctx context.Context) (*securelog.Reader, error) {
 // size ≥ seqno), listening to securelog.tlog.checkpoint and asking
 // securelog.tlog.latest. Like the segment's signed state, that answer is
 // the node's; verify-proof and audit check signatures and cosignatures.
+//
+// Seqnos are numbered per partition store: AwaitCheckpoint reads the
+// default partition's store (or Options.Store); AwaitCheckpointOf names
+// the stream, and so its partition.
 func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointed, error) {
-	rd, err := c.reader(ctx)
+	return c.awaitCheckpoint(ctx, wire.Partition{}, seqno)
+}
+
+// AwaitCheckpointOf is AwaitCheckpoint for the committed entry seqno of
+// stream, in the store of the partition that owns stream.
+func (c *Client) AwaitCheckpointOf(ctx context.Context, stream string, seqno uint64) (Checkpointed, error) {
+	part, err := c.route(ctx, stream)
+	if err != nil {
+		return Checkpointed{}, err
+	}
+	return c.awaitCheckpoint(ctx, part, seqno)
+}
+
+func (c *Client) awaitCheckpoint(ctx context.Context, part wire.Partition, seqno uint64) (Checkpointed, error) {
+	rd, err := c.readerOf(ctx, part)
 	if err != nil {
 		return Checkpointed{}, err
 	}
@@ -79,7 +70,7 @@ func (c *Client) AwaitCheckpoint(ctx context.Context, seqno uint64) (Checkpointe
 		return Checkpointed{}, fmt.Errorf("producer: read seqno %d: %w", seqno, err)
 	}
 	ch := make(chan *nats.Msg, 64)
-	sub, err := c.nc.ChanSubscribe(wire.SubjectFor(wire.KindCheckpoint, row.StreamID), ch)
+	sub, err := c.nc.ChanSubscribe(part.Subject(wire.KindCheckpoint, row.StreamID), ch)
 	if err != nil {
 		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
 	}

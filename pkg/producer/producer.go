@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -55,10 +56,15 @@ const (
 // Options configures a Client.
 type Options struct {
 	// Store is the store AwaitCheckpoint reads (usually a remote.Store over
-	// HTTP or NATS; only its read side is used). Nil: a remote store over
-	// the client's NATS connection on subject securelog.rpc, created on
-	// first use.
+	// HTTP or NATS; only its read side is used). Nil: the store RPC of the
+	// stream's partition over the client's NATS connection (securelog.rpc
+	// for the default partition), created on first use.
 	Store store.ReadStore
+	// Map is the partition map that routes each stream to its partition.
+	// Nil: the SECURELOG_PARTITIONS bucket of the client's JetStream, read
+	// on first use (without the bucket, every stream is in the default
+	// partition).
+	Map *partition.Map
 	// MaxPending is the asynchronous publish window (DefaultMaxPending).
 	MaxPending int
 	// StallWait bounds the wait for room in the window (DefaultStallWait).
@@ -126,9 +132,13 @@ type Client struct {
 	pending map[futureKey][]*Future
 	closed  bool
 
-	rpcMu  sync.Mutex
-	rd     *securelog.Reader // AwaitCheckpoint's reads and proofs (checkpoint.go)
-	ownRPC store.Store       // the remote store the client opened itself, or nil
+	rpcMu sync.Mutex
+	rds   map[string]*securelog.Reader // per partition: AwaitCheckpoint's reads and proofs (checkpoint.go)
+	rpcs  map[string]store.Store       // per partition, the remote stores the client opened itself
+
+	mapMu sync.Mutex
+	pmap  *partition.Map
+	mapAt time.Time // when pmap was opened
 }
 
 type futureKey struct{ stream, msgID string }
@@ -147,7 +157,8 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	if opts.LookupAfter == 0 {
 		opts.LookupAfter = DefaultLookupAfter
 	}
-	c := &Client{nc: nc, flush: nc.Flush, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{}}
+	c := &Client{nc: nc, flush: nc.Flush, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{},
+		rds: map[string]*securelog.Reader{}, rpcs: map[string]store.Store{}, pmap: opts.Map}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -168,7 +179,8 @@ type Future struct {
 	accepted chan struct{}
 	done     chan struct{}
 	once     sync.Once
-	answered bool // JetStream acknowledged or refused it (guarded by Client.mu)
+	part     wire.Partition // the stream's partition (its JetStream stream and lookups)
+	answered bool           // JetStream acknowledged or refused it (guarded by Client.mu)
 	jsSeq    uint64
 	dup      bool
 	res      Committed
@@ -278,7 +290,7 @@ func (f *Future) lookup(ctx context.Context) bool {
 	default:
 		return false // not even accepted by JetStream yet
 	}
-	r, err := f.c.LookupCommit(ctx, f.jsSeq)
+	r, err := f.c.LookupCommitIn(ctx, f.part, f.jsSeq)
 	if err != nil {
 		f.c.log.Debug("producer: commit lookup failed", "msg_id", f.key.msgID, "js_seq", f.jsSeq, "err", err)
 		return false
@@ -297,11 +309,17 @@ func (f *Future) lookup(ctx context.Context) bool {
 	return false
 }
 
-// LookupCommit asks the ingester what JetStream message jsSeq of
-// SECURELOG_IN became (wire.CommitLookupSubject).
+// LookupCommit asks the default partition's ingester what JetStream
+// message jsSeq of SECURELOG_IN became (wire.CommitLookupSubject).
 func (c *Client) LookupCommit(ctx context.Context, jsSeq uint64) (wire.CommitLookupReply, error) {
+	return c.LookupCommitIn(ctx, wire.Partition{}, jsSeq)
+}
+
+// LookupCommitIn asks partition p's ingester what message jsSeq of p's
+// JetStream stream became (p.CommitLookupSubject()).
+func (c *Client) LookupCommitIn(ctx context.Context, p wire.Partition, jsSeq uint64) (wire.CommitLookupReply, error) {
 	req, _ := json.Marshal(wire.CommitLookup{JSSeq: jsSeq})
-	m, err := c.nc.RequestWithContext(ctx, wire.CommitLookupSubject, req)
+	m, err := c.nc.RequestWithContext(ctx, p.CommitLookupSubject(), req)
 	if err != nil {
 		return wire.CommitLookupReply{}, fmt.Errorf("commit lookup of stream sequence %d: %w", jsSeq, err)
 	}
@@ -332,14 +350,14 @@ func NewMsgID() string {
 // Publish sends ev to securelog.in.<stream> asynchronously and returns a
 // Future resolved at the committed level.
 func (c *Client) Publish(ctx context.Context, stream string, ev Event) (*Future, error) {
-	msg, key, err := c.message(stream, ev)
+	msg, key, part, err := c.message(ctx, stream, ev)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.subscribe(stream); err != nil {
 		return nil, err
 	}
-	f := &Future{c: c, key: key, accepted: make(chan struct{}), done: make(chan struct{})}
+	f := &Future{c: c, key: key, part: part, accepted: make(chan struct{}), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -362,7 +380,7 @@ func (c *Client) Publish(ctx context.Context, stream string, ev Event) (*Future,
 // acknowledgement (accepted, not committed). It returns the stream
 // sequence.
 func (c *Client) PublishAccepted(ctx context.Context, stream string, ev Event) (*jetstream.PubAck, error) {
-	msg, _, err := c.message(stream, ev)
+	msg, _, _, err := c.message(ctx, stream, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +401,11 @@ func (c *Client) Append(ctx context.Context, stream string, ev Event) (Committed
 	if err != nil {
 		return Committed{}, err
 	}
-	reply, err := c.nc.RequestWithContext(ctx, wire.SubjectFor(wire.KindAppend, stream), body)
+	part, err := c.route(ctx, stream)
+	if err != nil {
+		return Committed{}, err
+	}
+	reply, err := c.nc.RequestWithContext(ctx, part.Subject(wire.KindAppend, stream), body)
 	if err != nil {
 		return Committed{}, fmt.Errorf("producer: append to %s: %w", stream, err)
 	}
@@ -406,22 +428,26 @@ func eventJSON(ev Event) ([]byte, error) {
 	return marshalEvent(&m), nil
 }
 
-func (c *Client) message(stream string, ev Event) (*nats.Msg, futureKey, error) {
+func (c *Client) message(ctx context.Context, stream string, ev Event) (*nats.Msg, futureKey, wire.Partition, error) {
 	if err := wire.CheckStreamToken(stream); err != nil {
-		return nil, futureKey{}, err
+		return nil, futureKey{}, wire.Partition{}, err
 	}
 	body, err := eventJSON(ev)
 	if err != nil {
-		return nil, futureKey{}, err
+		return nil, futureKey{}, wire.Partition{}, err
+	}
+	part, err := c.route(ctx, stream)
+	if err != nil {
+		return nil, futureKey{}, wire.Partition{}, err
 	}
 	id := ev.MsgID
 	if id == "" {
 		id = NewMsgID()
 	}
-	msg := nats.NewMsg(wire.SubjectFor(wire.KindIn, stream))
+	msg := nats.NewMsg(part.Subject(wire.KindIn, stream))
 	msg.Data = body
 	msg.Header.Set(wire.MsgIDHeader, id)
-	return msg, futureKey{stream, id}, nil
+	return msg, futureKey{stream, id}, part, nil
 }
 
 // subscribe makes sure the client receives stream's commit receipts before
@@ -504,7 +530,7 @@ func (c *Client) onReceipt(m *nats.Msg) {
 }
 
 func (c *Client) lookupLocked(m *nats.Msg) []*Future {
-	stream, _ := wire.StreamOf(wire.KindIn, m.Subject)
+	_, stream, _ := wire.PartitionOf(wire.KindIn, m.Subject)
 	return c.pending[futureKey{stream, m.Header.Get(wire.MsgIDHeader)}]
 }
 
@@ -585,8 +611,10 @@ func (c *Client) Close() error {
 	}
 	c.rpcMu.Lock()
 	defer c.rpcMu.Unlock()
-	if c.ownRPC != nil {
-		return c.ownRPC.Close()
+	var errs []error
+	for _, st := range c.rpcs {
+		errs = append(errs, st.Close())
 	}
-	return nil
+	c.rpcs, c.rds = map[string]store.Store{}, map[string]*securelog.Reader{}
+	return errors.Join(errs...)
 }

@@ -152,10 +152,24 @@ func (p Partition) CommitLookupSubject() string {
 // InStream returns the JetStream stream holding p's incoming events
 // (InStream in the default partition, SECURELOG_IN_P otherwise).
 func (p Partition) InStream() string {
+	return p.suffixed(InStream)
+}
+
+// AppendedStream returns the JetStream work queue of p's appended
+// announcements (AppendedStream in the default partition); its subjects
+// are p.Wildcard(KindAppended).
+func (p Partition) AppendedStream() string { return p.suffixed(AppendedStream) }
+
+// SealedStream returns the JetStream work queue of p's sealed
+// announcements (SealedStream in the default partition); its subjects are
+// p.Wildcard(KindSealed).
+func (p Partition) SealedStream() string { return p.suffixed(SealedStream) }
+
+func (p Partition) suffixed(name string) string {
 	if p.name == "" {
-		return InStream
+		return name
 	}
-	return InStream + "_" + p.name
+	return name + "_" + p.name
 }
 
 // InSubjects returns the subject filter of p's JetStream stream
@@ -194,4 +208,21 @@ type PartitionConflictError struct {
 func (e *PartitionConflictError) Error() string {
 	return fmt.Sprintf("stream %q belongs to partition %q: it cannot be assigned to %q (a stream stays in one partition for life)",
 		e.Stream, e.Owner, e.Want)
+}
+
+// PartitionOf returns the partition and stream of a subject of kind in any
+// partition ("securelog.append.s" → default, "s";
+// "securelog.p.P.append.s" → P, "s"), or false if it is neither.
+func PartitionOf(kind, subject string) (Partition, string, bool) {
+	if rest, ok := strings.CutPrefix(subject, PartitionSubjectPrefix); ok && Partitioned(kind) {
+		name, _, found := strings.Cut(rest, ".")
+		p, err := NewPartition(name)
+		if !found || err != nil || p.IsDefault() {
+			return Partition{}, "", false
+		}
+		s, ok := p.StreamOf(kind, subject)
+		return p, s, ok
+	}
+	s, ok := StreamOf(kind, subject)
+	return Partition{}, s, ok
 }

@@ -107,3 +107,21 @@ func TestPartitionErrors(t *testing.T) {
 		t.Errorf("conflict: %s", msg)
 	}
 }
+
+func TestPartitionOf(t *testing.T) {
+	for subject, want := range map[string][2]string{
+		"securelog.in.s":               {"default", "s"},
+		"securelog.p.eu-1.in.s":        {"eu-1", "s"},
+		"securelog.p.default.in.s":     {"", ""}, // the default partition has no p. form
+		"securelog.p.eu-1.append.s":    {"", ""}, // wrong kind
+		"securelog.p.bad*name.in.s":    {"", ""},
+		"securelog.p.eu-1.in.s.t":      {"", ""},
+		"securelog.committed.s":        {"", ""},
+		"securelog.p.eu-1.committed.s": {"", ""},
+	} {
+		p, s, ok := PartitionOf(KindIn, subject)
+		if ok != (want[0] != "") || ok && (p.Name() != want[0] || s != want[1]) {
+			t.Errorf("PartitionOf(in, %q) = %v, %q, %v; want %v", subject, p, s, ok, want)
+		}
+	}
+}

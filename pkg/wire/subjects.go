@@ -287,7 +287,8 @@ type DLQMsg struct {
 
 // ErrorCode names the kind of a log error for pipeline replies:
 // "invalid", "storage", "empty-segment", "stream-not-found",
-// "chain-broken", "encoding", "segment-not-found" or "error".
+// "chain-broken", "encoding", "segment-not-found", "wrong-partition" (the
+// stream belongs to another partition) or "error".
 func ErrorCode(err error) string {
 	var (
 		inv *InvalidError
@@ -297,8 +298,11 @@ func ErrorCode(err error) string {
 		cb  *ChainBrokenError
 		enc *EncodingError
 		sg  *SegmentNotFoundError
+		wp  *PartitionConflictError
 	)
 	switch {
+	case errors.As(err, &wp):
+		return "wrong-partition"
 	case errors.As(err, &emp):
 		return "empty-segment"
 	case errors.As(err, &inv):
