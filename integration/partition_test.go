@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -218,6 +219,25 @@ func TestTwoPartitionsOneNATS(t *testing.T) {
 				t.Fatalf("read %d of %s's head: %d %v %v (answered by the wrong store)", i, stream, head, ok, err)
 			}
 		}
+	}
+	// The CLI's remote commands are routed the same way (the issue's
+	// `securelog --store remote:x --transport nats head beta`).
+	remote := []string{"--store", "remote:x", "--transport", "nats", "--nats", url}
+	for stream := range owner {
+		for range 5 {
+			out, err := exec.Command(securelogBin, append(remote, "head", stream)...).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(perStream) {
+				t.Fatalf("securelog head %s: %v\n%s", stream, err, out)
+			}
+		}
+	}
+	out, err := exec.Command(securelogBin, append(remote, "streams", "list")...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "alpha\t") || !strings.Contains(string(out), "beta\t") {
+		t.Fatalf("streams list does not merge the partitions: %v\n%s", err, out)
+	}
+	out, err = exec.Command(securelogBin, append(remote, "--partition", "nope", "head", "alpha")...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown partition "nope" (known partitions: default, beta-part;`) {
+		t.Fatalf("unknown partition: %v\n%s", err, out)
 	}
 	// Every segment of both partitions is signed by its own signer, and
 	// every stream verifies against its partition's keys.

@@ -23,6 +23,7 @@ import (
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/keystore"
 	"github.com/securelog/securelog/pkg/securelog"
+	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witness"
 
 	// Store backends selectable with --store BACKEND:CONFIG.
@@ -235,6 +236,11 @@ type openOpts struct {
 	// checkpoint hashes only and the audit reports signature problems with
 	// their segment.
 	auditOnly bool
+	// stream routes a remote store over NATS to the partition that owns
+	// it ("" = --partition or the default partition).
+	stream string
+	// part, if set, is the partition to talk to (a fan-out).
+	part *wire.Partition
 }
 
 // openLog opens the store and a Log over it.
@@ -290,6 +296,17 @@ func (a *app) openLog(ctx context.Context, o openOpts) (*securelog.Log, func(), 
 	if err != nil {
 		release()
 		return nil, nil, err
+	}
+	if a.remoteOverNATS() {
+		p, err := a.routeOf(ctx, o.stream)
+		if o.part != nil {
+			p, err = *o.part, nil
+		}
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		sc.RPC.Subject = p.RPCSubject()
 	}
 	st, err := node.OpenStore(ctx, sc)
 	if err != nil {

@@ -42,7 +42,7 @@ The payload comes from --payload, --payload-file, or stdin when neither is given
 			if err != nil {
 				return err
 			}
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{create: true, kek: true})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0], create: true, kek: true})
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func (a *app) headCmd() *cobra.Command {
 		Short: "Print the highest seqno of a stream",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0]})
 			if err != nil {
 				return err
 			}
@@ -184,7 +184,7 @@ previous entry. Exits 1 naming the first seqno that does not hold. This checks t
 chain only; 'securelog verify' is the full audit (segments, roots, signatures).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0]})
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,7 @@ func (a *app) closeSegmentCmd() *cobra.Command {
 		Short: "Seal the stream's entries since its last segment under a Merkle root",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0]})
 			if err != nil {
 				return err
 			}
@@ -81,7 +81,7 @@ func (a *app) segmentsCmd() *cobra.Command {
 		Short: "List the segments of a stream",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0]})
 			if err != nil {
 				return err
 			}

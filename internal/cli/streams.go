@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+
+	"github.com/securelog/securelog/pkg/securelog"
 )
 
 func (a *app) streamsCmd() *cobra.Command {
@@ -16,7 +20,7 @@ Creating again with the same values is a no-op; changing the tier of a stream th
 has entries, or re-creating a deprecated stream, is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{create: true})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0], create: true})
 			if err != nil {
 				return err
 			}
@@ -42,14 +46,29 @@ has entries, or re-creating a deprecated stream, is refused.`,
 		Short: "List streams in creation order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			// Every partition's store, merged (one row per name).
+			parts, err := a.fanOut(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			infos, err := l.ListStreams(cmd.Context())
-			if err != nil {
-				return err
+			var infos []securelog.StreamInfo
+			seen := map[string]bool{}
+			for _, p := range parts {
+				l, closeFn, err := a.openLog(cmd.Context(), openOpts{part: &p})
+				if err != nil {
+					return fmt.Errorf("partition %s: %w", p.Name(), err)
+				}
+				got, err := l.ListStreams(cmd.Context())
+				closeFn()
+				if err != nil {
+					return fmt.Errorf("partition %s: %w", p.Name(), err)
+				}
+				for _, s := range got {
+					if !seen[s.Name] {
+						seen[s.Name] = true
+						infos = append(infos, s)
+					}
+				}
 			}
 			if a.jsonOut {
 				return a.printJSON(infos)
@@ -72,7 +91,7 @@ has entries, or re-creating a deprecated stream, is refused.`,
 		Short: "Deprecate a stream: its entries stay verifiable, new appends are refused",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0]})
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,7 @@ With --strict any of these fails the command (exit 1).`,
 			if a.trustFile == "" && a.keysDir == "" {
 				return usageErr("no trust file: pass --trust trust.json (made by 'securelog keys export')")
 			}
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{auditOnly: true})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0], auditOnly: true})
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,7 @@ inclusion proof of every exported entry inside it ("tlog" member; --no-tlog omit
 			if out == "" {
 				return usageErr("--out FILE is required")
 			}
-			l, closeFn, err := a.openLog(cmd.Context(), openOpts{})
+			l, closeFn, err := a.openLog(cmd.Context(), openOpts{stream: args[0]})
 			if err != nil {
 				return err
 			}
