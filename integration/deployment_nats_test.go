@@ -207,9 +207,11 @@ func TestDeploymentNATSPermissions(t *testing.T) {
 	if _, err := nats.Connect(dc.urls[0]); err == nil {
 		t.Fatal("anonymous connection accepted")
 	}
-	requests := []string{"securelog.rpc", "securelog.rpc.read", "securelog.append.default", "securelog.close.default", "securelog.lookup.commit", "securelog.witness.submit"}
+	requests := []string{"securelog.rpc", "securelog.rpc.read", "securelog.append.default", "securelog.close.default", "securelog.lookup.commit", "securelog.witness.submit",
+		"securelog.p.p2.rpc", "securelog.p.p2.rpc.read", "securelog.p.p2.append.default", "securelog.p.p2.close.default", "securelog.p.p2.lookup.commit"}
 	servers := map[string]map[string]bool{
-		"ingester": {"securelog.rpc": true, "securelog.rpc.read": true, "securelog.append.default": true, "securelog.close.default": true, "securelog.lookup.commit": true},
+		"ingester": {"securelog.rpc": true, "securelog.rpc.read": true, "securelog.append.default": true, "securelog.close.default": true, "securelog.lookup.commit": true,
+			"securelog.p.p2.rpc": true, "securelog.p.p2.rpc.read": true, "securelog.p.p2.append.default": true, "securelog.p.p2.close.default": true, "securelog.p.p2.lookup.commit": true},
 		"witness":  {"securelog.witness.submit": true},
 	}
 	for _, u := range natsUsers {

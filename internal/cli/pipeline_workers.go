@@ -23,7 +23,12 @@ func (a *app) ingesterCmd() *cobra.Command {
 JetStream, commits each batch together with the last applied stream sequence,
 publishes commit receipts, answers securelog.append.<stream> and
 securelog.close.<stream>, and serves the store RPC on NATS (securelog.rpc) and,
-with --listen, on HTTP with /healthz and /metrics. One ingester per store.`,
+with --listen, on HTTP with /healthz and /metrics. One ingester per store.
+
+With --partition NAME (see 'securelog partitions') it serves one partition:
+SECURELOG_IN_NAME (securelog.p.NAME.in.>), securelog.p.NAME.append/close.<stream>
+and the store RPC on securelog.p.NAME.rpc. The default partition keeps the
+names above.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.loadWithSecrets(cmd, a); err != nil {

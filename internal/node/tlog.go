@@ -62,12 +62,24 @@ func (c TlogConfig) origin(identity string) string {
 // checkpointer of another process.
 const LatestTimeout = 2 * time.Second
 
+// forPartition gives a partition other than the default its own origin
+// (DefaultOrigin(identity)/p/<partition>) unless one is configured: each
+// partition is its own log, and witnesses must never see two trees under
+// one origin.
+func (c TlogConfig) forPartition(identity string, p wire.Partition) TlogConfig {
+	if c.Origin == "" && !p.IsDefault() {
+		c.Origin = tlog.DefaultOrigin(identity) + "/p/" + p.Name()
+	}
+	return c
+}
+
 // tlogPart is the tree of an ingester and where its checkpoint comes from:
 // the checkpointer of this process (up) or, over NATS, the signer's.
 type tlogPart struct {
 	tree tlog.TreeSource
 	cp   atomic.Pointer[tlog.Checkpointer]
 	nc   *nats.Conn
+	part wire.Partition // whose tlog subjects
 }
 
 func (p *tlogPart) latest() []byte {
@@ -77,7 +89,7 @@ func (p *tlogPart) latest() []byte {
 	if p.nc == nil {
 		return nil
 	}
-	m, err := p.nc.Request(wire.TlogLatestSubject, nil, LatestTimeout)
+	m, err := p.nc.Request(p.part.Tlog(wire.TlogLatestSubject), nil, LatestTimeout)
 	if err != nil {
 		return nil
 	}
@@ -112,8 +124,8 @@ func withTiles(h http.Handler, p *tlogPart, public bool, canRead func(header str
 
 // serveTree answers securelog.tlog.head and securelog.tlog.tile from the
 // ingester's tree, for a checkpointer in another process.
-func (b *builder) serveTree(nc *nats.Conn, tree *tlog.Tree) error {
-	head, err := nc.Subscribe(wire.TlogHeadSubject, func(m *nats.Msg) {
+func (b *builder) serveTree(nc *nats.Conn, tree *tlog.Tree, part wire.Partition) error {
+	head, err := nc.Subscribe(part.Tlog(wire.TlogHeadSubject), func(m *nats.Msg) {
 		var r wire.TlogHeadReply
 		size, root, err := tree.Head(b.ctx)
 		if err != nil {
@@ -127,7 +139,7 @@ func (b *builder) serveTree(nc *nats.Conn, tree *tlog.Tree) error {
 		return fmt.Errorf("tlog: serve %s: %w", wire.TlogHeadSubject, err)
 	}
 	b.cl.add(func() { _ = head.Unsubscribe() })
-	tile, err := nc.Subscribe(wire.TlogTileSubject, func(m *nats.Msg) {
+	tile, err := nc.Subscribe(part.Tlog(wire.TlogTileSubject), func(m *nats.Msg) {
 		var req wire.TlogTileRequest
 		var r wire.TlogTileReply
 		if err := json.Unmarshal(m.Data, &req); err != nil || req.L < tlog.DataLevel || req.L > 63 || req.N < 0 {
@@ -154,6 +166,7 @@ func respondJSON(m *nats.Msg, v any) {
 type natsTree struct {
 	nc      *nats.Conn
 	timeout time.Duration
+	part    wire.Partition // whose tree
 }
 
 func (t natsTree) request(ctx context.Context, subj string, req, out any) error {
@@ -163,7 +176,7 @@ func (t natsTree) request(ctx context.Context, subj string, req, out any) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	m, err := t.nc.RequestWithContext(ctx, subj, body)
+	m, err := t.nc.RequestWithContext(ctx, t.part.Tlog(subj), body)
 	if err != nil {
 		return fmt.Errorf("tlog: %s (is the ingester running with the tree on?): %w", subj, err)
 	}
@@ -210,6 +223,8 @@ type checkpointerConfig struct {
 	// cp, if set, is given the checkpointer (the ingester's /checkpoint
 	// in the same process).
 	cp *atomic.Pointer[tlog.Checkpointer]
+	// part is the partition whose log this is (its tlog subjects).
+	part wire.Partition
 }
 
 // checkpointer builds the C2SP checkpointer: it signs with identity's
@@ -239,7 +254,7 @@ func (b *builder) checkpointer(cfg checkpointerConfig, nc *nats.Conn) error {
 	alert := b.alerts(nc, "checkpointer")
 	cc := tlog.CheckpointerConfig{Tree: cfg.tree, Signer: signer, Origin: origin, Store: cfg.signed, Cosigned: cfg.witnessed,
 		Interval: cfg.tlog.Interval, Logger: b.log,
-		Publish: func(msg []byte) error { return nc.Publish(tlog.CheckpointSubject, msg) },
+		Publish: func(msg []byte) error { return nc.Publish(cfg.part.Tlog(tlog.CheckpointSubject), msg) },
 		OnAlert: func(err error) { alert("_tlog", err) }}
 	if len(cfg.tlog.Witnesses) > 0 {
 		wc, err := tlogwitness.New(tlogwitness.Options{Witnesses: cfg.tlog.Witnesses, Quorum: cfg.tlog.Quorum, Logger: b.log})
@@ -252,7 +267,7 @@ func (b *builder) checkpointer(cfg checkpointerConfig, nc *nats.Conn) error {
 	if err != nil {
 		return err
 	}
-	sub, err := nc.Subscribe(wire.TlogLatestSubject, func(m *nats.Msg) {
+	sub, err := nc.Subscribe(cfg.part.Tlog(wire.TlogLatestSubject), func(m *nats.Msg) {
 		msg, size, policy := c.Witnessed()
 		respondJSON(m, wire.TlogLatestReply{Checkpoint: string(msg), Size: size, Policy: policy})
 	})

@@ -200,9 +200,8 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	if cfg.Identity == "" {
 		cfg.Identity = pipeline.DefaultIdentity
 	}
-	if cfg.Partition != "" && cfg.Partition != wire.DefaultPartition && cfg.Tlog.Origin == "" {
-		// Each partition is its own log: its own tree and origin.
-		cfg.Tlog.Origin = tlog.DefaultOrigin(cfg.Identity) + "/p/" + cfg.Partition
+	if p, err := wire.NewPartition(cfg.Partition); err == nil {
+		cfg.Tlog = cfg.Tlog.forPartition(cfg.Identity, p)
 	}
 	if cfg.Keystore.Kind == "" || cfg.Keystore.Kind == KeystoreSoftware {
 		if cfg.Keystore.Dir == "" {
@@ -377,7 +376,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 				tc.Witnesses = append(slices.Clip(tc.Witnesses), localTlog)
 			}
 			err = b.checkpointer(checkpointerConfig{tree: ip.tlog.tree, signed: signed, witnessed: witnessed,
-				keystore: cfg.Keystore, identity: cfg.Identity, tlog: tc, cp: &ip.tlog.cp}, ncIn)
+				keystore: cfg.Keystore, identity: cfg.Identity, tlog: tc, cp: &ip.tlog.cp, part: part}, ncIn)
 		}
 	}
 	if err != nil {

@@ -194,8 +194,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		if err != nil {
 			return nil, err
 		}
-		opts.CommitHook, tp = tree, &tlogPart{tree: tree, nc: nc}
-		if err := b.serveTree(nc, tree); err != nil {
+		opts.CommitHook, tp = tree, &tlogPart{tree: tree, nc: nc, part: part}
+		if err := b.serveTree(nc, tree, part); err != nil {
 			return nil, err
 		}
 	}
@@ -453,8 +453,8 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	b.services = append(b.services, NewService("signer", s.Run))
 	if !cfg.Tlog.Off {
 		signed, witnessed := fileCheckpoints(cfg.Tlog, cfg.HeadFile)
-		return b.checkpointer(checkpointerConfig{tree: natsTree{nc: nc, timeout: LatestTimeout}, signed: signed, witnessed: witnessed,
-			keystore: cfg.Keystore, identity: cfg.Identity, tlog: cfg.Tlog}, nc)
+		return b.checkpointer(checkpointerConfig{tree: natsTree{nc: nc, timeout: LatestTimeout, part: part}, signed: signed, witnessed: witnessed,
+			keystore: cfg.Keystore, identity: cfg.Identity, tlog: cfg.Tlog.forPartition(cfg.Identity, part), part: part}, nc)
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (c *Client) awaitCheckpoint(ctx context.Context, part wire.Partition, seqno
 		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
 	}
 	tlogCh := make(chan *nats.Msg, 16)
-	tsub, err := c.nc.ChanSubscribe(wire.TlogCheckpointSubject, tlogCh)
+	tsub, err := c.nc.ChanSubscribe(part.Tlog(wire.TlogCheckpointSubject), tlogCh)
 	if err != nil {
 		return Checkpointed{}, fmt.Errorf("producer: subscribe tlog checkpoints: %w", err)
 	}
@@ -97,7 +97,7 @@ func (c *Client) awaitCheckpoint(ctx context.Context, part wire.Partition, seqno
 			if err != nil {
 				return out, err
 			}
-			out.TlogCheckpoint, err = c.awaitWitnessed(ctx, seqno, tlogCh, poll.C)
+			out.TlogCheckpoint, err = c.awaitWitnessed(ctx, part, seqno, tlogCh, poll.C)
 			return out, err
 		}
 		select {
@@ -154,10 +154,10 @@ func (c *Client) checkpointed(ctx context.Context, rd *securelog.Reader, seg wir
 // awaitWitnessed waits until the log's latest witnessed C2SP checkpoint
 // covers seqno and returns it; "" when no checkpointer answers or it has
 // no witness policy.
-func (c *Client) awaitWitnessed(ctx context.Context, seqno uint64, announced <-chan *nats.Msg, poll <-chan time.Time) (string, error) {
+func (c *Client) awaitWitnessed(ctx context.Context, part wire.Partition, seqno uint64, announced <-chan *nats.Msg, poll <-chan time.Time) (string, error) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, tlogLatestTimeout)
-		m, err := c.nc.RequestWithContext(rctx, wire.TlogLatestSubject, nil)
+		m, err := c.nc.RequestWithContext(rctx, part.Tlog(wire.TlogLatestSubject), nil)
 		cancel()
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
@@ -165,7 +165,7 @@ func (c *Client) awaitWitnessed(ctx context.Context, seqno uint64, announced <-c
 		case err == nil:
 			var r wire.TlogLatestReply
 			if err := json.Unmarshal(m.Data, &r); err != nil {
-				return "", fmt.Errorf("producer: %s reply: %w", wire.TlogLatestSubject, err)
+				return "", fmt.Errorf("producer: %s reply: %w", part.Tlog(wire.TlogLatestSubject), err)
 			}
 			if !r.Policy {
 				return "", nil

@@ -20,6 +20,7 @@ import (
 //	appended              securelog.appended.<stream>      securelog.p.P.appended.<stream>
 //	sealed                securelog.sealed.<stream>        securelog.p.P.sealed.<stream>
 //	checkpoint            securelog.checkpoint.<stream>    securelog.p.P.checkpoint.<stream>
+//	tlog (head, tile, …)  securelog.tlog.head              securelog.p.P.tlog.head
 //
 // The default partition keeps today's names, so a single-node setup and a
 // v1 JSON-RPC client on securelog.rpc work unchanged. Subjects named by the
@@ -170,6 +171,17 @@ func (p Partition) suffixed(name string) string {
 		return name
 	}
 	return name + "_" + p.name
+}
+
+// Tlog returns p's form of a transparency-log subject (TlogHeadSubject,
+// TlogTileSubject, TlogLatestSubject, TlogCheckpointSubject): unchanged
+// in the default partition, securelog.p.P.tlog.… in partition P, whose
+// tree and checkpoints are its own.
+func (p Partition) Tlog(subject string) string {
+	if p.name == "" {
+		return subject
+	}
+	return PartitionSubjectPrefix + p.name + "." + strings.TrimPrefix(subject, "securelog.")
 }
 
 // InSubjects returns the subject filter of p's JetStream stream

@@ -55,6 +55,13 @@ func TestPartitionSubjects(t *testing.T) {
 	if p.RPCSubject() != "securelog.p.eu-1.rpc" || p.CommitLookupSubject() != "securelog.p.eu-1.lookup.commit" {
 		t.Errorf("rpc %q lookup %q", p.RPCSubject(), p.CommitLookupSubject())
 	}
+	if p.Tlog(TlogHeadSubject) != "securelog.p.eu-1.tlog.head" || (Partition{}).Tlog(TlogHeadSubject) != TlogHeadSubject {
+		t.Errorf("tlog subject %q", p.Tlog(TlogHeadSubject))
+	}
+	if p.AppendedStream() != "SECURELOG_APPENDED_eu-1" || p.SealedStream() != "SECURELOG_SEALED_eu-1" ||
+		(Partition{}).AppendedStream() != AppendedStream || (Partition{}).SealedStream() != SealedStream {
+		t.Errorf("announcement streams %q %q", p.AppendedStream(), p.SealedStream())
+	}
 	if p.InStream() != "SECURELOG_IN_eu-1" || p.InSubjects() != "securelog.p.eu-1.in.>" || p.Durable("d") != "d-eu-1" {
 		t.Errorf("in stream %q subjects %q durable %q", p.InStream(), p.InSubjects(), p.Durable("d"))
 	}
