@@ -212,7 +212,7 @@ func TestDeploymentNATSPermissions(t *testing.T) {
 	servers := map[string]map[string]bool{
 		"ingester": {"securelog.rpc": true, "securelog.rpc.read": true, "securelog.append.default": true, "securelog.close.default": true, "securelog.lookup.commit": true,
 			"securelog.p.p2.rpc": true, "securelog.p.p2.rpc.read": true, "securelog.p.p2.append.default": true, "securelog.p.p2.close.default": true, "securelog.p.p2.lookup.commit": true},
-		"witness":  {"securelog.witness.submit": true},
+		"witness": {"securelog.witness.submit": true},
 	}
 	for _, u := range natsUsers {
 		for _, subj := range requests {
