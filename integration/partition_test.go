@@ -274,10 +274,12 @@ func localStore(t *testing.T, ctx context.Context, _ string, nc *nats.Conn, p st
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := node.RPCClient{Transport: node.TransportNATS, Conn: nc, Subject: part.RPCSubject()}.Open(ctx, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var st store.Store
+	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		s, err := node.RPCClient{Transport: node.TransportNATS, Conn: nc, Subject: part.RPCSubject()}.Open(ctx, "test")
+		st = s
+		return err
+	})
 	t.Cleanup(func() { st.Close() })
 	return st
 }

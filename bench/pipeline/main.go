@@ -22,6 +22,10 @@
 //     connection takes them (as `nats pub --count N` does): time until all
 //     are committed and the longest gap between two commit receipts.
 //
+//   - partitions (-partitions N): N partitions on one JetStream server, each
+//     with its own store, ingester, sealer, signer and stream, -producers
+//     clients per partition: per-partition and aggregate committed/s.
+//
 //   - table (-table): every row of issue 13 (pipeline under both sync
 //     settings with raw JetStream beside it, open loop at half rate, burst,
 //     library group commit and peak RSS in a child process, batch append
@@ -77,6 +81,7 @@ func main() {
 	library := flag.Bool("library", false, "run the library measurements (group commit, RSS, batch vs raw pebble)")
 	table := flag.Bool("table", false, "measure every row of issue 13 (both sync settings, library, proofs, verify-chain, audit) -runs times and print the table")
 	big := flag.Bool("big", true, "with -table: include the 1,000,000-entry rows (proof, bundle audit)")
+	partitions := flag.Int("partitions", 0, "run N partitions (own store, ingester, sealer, signer and stream each) on one JetStream server and print per-partition and aggregate committed/s")
 	flag.Parse()
 	if *child != "" {
 		stop := startProfiles(*cpuprofile, *memprofile, 1)
@@ -103,6 +108,14 @@ func main() {
 		os.Exit(2)
 	}
 	o.always = *syncMode == "always"
+	if *partitions > 0 {
+		for run := 1; run <= *runs; run++ {
+			if err := runPartitions(o, *partitions); err != nil {
+				fail(err)
+			}
+		}
+		return
+	}
 	var fixedRate float64
 	if *rate != "" && *rate != "half" {
 		r, err := strconv.ParseFloat(*rate, 64)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/console"
@@ -223,8 +225,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		b.log.Warn("store RPC on NATS is authorised by bearer tokens, which every subscriber of its subject can read: connect the ingester to NATS as a user so that the users' permissions decide")
 	}
 	rpcSubject := cfg.RPCSubject
-	if rpcSubject == "" {
-		rpcSubject = part.RPCSubject()
+	if rpcSubject == "" || rpcSubject == wire.DefaultNATSSubject {
+		rpcSubject = part.RPCSubject() // the default's name means the default
 	}
 	sub, err := rpc.ServeNATS(context.WithoutCancel(b.ctx), nc, rpcSubject)
 	if err != nil {
@@ -250,7 +252,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		b.cl.add(qh.Close)
 		canRead := func(header string) bool { _, err := rpc.Authenticate(header); return err == nil }
 		// The web console (/ui/, pkg/console) is served beside it.
-		h := withTiles(HTTPHandler(console.Wrap(qh.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry()), tp, cfg.Tlog.Public, canRead)
+		h := withTiles(HTTPHandler(console.Wrap(qh.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry(), partitionInfo(part)), tp, cfg.Tlog.Public, canRead)
+		h = withPartitionHeader(h, part)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log, cfg.HTTP)
 		if err != nil {
 			return nil, err
@@ -313,7 +316,7 @@ func (b *builder) sealer(cfg SealerConfig, nc *nats.Conn) error {
 	rpc := cfg.RPC
 	if rpc.Transport == "" || rpc.Transport == TransportNATS {
 		rpc.Conn = nc
-		if rpc.Subject == "" {
+		if rpc.Subject == "" || rpc.Subject == wire.DefaultNATSSubject {
 			rpc.Subject = part.RPCSubject()
 		}
 	}
@@ -413,7 +416,7 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 	rpc := cfg.RPC
 	if rpc.Transport == "" || rpc.Transport == TransportNATS {
 		rpc.Conn = nc
-		if rpc.Subject == "" {
+		if rpc.Subject == "" || rpc.Subject == wire.DefaultNATSSubject {
 			rpc.Subject = part.RPCSubject()
 		}
 	}
@@ -471,4 +474,27 @@ func RunSigner(ctx context.Context, cfg SignerConfig) error {
 		return err
 	}
 	return RunAll(ctx, b.services...)
+}
+
+// PartitionHeader names the partition of the process that answered an
+// HTTP request (/healthz, /metrics, the store RPC).
+const PartitionHeader = "Securelog-Partition"
+
+// withPartitionHeader sets PartitionHeader on every response of h.
+func withPartitionHeader(h http.Handler, p wire.Partition) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(PartitionHeader, p.Name())
+		h.ServeHTTP(w, r)
+	})
+}
+
+// partitionInfo is the registry of securelog_partition_info{partition}
+// = 1: the partition every other metric of this process belongs to.
+func partitionInfo(p wire.Partition) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "securelog_partition_info", Help: "The partition this process serves (label partition).",
+		ConstLabels: prometheus.Labels{"partition": p.Name()}})
+	g.Set(1)
+	reg.MustRegister(g)
+	return reg
 }

@@ -99,13 +99,15 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 	if !ok {
 		return nil, fmt.Errorf("ingester: store %T cannot commit entries with the consumer position atomically (needs store.Batcher: pebble, sqlite or memory)", cfg.Log.Store())
 	}
-	if cfg.Stream == "" {
+	// The default partition's names mean "the default" in any partition,
+	// so one configuration file serves every partition (--partition).
+	if cfg.Stream == "" || cfg.Stream == wire.InStream {
 		cfg.Stream = cfg.Partition.InStream()
 	}
-	if cfg.Durable == "" {
+	if cfg.Durable == "" || cfg.Durable == DefaultDurable {
 		cfg.Durable = cfg.Partition.Durable(DefaultDurable)
 	}
-	if cfg.FilterSubject == "" {
+	if cfg.FilterSubject == "" || cfg.FilterSubject == wire.InSubjects {
 		cfg.FilterSubject = cfg.Partition.InSubjects()
 	}
 	cfg.Streams.Partition = cfg.Partition
