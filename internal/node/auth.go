@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
+	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/secretfile"
@@ -75,53 +76,101 @@ func TokenFile(dataDir string, role rpcserver.Role) string {
 
 // requestSubjects may be subscribed to only by the processes that serve
 // them: a request (and any header it carries) is visible to its
-// subscribers.
+// subscribers. Every partition's request subjects are included
+// (securelog.p.*.…).
 var requestSubjects = []string{"securelog.rpc", "securelog.rpc.>", "securelog.append.>", "securelog.close.>",
-	"securelog.lookup.>", "securelog.witness.submit", wire.TlogLatestSubject, wire.TlogHeadSubject, wire.TlogTileSubject}
+	"securelog.lookup.>", "securelog.witness.submit", wire.TlogLatestSubject, wire.TlogHeadSubject, wire.TlogTileSubject,
+	"securelog.p.*.rpc", "securelog.p.*.rpc.>", "securelog.p.*.append.>", "securelog.p.*.close.>", "securelog.p.*.lookup.>",
+	"securelog.p.*.tlog.latest", "securelog.p.*.tlog.head", "securelog.p.*.tlog.tile"}
+
+// partitionMapRead is what a client needs to read the partition map (the
+// KV bucket partition.Bucket): bind, get, and list (an ordered consumer).
+var partitionMapRead = []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.KV_" + partition.Bucket, "$JS.API.DIRECT.GET.KV_" + partition.Bucket + ".>",
+	"$JS.API.CONSUMER.CREATE.KV_" + partition.Bucket + ".>", "$JS.API.CONSUMER.DELETE.KV_" + partition.Bucket + ".>", "$JS.FC.KV_" + partition.Bucket + ".>"}
 
 // RolePermissions returns the subject permissions of a role (nil for an
-// unknown role). Request subjects are subscribable only by their servers
-// (ingester: store RPC, appends, closes, lookups; witness: submissions),
-// which answer through allow_responses.
-func RolePermissions(role string) *server.Permissions {
-	perm := func(pub, sub []string, subDeny []string) *server.Permissions {
-		return &server.Permissions{Publish: &server.SubjectPermission{Allow: pub},
-			Subscribe: &server.SubjectPermission{Allow: sub, Deny: subDeny}}
+// unknown role) in the default partition and in each of parts (issue 14:
+// a partition's subjects and JetStream names are its own, wire.Partition).
+// Request subjects are subscribable only by their servers (ingester:
+// store RPC, appends, closes, lookups; witness: submissions), which answer
+// through allow_responses. Every role but the witness may read the
+// partition map; the ingester claims streams in it.
+func RolePermissions(role string, parts ...wire.Partition) *server.Permissions {
+	if role == RoleAdmin {
+		return &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{">"}, Deny: requestSubjects}}
 	}
+	var pub, sub []string
+	seen := map[string]bool{}
+	for _, p := range append([]wire.Partition{{}}, parts...) {
+		if seen[p.Name()] {
+			continue
+		}
+		seen[p.Name()] = true
+		pp, ps := rolePartition(role, p)
+		if pp == nil && ps == nil {
+			return nil
+		}
+		pub, sub = append(pub, pp...), append(sub, ps...)
+	}
+	var deny []string
+	switch role {
+	case RoleIngester:
+		pub = append(pub, "securelog.committed.>", "securelog.alert.>", "securelog.dlq.>", "$JS.API.>", "$KV."+partition.Bucket+".>", pipeline.MarkSubjects, "_INBOX.>")
+		sub = append(sub, "securelog.alert.>", "securelog.committed.>", "_INBOX.>") // alerts and receipts: the query API
+	case RoleWitness:
+		pub = append(pub, "securelog.alert.>")
+		sub = append(sub, "securelog.witness.submit", "_INBOX.>")
+	case RoleProducer:
+		pub = append(pub, partitionMapRead...)
+		sub, deny = append(sub, "securelog.committed.>", "_INBOX.>"), requestSubjects
+	case RoleSealer:
+		pub = append(pub, partitionMapRead...)
+		sub, deny = append(sub, "_INBOX.>"), requestSubjects
+	case RoleSigner:
+		pub = append(pub, append([]string{"securelog.alert.>", "securelog.witness.submit"}, partitionMapRead...)...)
+		sub, deny = append(sub, "_INBOX.>"), requestSubjects
+	case RoleReader:
+		pub = append(pub, partitionMapRead...)
+		sub = append(sub, "securelog.committed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>")
+		deny = requestSubjects
+	}
+	perm := &server.Permissions{Publish: &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{Allow: sub, Deny: deny}}
+	if role == RoleIngester || role == RoleWitness {
+		perm.Response = &server.ResponsePermission{MaxMsgs: 1}
+	}
+	return perm
+}
+
+// rolePartition returns the subjects role publishes and subscribes to in
+// partition p (nil, nil for an unknown role or one without any).
+func rolePartition(role string, p wire.Partition) (pub, sub []string) {
+	rpc, rpcRead := p.RPCSubject(), p.RPCSubject()+".read"
 	switch role {
 	case RoleProducer:
-		return perm([]string{"securelog.in.>", "securelog.append.>", "securelog.lookup.commit", "securelog.rpc.read", wire.TlogLatestSubject,
-			"$JS.API.INFO", "$JS.API.STREAM.INFO.SECURELOG_IN"},
-			[]string{"securelog.committed.>", "securelog.checkpoint.>", wire.TlogCheckpointSubject, "_INBOX.>"}, requestSubjects)
+		return []string{p.Wildcard(wire.KindIn), p.Wildcard(wire.KindAppend), p.CommitLookupSubject(), rpcRead, p.Tlog(wire.TlogLatestSubject),
+				"$JS.API.STREAM.INFO." + p.InStream()},
+			[]string{p.Wildcard(wire.KindCheckpoint), p.Tlog(wire.TlogCheckpointSubject)}
 	case RoleIngester:
-		p := perm([]string{"securelog.committed.>", "securelog.appended.>", "securelog.sealed.>", "securelog.alert.>",
-			"securelog.dlq.>", wire.TlogCheckpointSubject, "$JS.API.>", "$JS.ACK.SECURELOG_IN.>", pipeline.MarkSubjects, "_INBOX.>"},
-			[]string{"securelog.append.>", "securelog.close.>", "securelog.lookup.commit", "securelog.rpc", "securelog.rpc.read",
-				wire.TlogLatestSubject, wire.TlogHeadSubject, wire.TlogTileSubject,
-				"securelog.alert.>", "securelog.committed.>", "_INBOX.>"}, nil) // alerts and receipts: the query API
-		p.Response = &server.ResponsePermission{MaxMsgs: 1}
-		return p
+		return []string{p.Wildcard(wire.KindAppended), p.Wildcard(wire.KindSealed), p.Tlog(wire.TlogCheckpointSubject), "$JS.ACK." + p.InStream() + ".>"},
+			[]string{p.Wildcard(wire.KindAppend), p.Wildcard(wire.KindClose), p.CommitLookupSubject(), rpc, rpcRead,
+				p.Tlog(wire.TlogLatestSubject), p.Tlog(wire.TlogHeadSubject), p.Tlog(wire.TlogTileSubject)}
 	case RoleSealer:
-		return perm(append([]string{"securelog.close.>", "securelog.rpc.read"}, durableConsumer(wire.AppendedStream)...),
-			[]string{"securelog.appended.>", "_INBOX.>"}, requestSubjects)
+		return append([]string{p.Wildcard(wire.KindClose), rpcRead}, durableConsumer(p.AppendedStream())...),
+			[]string{p.Wildcard(wire.KindAppended)}
 	case RoleSigner:
-		return perm(append([]string{"securelog.rpc", "securelog.rpc.read", "securelog.checkpoint.>", "securelog.alert.>", "securelog.witness.submit",
-			wire.TlogCheckpointSubject, wire.TlogHeadSubject, wire.TlogTileSubject},
-			durableConsumer(wire.SealedStream)...),
-			[]string{"securelog.sealed.>", "_INBOX.>"}, requestSubjects)
+		return append([]string{rpc, rpcRead, p.Wildcard(wire.KindCheckpoint),
+				p.Tlog(wire.TlogCheckpointSubject), p.Tlog(wire.TlogHeadSubject), p.Tlog(wire.TlogTileSubject)},
+				durableConsumer(p.SealedStream())...),
+			[]string{p.Wildcard(wire.KindSealed)}
 	case RoleWitness:
-		p := perm([]string{"securelog.rpc.read", "securelog.alert.>"},
-			[]string{"securelog.witness.submit", "_INBOX.>"}, nil)
-		p.Response = &server.ResponsePermission{MaxMsgs: 1}
-		return p
+		return []string{rpcRead}, []string{}
 	case RoleReader:
-		return perm([]string{"securelog.rpc.read", "securelog.lookup.commit", wire.TlogLatestSubject},
-			[]string{"securelog.checkpoint.>", wire.TlogCheckpointSubject, "securelog.committed.>", "securelog.sealed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>"},
-			requestSubjects)
-	case RoleAdmin:
-		return perm([]string{">"}, []string{">"}, requestSubjects)
+		return []string{rpcRead, p.CommitLookupSubject(), p.Tlog(wire.TlogLatestSubject)},
+			[]string{p.Wildcard(wire.KindCheckpoint), p.Tlog(wire.TlogCheckpointSubject), p.Wildcard(wire.KindSealed)}
 	}
-	return nil
+	return nil, nil
 }
 
 // durableConsumer is what a worker needs to consume the JetStream stream
@@ -244,11 +293,11 @@ func parseSeed(path string, data []byte) (nkeys.KeyPair, error) {
 }
 
 // NkeyUsers returns the embedded server's users: every role's public key
-// with its permissions.
-func (c *Credentials) NkeyUsers() []*server.NkeyUser {
+// with its permissions in the default partition and in parts.
+func (c *Credentials) NkeyUsers(parts ...wire.Partition) []*server.NkeyUser {
 	users := make([]*server.NkeyUser, 0, len(Roles))
 	for _, role := range Roles {
-		users = append(users, &server.NkeyUser{Nkey: c.public[role], Permissions: RolePermissions(role)})
+		users = append(users, &server.NkeyUser{Nkey: c.public[role], Permissions: RolePermissions(role, parts...)})
 	}
 	return users
 }

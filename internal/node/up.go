@@ -245,6 +245,10 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 			return err
 		}
 	}
+	upPart, err := wire.NewPartition(cfg.Partition)
+	if err != nil {
+		return &SettingError{Flag: "--partition", Env: "SECURELOG_PARTITION", Value: cfg.Partition, Msg: err.Error()}
+	}
 	var creds *Credentials
 	var users []*server.NkeyUser
 	if cfg.Insecure {
@@ -259,7 +263,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		if len(created) > 0 {
 			b.log.Info("generated credentials", "dir", creds.Dir, "files", len(created))
 		}
-		info.AuthDir, users = creds.Dir, creds.NkeyUsers()
+		info.AuthDir, users = creds.Dir, creds.NkeyUsers(upPart)
 	}
 
 	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.SyncAlways,
