@@ -31,7 +31,11 @@ func (a *app) partitionMap(ctx context.Context) (*partition.Map, func(), error) 
 	if !a.remoteOverNATS() {
 		return nil, func() {}, nil
 	}
-	nc, err := node.NATSClient{URL: a.natsURL}.Connect("securelog-route")
+	c, err := a.withCreds(node.NATSClient{URL: a.natsURL}, node.RoleAdmin)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := c.Connect("securelog-route")
 	if err != nil {
 		return nil, nil, err
 	}
