@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -35,6 +36,7 @@ assigning one that already belongs elsewhere is refused with its owner.
 See docs/scaling.md.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p.credsRole = node.RoleAdmin // the operator changes the map
 			if err := p.loadWithSecrets(cmd, a); err != nil {
 				return err
 			}

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/secretfile"
 )
 
 // TestPartitionsCommand: add, assign, list; an unknown partition names the
@@ -45,5 +47,30 @@ func TestPartitionsCommand(t *testing.T) {
 	}
 	if out := mustCLI(t, "--nats", url, "--json", "partitions", "list"); !strings.Contains(out, `{"name":"p1","streams":["alpha"]}`) {
 		t.Fatalf("list --json:\n%s", out)
+	}
+}
+
+// TestPartitionsCommandAuthenticated: against an authenticated server
+// (securelog up's default), `partitions` uses the data directory's
+// operator credentials like the other client commands.
+func TestPartitionsCommandAuthenticated(t *testing.T) {
+	dataDir := t.TempDir()
+	creds, _, err := node.EnsureCredentials(dataDir, secretfile.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), NkeyUsers: creds.NkeyUsers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	clearEnv(t, "SECURELOG_NATS", "SECURELOG_PARTITION", "SECURELOG_CONFIG", "SECURELOG_DATA_DIR", "SECURELOG_CREDS")
+	args := []string{"--nats", ns.ClientURL(), "--data-dir", dataDir, "partitions"}
+	if out := mustCLI(t, append(args, "add", "p1")...); !strings.Contains(out, "partition p1 added") {
+		t.Fatalf("add: %s", out)
+	}
+	mustCLI(t, append(args, "assign", "alpha", "p1")...)
+	if out := mustCLI(t, append(args, "list")...); !strings.Contains(out, "p1\t1 stream(s)\talpha\n") {
+		t.Fatalf("list:\n%s", out)
 	}
 }
