@@ -84,8 +84,10 @@ var requestSubjects = []string{"securelog.rpc", "securelog.rpc.>", "securelog.ap
 	"securelog.p.*.tlog.latest", "securelog.p.*.tlog.head", "securelog.p.*.tlog.tile"}
 
 // partitionMapRead is what a client needs to read the partition map (the
-// KV bucket partition.Bucket): bind, get, and list (an ordered consumer).
+// KV bucket partition.Bucket): bind, get (direct, and through the leader
+// for a key a replica does not have yet), and list (an ordered consumer).
 var partitionMapRead = []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.KV_" + partition.Bucket, "$JS.API.DIRECT.GET.KV_" + partition.Bucket + ".>",
+	"$JS.API.STREAM.MSG.GET.KV_" + partition.Bucket,
 	"$JS.API.CONSUMER.CREATE.KV_" + partition.Bucket + ".>", "$JS.API.CONSUMER.DELETE.KV_" + partition.Bucket + ".>", "$JS.FC.KV_" + partition.Bucket + ".>"}
 
 // RolePermissions returns the subject permissions of a role (nil for an

@@ -1,28 +1,87 @@
 package partition
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // JetStreamKV is the KV of a JetStream key-value bucket.
-type JetStreamKV struct{ KV jetstream.KeyValue }
+type JetStreamKV struct {
+	KV jetstream.KeyValue
+	// Conn, if set, confirms a key that KV.Get does not find with a read
+	// through the bucket's stream leader: a replicated bucket answers
+	// direct gets from any replica, and one that has not applied the
+	// latest write yet misses a stream assigned a moment ago (its events
+	// would go to the default partition and be dead-lettered).
+	Conn *nats.Conn
+}
 
 // Get implements KV.
 func (k JetStreamKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	e, err := k.KV.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, false, nil
+		if k.Conn == nil {
+			return nil, false, nil
+		}
+		return k.leaderGet(ctx, key)
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	return e.Value(), true, nil
 }
+
+// leaderGet reads key's latest value through the stream leader
+// ($JS.API.STREAM.MSG.GET, not a direct get).
+func (k JetStreamKV) leaderGet(ctx context.Context, key string) ([]byte, bool, error) {
+	req, err := json.Marshal(map[string]string{"last_by_subj": "$KV." + Bucket + "." + key})
+	if err != nil {
+		return nil, false, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, leaderGetTimeout)
+	defer cancel()
+	m, err := k.Conn.RequestWithContext(rctx, "$JS.API.STREAM.MSG.GET.KV_"+Bucket, req)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s from the partition map's leader: %w", key, err)
+	}
+	var r struct {
+		Message *struct {
+			Data   []byte `json:"data"`
+			Header []byte `json:"hdrs"`
+		} `json:"message"`
+		Error *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return nil, false, fmt.Errorf("read %s from the partition map's leader: %w", key, err)
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrCode == msgNotFound:
+		return nil, false, nil
+	case r.Error != nil:
+		return nil, false, fmt.Errorf("read %s from the partition map's leader: %s (%d)", key, r.Error.Description, r.Error.ErrCode)
+	case r.Message == nil:
+		return nil, false, fmt.Errorf("read %s from the partition map's leader: empty answer", key)
+	case bytes.Contains(r.Message.Header, []byte("KV-Operation: DEL")), bytes.Contains(r.Message.Header, []byte("KV-Operation: PURGE")):
+		return nil, false, nil
+	}
+	return r.Message.Data, true, nil
+}
+
+// msgNotFound is JetStream's error code for "no message found".
+const msgNotFound = 10037
+
+// leaderGetTimeout bounds one read through the leader.
+const leaderGetTimeout = 5 * time.Second
 
 // Create implements KV.
 func (k JetStreamKV) Create(ctx context.Context, key string, value []byte) (bool, error) {
@@ -76,7 +135,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg OpenConfig) (*Map, er
 			if kv == nil {
 				return New(nil), nil
 			}
-			return New(JetStreamKV{KV: kv}), nil
+			return New(JetStreamKV{KV: kv, Conn: js.Conn()}), nil
 		}
 		if !cfg.Create {
 			return nil, err

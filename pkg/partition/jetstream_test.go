@@ -67,4 +67,12 @@ func TestJetStreamMap(t *testing.T) {
 	if err := m2.Claim(ctx, "ünï", wire.DefaultPartition); !errors.As(err, &conf) || conf.Owner != "p1" {
 		t.Fatalf("claim: %v", err)
 	}
+	// The leader read (a direct get's confirmation) agrees with the bucket.
+	k := JetStreamKV{KV: nil, Conn: nc}
+	if v, ok, err := k.leaderGet(ctx, StreamKey("ünï")); err != nil || !ok || string(v) != "p1" {
+		t.Fatalf("leader read of an assigned stream: %q %v %v", v, ok, err)
+	}
+	if _, ok, err := k.leaderGet(ctx, StreamKey("nobody")); err != nil || ok {
+		t.Fatalf("leader read of an unassigned stream: %v %v", ok, err)
+	}
 }

@@ -212,12 +212,9 @@ func (m *Map) Claim(ctx context.Context, stream, partition string) error {
 	}
 	owner := partition
 	if !created {
-		v, ok, err := m.kv.Get(ctx, StreamKey(stream))
+		v, err := m.readExisting(ctx, stream)
 		if err != nil {
-			return fmt.Errorf("read the owner of stream %q: %w", stream, err)
-		}
-		if !ok {
-			return fmt.Errorf("stream %q is in the partition map but has no owner (deleted key?)", stream)
+			return err
 		}
 		owner = string(v)
 	}
@@ -227,6 +224,37 @@ func (m *Map) Claim(ctx context.Context, stream, partition string) error {
 	m.mu.Unlock()
 	return conflict(stream, owner, partition)
 }
+
+// readExisting reads the owner of stream, whose key exists (a create of
+// it was refused). A replicated bucket may answer a read from a replica
+// that has not applied the write yet: the read is retried for up to
+// ownerReadWait.
+func (m *Map) readExisting(ctx context.Context, stream string) ([]byte, error) {
+	deadline := time.Now().Add(ownerReadWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		v, ok, err := m.kv.Get(ctx, StreamKey(stream))
+		if err != nil {
+			return nil, fmt.Errorf("read the owner of stream %q: %w", stream, err)
+		}
+		if ok {
+			return v, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("stream %q is in the partition map but has no owner after %v (deleted key?)", stream, ownerReadWait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("read the owner of stream %q: %w", stream, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// ownerReadWait bounds how long Claim waits for a lagging replica to show
+// an existing stream's owner.
+const ownerReadWait = 10 * time.Second
 
 func (m *Map) cached(stream string) (string, bool) {
 	m.mu.Lock()

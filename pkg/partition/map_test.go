@@ -140,3 +140,42 @@ func TestNoBucket(t *testing.T) {
 		t.Fatalf("check without bucket: %v", err)
 	}
 }
+
+// laggingKV answers Get from a replica that has not applied the latest
+// writes yet: a key exists (Create refuses it) but Get misses it the first
+// lag times. JetStream KV's direct gets on a replicated bucket may be
+// served by such a follower.
+type laggingKV struct {
+	*MemoryKV
+	mu  sync.Mutex
+	lag int
+}
+
+func (k *laggingKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	k.mu.Lock()
+	if k.lag > 0 {
+		k.lag--
+		k.mu.Unlock()
+		return nil, false, nil
+	}
+	k.mu.Unlock()
+	return k.MemoryKV.Get(ctx, key)
+}
+
+// A claim that loses to another partition learns the winner even when
+// the read after the refused create is served by a lagging replica
+// (found by TestPartitionsOnR3Cluster: "stream is in the partition map but
+// has no owner" failed the ingester's batch).
+func TestClaimReadsOwnerFromLaggingReplica(t *testing.T) {
+	ctx := context.Background()
+	kv := &laggingKV{MemoryKV: NewMemoryKV()}
+	if err := New(kv).Claim(ctx, "s", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	kv.lag = 3
+	err := New(kv).Claim(ctx, "s", wire.DefaultPartition)
+	var conf *wire.PartitionConflictError
+	if !errors.As(err, &conf) || conf.Owner != "p1" {
+		t.Fatalf("losing claim: %v, want a conflict naming p1", err)
+	}
+}
