@@ -43,8 +43,13 @@ import (
 // must stay modest on a loaded 2-core CI machine. Every wait is on a
 // condition, bounded only by the test's context.
 func TestPartitionsOnR3Cluster(t *testing.T) {
+	start := time.Now()
+	// phase logs how long the test took to reach each step (where the
+	// time goes on a loaded machine).
+	phase := func(name string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), name) }
 	_, urls := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	phase("cluster up")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// waitFor polls fn until it succeeds or the test's time is up.
 	waitFor := func(fn func() error) {
@@ -80,6 +85,11 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 		}
 	}
 	logs := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("workers' warnings and errors:\n%s", logs.String())
+		}
+	})
 	nodes := map[string]*partitionNode{
 		wire.DefaultPartition: startPartition(t, urls, wire.DefaultPartition, logs),
 		"p2":                  startPartition(t, urls, "p2", logs),
@@ -123,6 +133,24 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	// failed returns the error of a publish that failed after Publish
+	// returned (asynchronous: for example no JetStream stream for the
+	// subject), so a wait for commits stops at once instead of running
+	// out of time.
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, f := range futures {
+			select {
+			case <-f.Done():
+				if _, err := f.Result(); err != nil {
+					return fmt.Errorf("event %s: %w", f.MsgID(), err)
+				}
+			default:
+			}
+		}
+		return nil
+	}
 	stores := map[string]store.Store{}
 	storeOf := func(p string) store.Store {
 		if stores[p] == nil {
@@ -144,6 +172,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 		}
 		return nil
 	})
+	phase("first half committed in p1")
 	ing.kill()
 	p1Before := map[string]int{}
 	for _, s := range []string{"s3", "s4", "s5"} {
@@ -153,16 +182,23 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 	// streams are assigned to it and its workers start.
 	loadDone := make(chan struct{})
 	go func() { defer close(loadDone); publish(streams, perStream/2, perStream) }()
+	// The operator's order (docs/scaling.md): add the partition, start its
+	// workers, then assign streams to it once its ingester has created its
+	// JetStream stream (before that, publishing to it fails).
 	if _, err := m.Add(ctx, "p3"); err != nil {
 		t.Fatal(err)
 	}
+	nodes["p3"] = startPartition(t, urls, "p3", logs)
+	waitFor(func() error {
+		_, err := js.Stream(ctx, wire.MustPartition("p3").InStream())
+		return err
+	})
 	for _, s := range []string{"s9", "s10"} {
 		if err := m.Assign(ctx, s, "p3"); err != nil {
 			t.Fatal(err)
 		}
 		owner[s] = "p3"
 	}
-	nodes["p3"] = startPartition(t, urls, "p3", logs)
 	publish([]string{"s9", "s10"}, 0, perStream)
 	<-loadDone
 	// Every partition but p1 commits its whole load with p1's ingester down.
@@ -171,6 +207,9 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 			continue
 		}
 		waitFor(func() error {
+			if err := failed(); err != nil {
+				t.Fatal(err)
+			}
 			if n := count(s); n != perStream {
 				return fmt.Errorf("%s (partition %s): %d of %d committed while p1's ingester is down", s, p, n, perStream)
 			}
@@ -182,6 +221,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 			t.Fatalf("%s: %d entries with p1's ingester killed (had %d)", s, c, n)
 		}
 	}
+	phase("every partition but p1 committed its load")
 	ing = startWorker(t, ingesterArgs...)
 	for _, f := range futures {
 		if _, err := f.Wait(ctx); err != nil {
@@ -189,6 +229,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 		}
 	}
 
+	phase("p1 resumed, every event committed")
 	// Bad input: an unassigned stream goes to the default partition, which
 	// claims it for good.
 	f, err := pc.Publish(ctx, "u0", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("u0")})
@@ -242,6 +283,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 		return nil
 	})
 
+	phase("bad input")
 	// Exactly once, in the owner's store only.
 	for s, p := range owner {
 		for _, q := range append(parts, "p3") {
@@ -277,6 +319,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 			}
 		}
 	}
+	phase("exactly once, 1,000 routed reads")
 	// Every stream is sealed, signed by its partition's signer and verifies.
 	for s, p := range owner {
 		st := routedStore(t, ctx, nc, m, s)
@@ -301,6 +344,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 			t.Errorf("%s: audit covers %+v", s, rep)
 		}
 	}
+	phase("every stream signed and verified")
 	if l := logs.String(); strings.Contains(l, "not found") || strings.Contains(l, "wrong-partition") || strings.Contains(l, "level=ERROR") {
 		t.Errorf("workers logged problems with another partition's segments:\n%s", l)
 	}
