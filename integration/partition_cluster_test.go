@@ -99,6 +99,15 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 	ingesterArgs := []string{"ingester", "--partition", "p1", "--store", p1.StoreSpec, "--nats", urls, "--replicas", "3",
 		"--head-file", p1.HeadFile, "--kek", p1.KEKFile, "--max-batch", "200"}
 	ing := startWorker(t, ingesterArgs...)
+	// Events are published once every partition's ingester has created its
+	// JetStream stream (before that, a publish fails: no stream listens).
+	for _, p := range parts {
+		waitFor(func() error {
+			_, err := js.Stream(ctx, wire.MustPartition(p).InStream())
+			return err
+		})
+	}
+	phase("partitions up")
 
 	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t)})
 	if err != nil {
