@@ -26,6 +26,12 @@ type JetStreamKV struct {
 // Get implements KV.
 func (k JetStreamKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	e, err := k.KV.Get(ctx, key)
+	// A bucket created a moment ago may have no replica answering direct
+	// gets yet: retried for a while.
+	for try := 0; errors.Is(err, nats.ErrNoResponders) && try < 50 && ctx.Err() == nil; try++ {
+		time.Sleep(100 * time.Millisecond)
+		e, err = k.KV.Get(ctx, key)
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		if k.Conn == nil {
 			return nil, false, nil

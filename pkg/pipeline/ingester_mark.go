@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/securelog"
@@ -139,7 +140,7 @@ func (in *Ingester) checkMark(ctx context.Context) error {
 	}
 	created := s.CachedInfo().Created.UTC().Format(time.RFC3339Nano)
 	in.created = created
-	e, err := in.marks.kv.Get(ctx, in.marks.key)
+	e, err := in.readMark(ctx)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
@@ -156,6 +157,25 @@ func (in *Ingester) checkMark(ctx context.Context) error {
 			MarkSeqno: m.Seqno, StoreSeqno: seqno}
 	}
 	return nil
+}
+
+// readMark reads the ingester's mark. A replicated bucket created a
+// moment ago may have no replica answering direct gets yet ("no
+// responders"): the read is retried until ctx ends.
+func (in *Ingester) readMark(ctx context.Context) (jetstream.KeyValueEntry, error) {
+	for {
+		e, err := in.marks.kv.Get(ctx, in.marks.key)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return e, err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }
 
 // noteCommitted records the newest seqno of a committed batch and writes
