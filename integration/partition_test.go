@@ -2,10 +2,14 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +22,7 @@ import (
 	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/producer"
+	"github.com/securelog/securelog/pkg/queryapi"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -80,7 +85,7 @@ func startPartition(t *testing.T, url, name string, logs *logBuffer, workers ...
 		switch w {
 		case "ingester":
 			run(w, func() error {
-				return node.RunIngester(ctx, node.IngesterConfig{NATS: natsc, Partition: name, Store: node.StoreConfig{Spec: info.StoreSpec},
+				return node.RunIngester(ctx, node.IngesterConfig{NATS: natsc, Partition: name, Store: node.StoreConfig{Spec: info.StoreSpec}, HTTPListen: "127.0.0.1:0",
 					HeadFile: info.HeadFile, KEKFile: info.KEKFile, Tlog: node.TlogConfig{Off: true}, Logger: log,
 					Worker: pipeline.IngesterConfig{MaxBatch: 200, Streams: pipeline.StreamConfig{Replicas: replicasOf(url)}}})
 			})
@@ -239,6 +244,36 @@ func TestTwoPartitionsOneNATS(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), `unknown partition "nope" (known partitions: default, beta-part;`) {
 		t.Fatalf("unknown partition: %v\n%s", err, out)
 	}
+	// The query API of either partition answers for every stream (issue 14
+	// item 4): a stream's requests are forwarded to its owner, the stream
+	// list merges both partitions'.
+	for p := range parts {
+		var base string
+		checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			u, ok, err := m.HTTP(ctx, p)
+			if err != nil || !ok {
+				return fmt.Errorf("partition %s's HTTP address: %v %v", p, ok, err)
+			}
+			base = u
+			return nil
+		})
+		var list queryapi.Streams
+		getJSON(t, base+"/v1/streams", &list)
+		var names []string
+		for _, s := range list.Streams {
+			names = append(names, s.Name)
+		}
+		if !slices.Contains(names, "alpha") || !slices.Contains(names, "beta") {
+			t.Errorf("GET /v1/streams on partition %s lists %v, want alpha and beta", p, names)
+		}
+		for stream := range owner {
+			var page queryapi.Page
+			getJSON(t, base+"/v1/streams/"+stream+"/entries", &page)
+			if len(page.Entries) != perStream {
+				t.Errorf("GET /v1/streams/%s/entries on partition %s: %d entries, want %d", stream, p, len(page.Entries), perStream)
+			}
+		}
+	}
 	// Every segment of both partitions is signed by its own signer, and
 	// every stream verifies against its partition's keys.
 	for stream, p := range owner {
@@ -264,6 +299,23 @@ func TestTwoPartitionsOneNATS(t *testing.T) {
 	}
 	if l := logs.String(); strings.Contains(l, "not found") || strings.Contains(l, "level=ERROR") {
 		t.Errorf("workers logged problems:\n%s", l)
+	}
+}
+
+// getJSON decodes the JSON answer of GET url into v (200 only).
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s", url, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v\n%s", url, err, body)
 	}
 }
 

@@ -89,7 +89,11 @@ func (p *pipelineFlags) pebbleTuning() node.PebbleTuning {
 }
 
 type rpcSection struct {
-	Listen    string `toml:"listen"`
+	Listen string `toml:"listen"`
+	// Advertise is the URL other partitions reach Listen at (partition
+	// map; their query API forwards requests about this partition's
+	// streams there).
+	Advertise string `toml:"advertise"`
 	Subject   string `toml:"subject"`
 	Tokens    string `toml:"tokens"`
 	Transport string `toml:"transport"`
@@ -186,6 +190,7 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 		case "rpc-server":
 			f.StringVar(&p.cfg.RPC.Listen, "listen", "", "also serve the store RPC, the query API (/v1/), /healthz and /metrics on this HTTP address")
 			aliasFlag(f, "http", "listen")
+			f.StringVar(&p.cfg.RPC.Advertise, "advertise", "", "URL other partitions reach --listen at (recorded in the partition map for the query API's routing; default http://<listen address>)")
 			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
 			f.StringVar(&p.cfg.RPC.Tokens, "tokens", "", "bearer tokens file for the store RPC")
 		case "rpc-client":

@@ -111,6 +111,11 @@ type IngesterConfig struct {
 	HTTPListen string
 	// HTTP sets the listener's limits (zero fields: httpserver's defaults).
 	HTTP httpserver.Config
+	// HTTPAdvertise is the URL other partitions reach HTTPListen at,
+	// recorded in the partition map so that their query API can forward
+	// requests about this partition's streams (default http://<listen
+	// address>, with the machine's host name for an unspecified address).
+	HTTPAdvertise string
 	// Worker tunes the ingester (its Log, Conn, Logger and Metrics are
 	// filled in here).
 	Worker pipeline.IngesterConfig
@@ -252,7 +257,10 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		b.cl.add(qh.Close)
 		canRead := func(header string) bool { _, err := rpc.Authenticate(header); return err == nil }
 		// The web console (/ui/, pkg/console) is served beside it.
-		h := withTiles(HTTPHandler(console.Wrap(qh.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry(), partitionInfo(part)), tp, cfg.Tlog.Public, canRead)
+		// Query API requests about another partition's streams are
+		// forwarded to it; the stream list merges every partition's.
+		qr := newQueryRouter(part, qh, nc, pmap, b.log)
+		h := withTiles(HTTPHandler(console.Wrap(qr.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry(), partitionInfo(part)), tp, cfg.Tlog.Public, canRead)
 		h = withPartitionHeader(h, part)
 		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log, cfg.HTTP)
 		if err != nil {
@@ -268,6 +276,14 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		}
 		p.httpAddr = addr
 		b.services = append(b.services, svc)
+		advertise, err := advertiseHTTP(cfg.HTTPAdvertise, addr)
+		if err != nil {
+			return nil, fmt.Errorf("HTTP address to advertise: %w", err)
+		}
+		b.services = append(b.services, NewService("http-register", func(ctx context.Context) error {
+			registerHTTP(ctx, in, nc, part, advertise, b.log)
+			return nil
+		}))
 	}
 	return p, nil
 }

@@ -44,6 +44,12 @@ func (k JetStreamKV) Get(ctx context.Context, key string) ([]byte, bool, error) 
 	return e.Value(), true, nil
 }
 
+// Put implements KV.
+func (k JetStreamKV) Put(ctx context.Context, key string, value []byte) error {
+	_, err := k.KV.Put(ctx, key, value)
+	return err
+}
+
 // leaderGet reads key's latest value through the stream leader
 // ($JS.API.STREAM.MSG.GET, not a direct get).
 func (k JetStreamKV) leaderGet(ctx context.Context, key string) ([]byte, bool, error) {

@@ -28,6 +28,7 @@ const Bucket = "SECURELOG_PARTITIONS"
 //	partition.<name>   a registered partition (value: its name)
 //	stream.<name>      stream → owning partition, for stream names of [A-Za-z0-9_-]
 //	streamx.<b64>      the same for any other stream name (unpadded base64url of its bytes)
+//	http.<name>        the URL of the partition's HTTP listener (http.go)
 const (
 	partitionPrefix = "partition."
 	streamPrefix    = "stream."

@@ -20,6 +20,8 @@ type KV interface {
 	Create(ctx context.Context, key string, value []byte) (created bool, err error)
 	// All returns every key with its value.
 	All(ctx context.Context) (map[string][]byte, error)
+	// Put sets key to value.
+	Put(ctx context.Context, key string, value []byte) error
 }
 
 // ErrNoMap is returned by changes to a map without a bucket (nothing has

@@ -40,3 +40,11 @@ func (k *MemoryKV) All(context.Context) (map[string][]byte, error) {
 	defer k.mu.Unlock()
 	return maps.Clone(k.m), nil
 }
+
+// Put implements KV.
+func (k *MemoryKV) Put(_ context.Context, key string, value []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[key] = append([]byte(nil), value...)
+	return nil
+}
