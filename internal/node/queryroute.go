@@ -182,6 +182,10 @@ func (q *queryRouter) streams(w http.ResponseWriter, r *http.Request, m *partiti
 		queryError(w, http.StatusBadGateway, err.Error())
 		return
 	}
+	if len(names) <= 1 {
+		q.local.ServeHTTP(w, r) // one partition: its own answer as is
+		return
+	}
 	rec := &bufferedResponse{header: http.Header{}}
 	q.local.ServeHTTP(rec, r)
 	if rec.status != http.StatusOK {
@@ -222,8 +226,10 @@ func (q *queryRouter) streams(w http.ResponseWriter, r *http.Request, m *partiti
 		w.Header().Set(PartialHeader, strings.Join(partial, "; "))
 		q.log.Warn("query api: streams of some partitions are missing from the merged list", "partitions", partial)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	for k, v := range rec.header {
+		w.Header()[k] = v // the local answer's headers (content type, caching)
+	}
+	w.Header().Del("Content-Length")
 	_ = json.NewEncoder(w).Encode(merged)
 }
 
