@@ -71,6 +71,15 @@ func (a *app) publishCmd() *cobra.Command {
 				a.printf("accepted js_seq %d (not yet committed)\n", ack.Sequence)
 				return nil
 			}
+			var watch *producer.CheckpointWatch
+			if wait == "checkpointed" {
+				// Listening before publishing: a segment signed before
+				// the commit's receipt arrives still shows its witnesses.
+				if watch, err = pc.WatchCheckpoints(ctx, stream); err != nil {
+					return err
+				}
+				defer watch.Close()
+			}
 			f, err := pc.Publish(ctx, stream, ev)
 			if err != nil {
 				return err
@@ -87,7 +96,7 @@ func (a *app) publishCmd() *cobra.Command {
 				a.printf("committed seqno %d entry_hash %x\n", res.Seqno, []byte(res.EntryHash))
 				return nil
 			}
-			ck, err := pc.AwaitCheckpointOf(ctx, stream, res.Seqno)
+			ck, err := watch.Await(ctx, res.Seqno)
 			if err != nil {
 				return fmt.Errorf("committed seqno %d, but: %w", res.Seqno, err)
 			}

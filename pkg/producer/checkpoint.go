@@ -69,49 +69,182 @@ func (c *Client) awaitCheckpoint(ctx context.Context, part wire.Partition, seqno
 	if err != nil {
 		return Checkpointed{}, fmt.Errorf("producer: read seqno %d: %w", seqno, err)
 	}
-	ch := make(chan *nats.Msg, 64)
-	sub, err := c.nc.ChanSubscribe(part.Subject(wire.KindCheckpoint, row.StreamID), ch)
+	w, err := c.watch(ctx, part, row.StreamID)
 	if err != nil {
-		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
+		return Checkpointed{}, err
 	}
-	defer sub.Unsubscribe()
+	defer w.Close()
+	return w.await(ctx, rd, row)
+}
+
+// CheckpointWatch listens to one stream's checkpoint announcements from
+// the moment it was created. AwaitCheckpoint reports the witnesses'
+// receipts only when it observes the announcement of the entry's segment,
+// and a segment can be sealed, signed and announced between the commit
+// and the call: a caller that wants the receipts creates the watch before
+// publishing and awaits through it.
+type CheckpointWatch struct {
+	c      *Client
+	part   wire.Partition
+	stream string
+	ch     chan *nats.Msg
+	tlogCh chan *nats.Msg
+	sub    *nats.Subscription
+	tsub   *nats.Subscription
+	seen   []wire.CheckpointMsg // the latest announcements, newest last
+	// grace is how long await waits for the announcement of a segment the
+	// store already shows signed (the signer stores the signature, asks
+	// the witnesses, then announces the segment with their receipts).
+	grace time.Duration
+}
+
+// watchSeen bounds the announcements a CheckpointWatch remembers.
+const watchSeen = 256
+
+// WatchCheckpoints starts listening to the checkpoint announcements of
+// stream (in the partition that owns it) and to its partition's C2SP
+// checkpoints. Close it when done.
+func (c *Client) WatchCheckpoints(ctx context.Context, stream string) (*CheckpointWatch, error) {
+	part, err := c.route(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	w, err := c.watch(ctx, part, stream)
+	if err != nil {
+		return nil, err
+	}
+	// Every entry committed after this point is announced after it.
+	w.grace = watchGrace
+	return w, nil
+}
+
+func (c *Client) watch(ctx context.Context, part wire.Partition, stream string) (*CheckpointWatch, error) {
+	w := &CheckpointWatch{c: c, part: part, stream: stream,
+		ch: make(chan *nats.Msg, watchSeen), tlogCh: make(chan *nats.Msg, 16), grace: announceGrace}
+	var err error
+	if w.sub, err = c.nc.ChanSubscribe(part.Subject(wire.KindCheckpoint, stream), w.ch); err != nil {
+		return nil, fmt.Errorf("producer: subscribe checkpoints of %q: %w", stream, err)
+	}
+	if w.tsub, err = c.nc.ChanSubscribe(part.Tlog(wire.TlogCheckpointSubject), w.tlogCh); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("producer: subscribe tlog checkpoints: %w", err)
+	}
 	if err := c.nc.FlushWithContext(ctx); err != nil {
-		return Checkpointed{}, fmt.Errorf("producer: subscribe checkpoints: %w", err)
+		w.Close()
+		return nil, fmt.Errorf("producer: subscribe checkpoints of %q: %w", stream, err)
 	}
-	tlogCh := make(chan *nats.Msg, 16)
-	tsub, err := c.nc.ChanSubscribe(part.Tlog(wire.TlogCheckpointSubject), tlogCh)
+	return w, nil
+}
+
+// Close stops listening.
+func (w *CheckpointWatch) Close() {
+	if w.sub != nil {
+		_ = w.sub.Unsubscribe()
+	}
+	if w.tsub != nil {
+		_ = w.tsub.Unsubscribe()
+	}
+}
+
+// Await is AwaitCheckpoint for the committed entry seqno of the watched
+// stream, with the receipts of every announcement since the watch began.
+func (w *CheckpointWatch) Await(ctx context.Context, seqno uint64) (Checkpointed, error) {
+	rd, err := w.c.readerOf(ctx, w.part)
 	if err != nil {
-		return Checkpointed{}, fmt.Errorf("producer: subscribe tlog checkpoints: %w", err)
+		return Checkpointed{}, err
 	}
-	defer tsub.Unsubscribe()
-	poll := time.NewTicker(c.opts.PollInterval)
+	row, err := rd.Read(ctx, seqno)
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("producer: read seqno %d: %w", seqno, err)
+	}
+	if row.StreamID != w.stream {
+		return Checkpointed{}, fmt.Errorf("producer: seqno %d is in stream %q, not the watched stream %q", seqno, row.StreamID, w.stream)
+	}
+	return w.await(ctx, rd, row)
+}
+
+// note keeps an announcement (the latest watchSeen).
+func (w *CheckpointWatch) note(m *nats.Msg) {
+	var cm wire.CheckpointMsg
+	if json.Unmarshal(m.Data, &cm) != nil {
+		return
+	}
+	if len(w.seen) == watchSeen {
+		w.seen = append(w.seen[:0], w.seen[1:]...)
+	}
+	w.seen = append(w.seen, cm)
+}
+
+// covering returns the newest remembered announcement covering seqno.
+func (w *CheckpointWatch) covering(seqno uint64) *wire.CheckpointMsg {
+	for i := len(w.seen) - 1; i >= 0; i-- {
+		if cm := &w.seen[i]; cm.SeqStart <= seqno && seqno <= cm.SeqEnd {
+			return cm
+		}
+	}
+	return nil
+}
+
+func (w *CheckpointWatch) await(ctx context.Context, rd *securelog.Reader, row wire.EntryRow) (Checkpointed, error) {
+	seqno := row.Seqno
+	poll := time.NewTicker(w.c.opts.PollInterval)
 	defer poll.Stop()
-	var msg *wire.CheckpointMsg
 	for {
+		for drained := false; !drained; {
+			select {
+			case m := <-w.ch:
+				w.note(m)
+			default:
+				drained = true
+			}
+		}
 		seg, signed, err := signedSegmentOf(ctx, rd, seqno)
 		if err != nil {
 			return Checkpointed{}, err
 		}
 		if signed {
-			out, err := c.checkpointed(ctx, rd, seg, row, msg)
+			// The announcement follows the signature: wait for it if the
+			// store showed the signature first.
+			if w.covering(seqno) == nil {
+				timeout := time.NewTimer(w.grace)
+				for w.covering(seqno) == nil {
+					select {
+					case m := <-w.ch:
+						w.note(m)
+						continue
+					case <-timeout.C:
+					case <-ctx.Done():
+					}
+					break
+				}
+				timeout.Stop()
+			}
+			out, err := w.c.checkpointed(ctx, rd, seg, row, w.covering(seqno))
 			if err != nil {
 				return out, err
 			}
-			out.TlogCheckpoint, err = c.awaitWitnessed(ctx, part, seqno, tlogCh, poll.C)
+			out.TlogCheckpoint, err = w.c.awaitWitnessed(ctx, w.part, seqno, w.tlogCh, poll.C)
 			return out, err
 		}
 		select {
 		case <-ctx.Done():
 			return Checkpointed{}, fmt.Errorf("producer: waiting for the checkpoint of seqno %d: %w", seqno, ctx.Err())
-		case m := <-ch:
-			var cm wire.CheckpointMsg
-			if json.Unmarshal(m.Data, &cm) == nil && cm.SeqStart <= seqno && seqno <= cm.SeqEnd {
-				msg = &cm
-			}
+		case m := <-w.ch:
+			w.note(m)
 		case <-poll.C:
 		}
 	}
 }
+
+// announceGrace is how long AwaitCheckpoint waits for the announcement
+// of a segment the store already shows signed (it may have been announced
+// before the call); watchGrace is the same for a CheckpointWatch created
+// before the entry was committed, which sees every later announcement
+// (the signer asks the witnesses before it announces).
+const (
+	announceGrace = 250 * time.Millisecond
+	watchGrace    = 10 * time.Second
+)
 
 // signedSegmentOf returns the segment holding seqno, if it is closed, and
 // whether it is signed.

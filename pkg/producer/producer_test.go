@@ -16,12 +16,27 @@ import (
 
 func startPipeline(t *testing.T) (*producer.Client, context.Context) {
 	t.Helper()
+	return startPipelineWith(t, node.UpConfig{})
+}
+
+// startPipelineWith runs up with cfg (a fresh data directory, a discarded
+// log and a 50 ms segment age unless set) until the test ends.
+func startPipelineWith(t *testing.T, cfg node.UpConfig) (*producer.Client, context.Context) {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Sealer.MaxAge == 0 {
+		cfg.Sealer.MaxAge = 50 * time.Millisecond
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	infoc := make(chan node.Info, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- node.Up(ctx, node.UpConfig{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-			Sealer: pipeline.SealerConfig{MaxAge: 50 * time.Millisecond}}, func(i node.Info) { infoc <- i })
+		done <- node.Up(ctx, cfg, func(i node.Info) { infoc <- i })
 	}()
 	var info node.Info
 	select {
