@@ -1,3 +1,11 @@
+//go:build cluster
+
+// This test runs three partitions on an in-process 3-node R3 JetStream
+// cluster. It is built with -tags cluster and CI runs it alone, after the
+// suite: beside the other packages under -race on a 2-core machine its
+// partitions' ingesters did not come up within 4 minutes (alone: 12 s);
+// the cause is not found yet.
+
 package integration
 
 import (
