@@ -3,8 +3,9 @@
 // This test runs three partitions on an in-process 3-node R3 JetStream
 // cluster. It is built with -tags cluster and CI runs it alone, after the
 // suite: beside the other packages under -race on a 2-core machine its
-// partitions' ingesters did not come up within 4 minutes (alone: 12 s);
-// the cause is not found yet.
+// first wait for the partitions' streams hung for 4 minutes in one
+// unanswered JetStream API request (alone: 12 s). The polls now carry
+// their own timeouts; the tag stays until that is proven beside the suite.
 
 package integration
 
@@ -74,6 +75,16 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// streamExists asks for a JetStream stream with a timeout of its own:
+	// on a loaded cluster a JetStream API request can go unanswered (the
+	// CI run where this test timed out beside the suite waited 4 minutes
+	// in a single js.Stream call), so each poll is bounded and retried.
+	streamExists := func(name string) error {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		_, err := js.Stream(cctx, name)
+		return err
+	}
 	m, err := partition.Open(ctx, js, partition.OpenConfig{Create: true, Replicas: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +122,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 	// JetStream stream (before that, a publish fails: no stream listens).
 	for _, p := range parts {
 		waitFor(func() error {
-			_, err := js.Stream(ctx, wire.MustPartition(p).InStream())
-			return err
+			return streamExists(wire.MustPartition(p).InStream())
 		})
 	}
 	phase("partitions up")
@@ -207,8 +217,7 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 	}
 	nodes["p3"] = startPartition(t, urls, "p3", logs)
 	waitFor(func() error {
-		_, err := js.Stream(ctx, wire.MustPartition("p3").InStream())
-		return err
+		return streamExists(wire.MustPartition("p3").InStream())
 	})
 	for _, s := range []string{"s9", "s10"} {
 		if err := m.Assign(ctx, s, "p3"); err != nil {
