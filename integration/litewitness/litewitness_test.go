@@ -157,6 +157,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startLitewitness runs the litewitness binary bin as witnessName on addr
+// with its database at dbPath and its key (fingerprint) in the ssh-agent at
+// sock, until the test ends, and returns its stderr (logged if the test
+// fails).
+func startLitewitness(t *testing.T, bin, dbPath, sock, fingerprint, addr string) *syncBuffer {
+	t.Helper()
+	stderr := &syncBuffer{}
+	lw := exec.Command(bin, "-db", dbPath, "-ssh-agent", sock, "-key", fingerprint, "-name", witnessName, "-listen", addr)
+	lw.Stderr = stderr
+	if err := lw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = lw.Process.Signal(os.Interrupt)
+		_ = lw.Wait()
+		if t.Failed() {
+			t.Logf("litewitness stderr:\n%s", stderr.String())
+		}
+	})
+	waitFor(t, "litewitness listening on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return stderr
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -237,27 +266,7 @@ func TestLitewitnessCosignsOurCheckpoints(t *testing.T) {
 	dbPath := filepath.Join(dir, "litewitness.db")
 	seedDB(t, dbPath, origin, logVKey)
 	addr := freeAddr(t)
-	var stderr syncBuffer
-	lw := exec.Command(bin, "-db", dbPath, "-ssh-agent", sock, "-key", ssh.FingerprintSHA256(sshPub),
-		"-name", witnessName, "-listen", addr)
-	lw.Stderr = &stderr
-	if err := lw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = lw.Process.Signal(os.Interrupt)
-		_ = lw.Wait()
-		if t.Failed() {
-			t.Logf("litewitness stderr:\n%s", stderr.String())
-		}
-	})
-	waitFor(t, "litewitness listening on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	stderr := startLitewitness(t, bin, dbPath, sock, ssh.FingerprintSHA256(sshPub), addr)
 
 	// The vkey we compute for the witness is the one litewitness prints.
 	wantVKey := tlogwitness.VerifierKey(witnessName, tlogwitness.SigTypeCosignatureV1, wkey.Public().(ed25519.PublicKey))

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,26 +52,7 @@ func TestLitewitnessCosignsThroughUp(t *testing.T) {
 	dbPath := filepath.Join(dir, "lw.db")
 	seedDB(t, dbPath, logOrigin, e.VKey)
 	addr := freeAddr(t)
-	var stderr syncBuffer
-	lw := exec.Command(bin, "-db", dbPath, "-ssh-agent", sock, "-key", ssh.FingerprintSHA256(sshPub), "-name", witnessName, "-listen", addr)
-	lw.Stderr = &stderr
-	if err := lw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = lw.Process.Signal(os.Interrupt)
-		_ = lw.Wait()
-		if t.Failed() {
-			t.Logf("litewitness stderr:\n%s", stderr.String())
-		}
-	})
-	waitFor(t, "litewitness listening on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startLitewitness(t, bin, dbPath, sock, ssh.FingerprintSHA256(sshPub), addr)
 	wvkey := tlogwitness.VerifierKey(witnessName, tlogwitness.SigTypeCosignatureV1, wkey.Public().(ed25519.PublicKey))
 
 	ctx, cancel := context.WithCancel(context.Background())
