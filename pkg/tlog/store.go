@@ -55,6 +55,7 @@ type Tree struct {
 	size    int64
 	root    tlog.Hash
 	cache   map[TileID][]byte // right-edge tiles as committed
+	edge    []edgeTile        // right edge of the committed tree, expanded (nil: read from cache/store)
 	pending *Update
 }
 
@@ -99,7 +100,7 @@ func (t *Tree) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.size, t.root, t.cache, t.loaded = n, root, map[TileID][]byte{}, true
+	t.size, t.root, t.cache, t.edge, t.loaded = n, root, map[TileID][]byte{}, nil, true
 	return nil
 }
 
@@ -184,7 +185,7 @@ func (t *Tree) PrepareCommit(ctx context.Context, rows []wire.EntryRow) (map[str
 		}
 		return StoreTiles(ctx, t.bt).ReadTile(id)
 	})
-	u, err := Extend(t.size, leaves, cached)
+	u, err := extend(t.size, leaves, cached, t.edge)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +209,7 @@ func (t *Tree) FinishCommit(err error) {
 		t.loaded = false
 		return
 	}
-	t.size, t.root = u.NewSize, u.Root
+	t.size, t.root, t.edge = u.NewSize, u.Root, u.edge
 	for id, d := range u.Tiles {
 		t.cache[id] = d
 	}

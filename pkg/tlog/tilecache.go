@@ -40,8 +40,12 @@ func expandTile(data []byte) *expandedTile {
 
 // at returns the node at level k, position p, if the tile is wide enough
 // to hold all of it.
-func (e *expandedTile) at(k, p int) (tlog.Hash, bool) {
-	if (p+1)<<k > e.w {
+func (e *expandedTile) at(k, p int) (tlog.Hash, bool) { return e.atWidth(k, p, e.w) }
+
+// atWidth is at for the tile's first w hashes (w ≤ e.w, or the width an
+// extension's right edge has filled in; see edgeTile).
+func (e *expandedTile) atWidth(k, p, w int) (tlog.Hash, bool) {
+	if (p+1)<<k > w {
 		return tlog.Hash{}, false
 	}
 	return e.h[levelOffset(k)+p], true
@@ -64,12 +68,8 @@ func newTileCache() *tileCache {
 	return &tileCache{upper: map[TileID]*expandedTile{}, base: map[TileID]*expandedTile{}}
 }
 
-// hash returns stored hash x from a cached full tile (never with a nil
-// cache).
+// hash returns stored hash x from a cached tile.
 func (c *tileCache) hash(x int64) (tlog.Hash, bool) {
-	if c == nil {
-		return tlog.Hash{}, false
-	}
 	id, k, p := tilePos(x)
 	c.mu.Lock()
 	e, ok := c.pick(id.L)[id]

@@ -49,12 +49,8 @@ func (f TileReaderFunc) ReadTile(id TileID) ([]byte, bool, error) { return f(id)
 // 2^8 hashes for its level-0 tile and nothing for the tiles above once
 // met; a hash beyond a cached tile's width reads the tile again. The
 // reader is safe for concurrent use; keep one to benefit from it.
-func TileHashes(tr TileReader) tlog.HashReader { return tileHashes(tr, newTileCache()) }
-
-// tileHashes is TileHashes with a cache of full tiles, or none (nil: every
-// hash is read and computed from its tile, as Extend wants for the few
-// right-edge hashes it reads).
-func tileHashes(tr TileReader, cache *tileCache) tlog.HashReader {
+func TileHashes(tr TileReader) tlog.HashReader {
+	cache := newTileCache()
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
 		type read struct {
@@ -86,7 +82,7 @@ func tileHashes(tr TileReader, cache *tileCache) tlog.HashReader {
 			}
 			// Expand the tile, except for a level-0 tile's own hash
 			// (reading it needs no hashing; expanding would cost 254).
-			if cache != nil && (t.L > 0 || !isBase(x)) {
+			if t.L > 0 || !isBase(x) {
 				if h, ok := cache.add(id, data, x); ok {
 					out[i] = h
 					continue
@@ -101,120 +97,6 @@ func tileHashes(tr TileReader, cache *tileCache) tlog.HashReader {
 		}
 		return out, nil
 	})
-}
-
-// Update is the result of Extend: the tree's new size and root and the new
-// contents of every tile that changed (hash tiles and entry bundles, full
-// or partial). Storing Tiles makes the stored tree the new one.
-type Update struct {
-	OldSize, NewSize int64
-	Root             tlog.Hash
-	Tiles            map[TileID][]byte
-}
-
-// Extend appends leaves (each the LeafSize-byte leaf data) to the tree of
-// size oldSize whose tiles tr reads, and returns the tiles to store. It is
-// pure: it reads tr and computes, writing nothing. The leaf hash is RFC
-// 6962's SHA-256(0x00 ‖ data); hashes are tlog.StoredHashesForRecordHash's.
-// Cost: about 2 hashes per leaf, plus one ReadTile per tile touched at the
-// right edge, plus assembling the changed tiles (32 bytes copied per hash).
-func Extend(oldSize int64, leaves [][]byte, tr TileReader) (Update, error) {
-	u := Update{OldSize: oldSize, NewSize: oldSize + int64(len(leaves)), Tiles: map[TileID][]byte{}}
-	if oldSize < 0 {
-		return Update{}, fmt.Errorf("tlog: negative tree size %d", oldSize)
-	}
-	cache := map[TileID][]byte{}
-	cached := TileReaderFunc(func(id TileID) ([]byte, bool, error) {
-		if d, ok := cache[id]; ok {
-			return d, true, nil
-		}
-		d, ok, err := tr.ReadTile(id)
-		if err == nil && ok {
-			cache[id] = d
-		}
-		return d, ok, err
-	})
-	base := tileHashes(cached, nil)
-	overlay := map[int64]tlog.Hash{}
-	r := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(indexes))
-		var miss []int64
-		var missAt []int
-		for i, x := range indexes {
-			if h, ok := overlay[x]; ok {
-				out[i] = h
-				continue
-			}
-			miss = append(miss, x)
-			missAt = append(missAt, i)
-		}
-		if len(miss) > 0 {
-			hs, err := base.ReadHashes(miss)
-			if err != nil {
-				return nil, err
-			}
-			for j, h := range hs {
-				out[missAt[j]] = h
-			}
-		}
-		return out, nil
-	})
-	for i, leaf := range leaves {
-		if len(leaf) != LeafSize {
-			return Update{}, fmt.Errorf("tlog: leaf %d is %d bytes, want %d", oldSize+int64(i), len(leaf), LeafSize)
-		}
-		n := oldSize + int64(i)
-		hs, err := tlog.StoredHashesForRecordHash(n, tlog.RecordHash(leaf), r)
-		if err != nil {
-			return Update{}, fmt.Errorf("tlog: stored hashes of leaf %d: %w", n, err)
-		}
-		idx := tlog.StoredHashIndex(0, n)
-		for j, h := range hs {
-			overlay[idx+int64(j)] = h
-		}
-	}
-	if u.NewSize == oldSize {
-		root, err := tlog.TreeHash(oldSize, r)
-		if err != nil {
-			return Update{}, fmt.Errorf("tlog: tree hash at %d: %w", oldSize, err)
-		}
-		u.Root = root
-		return u, nil
-	}
-	for _, t := range tlog.NewTiles(TileHeight, oldSize, u.NewSize) {
-		data, err := tlog.ReadTileData(t, r)
-		if err != nil {
-			return Update{}, fmt.Errorf("tlog: tile %d/%d: %w", t.L, t.N, err)
-		}
-		u.Tiles[TileID{t.L, t.N}] = data
-	}
-	// Entry bundles: the leaf data, TileWidth leaves per bundle.
-	for i := 0; i < len(leaves); {
-		n := oldSize + int64(i)
-		id := TileID{DataLevel, n / TileWidth}
-		data, ok := u.Tiles[id]
-		if !ok && n%TileWidth != 0 {
-			old, found, err := tr.ReadTile(id)
-			if err != nil {
-				return Update{}, fmt.Errorf("tlog: entry bundle %d: %w", id.N, err)
-			}
-			want := int(n%TileWidth) * LeafSize
-			if !found || len(old) < want {
-				return Update{}, fmt.Errorf("tlog: entry bundle %d holds %d bytes, want %d for tree size %d", id.N, len(old), want, oldSize)
-			}
-			data = append(make([]byte, 0, want+LeafSize*min(len(leaves)-i, TileWidth)), old[:want]...)
-		}
-		for ; i < len(leaves) && (oldSize+int64(i))/TileWidth == id.N; i++ {
-			data = append(data, leaves[i]...)
-		}
-		u.Tiles[id] = data
-	}
-	root, err := tlog.TreeHash(u.NewSize, r)
-	if err != nil {
-		return Update{}, fmt.Errorf("tlog: tree hash at %d: %w", u.NewSize, err)
-	}
-	u.Root = root
-	return u, nil
 }
 
 // TileReaderAt returns a TileReader that sees the tiles of u over those of
