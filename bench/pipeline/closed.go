@@ -62,6 +62,7 @@ type closedResult struct {
 	avgBatch     float64
 	avgCommit    time.Duration
 	cpu          time.Duration // process CPU time of the run (checkpoint samples included)
+	loopCPU      time.Duration // process CPU time of the closed loop alone (from the first publish to the last commit)
 }
 
 func (r closedResult) print(title string, o options) {
@@ -101,7 +102,7 @@ func runClosed(o options) (closedResult, error) {
 	var mu sync.Mutex
 	var commits []time.Duration
 	per := o.events / o.producers
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	errc := make(chan error, o.producers)
 	for p := range o.producers {
@@ -160,13 +161,13 @@ func runClosed(o options) (closedResult, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, loopCPU := time.Since(start), cpuTime()-cpu0
 	select {
 	case err := <-errc:
 		return closedResult{}, err
 	default:
 	}
-	res := closedResult{rate: float64(len(commits)) / elapsed.Seconds(), commit: commits}
+	res := closedResult{rate: float64(len(commits)) / elapsed.Seconds(), commit: commits, loopCPU: loopCPU}
 	if n, sum := histStats(info, "securelog_pipeline_batch_size"); n > 0 {
 		res.batches, res.avgBatch = n, sum/float64(n)
 	}

@@ -26,13 +26,19 @@
 //     with its own store, ingester, sealer, signer and stream, -producers
 //     clients per partition: per-partition and aggregate committed/s.
 //
+//   - tree cost (-tlog-pairs N): N interleaved pairs of closed loops with
+//     the transparency tree on and off (order alternating), -tlog-events
+//     each: every pair's committed/s and ratio, process CPU µs/event of
+//     both, and the medians (issue 11).
+//
 //   - table (-table): every row of issue 13 (pipeline under both sync
 //     settings with raw JetStream beside it, open loop at half rate, burst,
 //     library group commit and peak RSS in a child process, batch append
 //     beside raw Pebble, inclusion proofs, verify-chain, audit of a
 //     1,000,000-entry bundle in a child process) and issue 11's (the
-//     relaxed closed loop again with the transparency tree off, the on ÷ off
-//     ratio, time to checkpointed with up's local tlog-witness, a tlog
+//     relaxed closed loop in -tlog-pairs interleaved pairs with the
+//     transparency tree on and off, the on ÷ off ratio of each pair and the
+//     CPU µs/event of both, time to checkpointed with up's local tlog-witness, a tlog
 //     inclusion proof in a 1,000,000-leaf tree), -runs times, printed as
 //     a table of medians with the load average of each run.
 //
@@ -132,6 +138,12 @@ func main() {
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; JetStream sync %s; %d B payloads; %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), *syncMode, o.size,
 		time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	if *tlogPairs > 0 {
+		if _, err := runTlogPairs(o, *tlogPairs, *tlogEvents); err != nil {
+			fail(err)
+		}
+		return
+	}
 
 	var raws, rawE2E []float64
 	var closedRes []closedResult

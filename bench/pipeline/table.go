@@ -82,8 +82,11 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 		auditCPU     = &row{metric: "`audit` of a 1,000,000-entry bundle, CPU seconds", target: "", format: f2}
 		auditRSS     = &row{metric: "`audit` of a 1,000,000-entry bundle, peak RSS (MiB)", target: "≤ 100", format: func(v float64) string { return fmt.Sprintf("%.1f", v) }}
 		// Issue 11.
-		committedOff = &row{metric: "issue 11: pipeline committed entries/s, relaxed sync, transparency tree off", target: "", format: f0}
-		treeRatio    = &row{metric: "issue 11: pipeline committed, tree on ÷ tree off (same run, relaxed sync)", target: "≥ 0.9", format: f2}
+		committedOn  = &row{metric: "issue 11: pipeline committed entries/s, relaxed sync, transparency tree on (interleaved pairs)", target: "", format: f0}
+		committedOff = &row{metric: "issue 11: pipeline committed entries/s, relaxed sync, transparency tree off (interleaved pairs)", target: "", format: f0}
+		treeRatio    = &row{metric: "issue 11: pipeline committed, tree on ÷ tree off (each interleaved pair, relaxed sync)", target: "≥ 0.9", format: f3}
+		treeCPUOn    = &row{metric: "issue 11: pipeline process CPU µs/event, tree on (interleaved pairs)", target: "", format: f2}
+		treeCPUOff   = &row{metric: "issue 11: pipeline process CPU µs/event, tree off (interleaved pairs)", target: "", format: f2}
 		ckptWitness  = &row{metric: "issue 11: time to checkpointed p99, local tlog-witness configured", target: "≤ 1,500 ms", format: fms}
 		tlogProof1M  = &row{metric: "issue 11: tlog inclusion proof in a 1,000,000-entry log, p99", target: "≤ 1 ms", format: fus}
 		tlogProofCPU = &row{metric: "issue 11: tlog inclusion proof in a 1,000,000-entry log, CPU µs", target: "", format: f0}
@@ -123,7 +126,7 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 			ratioRelaxed.add(r.rate / raw)
 			committedRel.add(r.rate)
 			rawRelaxed.add(raw)
-			if err := tableTlogRuns(run, oo, r.rate, raw, committedOff, treeRatio, ckptWitness); err != nil {
+			if err := tableTlogRuns(run, oo, raw, tlogRows{committedOn, committedOff, treeRatio, treeCPUOn, treeCPUOff, ckptWitness}); err != nil {
 				fail(err)
 			}
 			op, err := runOpen(oo, r.rate/2, duration)
@@ -193,7 +196,7 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 	fmt.Printf("\n| metric | median of %d | target | load average (1 min) per run |\n|---|---|---|---|\n", runs)
 	for _, r := range []*row{ratioRelaxed, committedRel, rawRelaxed, ratioAlways, openP99, groupP99, groupRate, rss, batchRatio,
 		proof10k, proof1M, verifyRate, verifyCPU, auditTime, auditCPU, auditRSS, burstGap,
-		committedOff, treeRatio, ckptWitness, tlogProof1M, tlogProofCPU} {
+		committedOn, committedOff, treeRatio, treeCPUOn, treeCPUOff, ckptWitness, tlogProof1M, tlogProofCPU} {
 		fmt.Println(r)
 	}
 }
@@ -294,32 +297,44 @@ func runAuditChild(path string) ([3]float64, error) {
 	return a, nil
 }
 
+// tlogRows are issue 11's pipeline rows of the table.
+type tlogRows struct {
+	committedOn, committedOff, treeRatio, cpuOn, cpuOff, ckptWitness *row
+}
+
 // tableTlogRuns measures issue 11's pipeline rows after the relaxed closed
-// loop with the tree on (committed rate on; raw is the raw JetStream rate
-// beside it): the same closed loop with the tree off (the ratio), then a quarter of the events with up's local
-// witness cosigning each checkpoint, whose time-to-checkpointed samples
-// (twice -checkpoint-samples) give the p99.
-func tableTlogRuns(run int, o options, on, raw float64, committedOff, treeRatio, ckptWitness *row) error {
-	off := o
-	off.tlogOff = true
-	c0 := cpuTime()
-	r, err := runClosed(off)
-	if err != nil {
-		return fmt.Errorf("closed loop, tree off: %w", err)
+// loop (raw is the raw JetStream rate beside it): -tlog-pairs interleaved
+// pairs (2 if unset) of closed loops of -tlog-events with the tree on and
+// off, each pair's ratio and CPU µs/event a value of the rows; then a
+// quarter of the events with up's local witness cosigning each
+// checkpoint, whose time-to-checkpointed samples (twice
+// -checkpoint-samples) give the p99.
+func tableTlogRuns(run int, o options, raw float64, rows tlogRows) error {
+	pairs := *tlogPairs
+	if pairs <= 0 {
+		pairs = 2
 	}
-	r.raw, r.cpu = raw, cpuTime()-c0
-	r.print(fmt.Sprintf("run %d: closed loop, sync always=%v, transparency tree off", run, o.always), off)
-	committedOff.add(r.rate)
-	treeRatio.add(on / r.rate)
+	fmt.Printf("run %d: transparency tree on and off, %d interleaved pairs\n", run, pairs)
+	ps, err := runTlogPairs(o, pairs, *tlogEvents)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		rows.committedOn.add(p.on)
+		rows.committedOff.add(p.off)
+		rows.treeRatio.add(p.ratio())
+		rows.cpuOn.add(p.cpuOn)
+		rows.cpuOff.add(p.cpuOff)
+	}
 	w := o
 	w.witness, w.events, w.samples = true, max(o.events/4, o.producers), 2*o.samples
-	c0 = cpuTime()
-	r, err = runClosed(w)
+	c0 := cpuTime()
+	r, err := runClosed(w)
 	if err != nil {
 		return fmt.Errorf("closed loop, local witness: %w", err)
 	}
 	r.raw, r.cpu = raw, cpuTime()-c0
 	r.print(fmt.Sprintf("run %d: closed loop, sync always=%v, local tlog-witness", run, o.always), w)
-	ckptWitness.add(ms(pct(r.ckpt, 99)))
+	rows.ckptWitness.add(ms(pct(r.ckpt, 99)))
 	return nil
 }
