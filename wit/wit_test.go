@@ -38,8 +38,8 @@ func storeFunctions(t *testing.T) []string {
 
 func TestStoreInterfaceMatchesWireMethods(t *testing.T) {
 	wit := storeFunctions(t)
-	if len(wit) != 26 {
-		t.Errorf("WIT store interface has %d functions, want init + 23 + 2 extensions", len(wit))
+	if len(wit) != 32 {
+		t.Errorf("WIT store interface has %d functions, want init + 23 + 8 extensions", len(wit))
 	}
 	want := append([]string(nil), wire.Methods...)
 	got := append([]string(nil), wit...)

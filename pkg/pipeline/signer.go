@@ -320,6 +320,13 @@ func (s *Signer) setLastSigned(stream string, id uint64, h []byte) {
 func (s *Signer) signOne(ctx context.Context, seg wire.SegmentRow) error {
 	start := time.Now()
 	h, sig, err := s.cfg.Log.SignSegment(ctx, s.cfg.Identity, seg.SegmentID)
+	if err != nil && ctx.Err() != nil {
+		// Shutdown cut the sign short: not an error; the segment stays
+		// unsigned and is signed by the next run (its announcement is not
+		// acknowledged).
+		s.log.Debug("sign segment interrupted by shutdown", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
+		return err
+	}
 	if err != nil {
 		var halted *securelog.StreamHaltedError
 		var cb *wire.ChainBrokenError
@@ -375,10 +382,16 @@ func (s *Signer) submit(ctx context.Context, seg wire.SegmentRow, h []byte) []wi
 			sub, err = s.cfg.Log.BuildWitnessSubmission(ctx, seg.StreamID, head.segmentID)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return out
+			}
 			s.log.Error("build witness submission", "stream", seg.StreamID, "segment_id", seg.SegmentID, "err", err)
 			continue
 		}
 		r, err := w.Submit(ctx, sub)
+		if ctx.Err() != nil {
+			return out // shutdown: not a witness failure (the next submission carries this checkpoint)
+		}
 		if err == nil && !r.Accepted && r.Status == "not-extending" && !known && r.CurrentHead != nil {
 			s.log.Warn("witness does not know this stream's recent checkpoints; resubmitting with the chain from its head",
 				"stream", seg.StreamID, "segment_id", seg.SegmentID, "witness_head", r.CurrentHead.SegmentID)

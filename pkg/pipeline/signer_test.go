@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,3 +96,81 @@ func TestSignerSignsAnnouncedSegmentsDirectly(t *testing.T) {
 		t.Fatalf("signing %d announced segments listed segments %d times (last segment %d)", k, n, last.SegmentID)
 	}
 }
+
+// cancelOnRange cancels the signer's context during its segment check's
+// read, as a shutdown does while a segment is being signed.
+type cancelOnRange struct {
+	store.Store
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnRange) Range(ctx context.Context, s string, from, to uint64) ([]wire.EntryRow, error) {
+	c.cancel()
+	return nil, fmt.Errorf("range: %w", ctx.Err())
+}
+
+// TestSignerShutdownIsNotAnError reproduces `level=ERROR msg="sign
+// segment" ... context canceled` at the bench's shutdown: a sign cut short
+// by the signer's own cancellation is not an error (it is retried by the
+// next signer) and is not logged as one.
+func TestSignerShutdownIsNotAnError(t *testing.T) {
+	ctx := context.Background()
+	nc := startNATS(t)
+	st := memory.New()
+	if err := st.Init(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	writer := openLog(t, st)
+	if _, err := writer.Append(ctx, "s", "t", wire.Info, "p", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.CloseSegment(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.OpenSoftware(t.TempDir() + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Generate("signer", keystore.Ed25519); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var errs levelCounter
+	sl := securelog.New(&cancelOnRange{Store: st, cancel: cancel}, securelog.Options{Signer: ks, Logger: slog.New(&errs)})
+	if err := sl.OpenInitialized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(SignerConfig{Conn: nc, Log: sl, Identity: "signer", ScanInterval: time.Hour, Logger: slog.New(&errs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.SignStream(sctx, "s"); n != 0 {
+		t.Fatalf("signed %d segments with a cancelled context", n)
+	}
+	if sctx.Err() == nil {
+		t.Fatal("the store was not asked to read (the test did not cancel)")
+	}
+	if got := errs.errors.Load(); got != 0 {
+		t.Errorf("%d records at level ERROR for a sign cut short by shutdown: %v", got, errs.last.Load())
+	}
+}
+
+// levelCounter counts log records at ERROR and keeps the last one.
+type levelCounter struct {
+	errors atomic.Int64
+	last   atomic.Value
+}
+
+func (c *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *levelCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		c.errors.Add(1)
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+		c.last.Store(msg)
+	}
+	return nil
+}
+func (c *levelCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *levelCounter) WithGroup(string) slog.Handler      { return c }

@@ -15,6 +15,10 @@ import (
 // (a *wire.UnknownMethodError); store errors are returned unchanged. init is
 // a handshake: its params are checked, its config ignored, and it answers
 // null without touching the store (the server opened its store at startup).
+// This module's extensions (paged reads, segment trees; wire/rpc_tree.go)
+// are dispatched too: a paged read fills at most the smallest of the
+// caller's budget, the serving transport's message limit and
+// DefaultMaxReply.
 func Dispatch(ctx context.Context, st store.Store, method string, params json.RawMessage) (json.RawMessage, error) {
 	p, err := wire.DecodeParams(method, params)
 	if err != nil {
@@ -82,6 +86,9 @@ func Dispatch(ctx context.Context, st store.Store, method string, params json.Ra
 		}
 		return option(r.SegmentReservation(ctx, p.Stream))
 	default:
+		if res, ok, err := dispatchExt(ctx, st, p); ok {
+			return res, err
+		}
 		// Unreachable while wire.DecodeParams and this switch cover the same
 		// methods; TestDispatchCoversEveryMethod keeps them in step.
 		return nil, fmt.Errorf("rpcserver: no dispatch for method %q (params %T)", method, p)

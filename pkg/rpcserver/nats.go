@@ -36,6 +36,8 @@ func (s *Server) ServeNATS(ctx context.Context, nc *nats.Conn, subject string) (
 		subject = wire.DefaultNATSSubject
 	}
 	sv := &NATSServing{Subject: subject, ReadSubject: wire.ReadSubject(subject)}
+	// Paged reads fill a reply up to what the nats-server accepts.
+	ctx = withReplyLimit(ctx, nc.MaxPayload()-replyHeadroom)
 	for _, sub := range []struct {
 		subject string
 		role    Role
@@ -73,7 +75,7 @@ func (s *Server) answerNATS(ctx context.Context, m *nats.Msg, maxRole Role) {
 	out.Header.Set(wire.NATSStatusHeader, wire.FormatStatus(rep.status))
 	out.Data = rep.body
 	if err := m.RespondMsg(out); err != nil {
-		s.log.Warn("rpc reply failed", "transport", "nats", "error", err, "bytes", len(rep.body))
+		s.log.Warn("rpc reply failed", "transport", "nats", "method", rep.method, "error", err, "bytes", len(rep.body))
 		if rep.status == http.StatusOK {
 			// Most likely the result exceeds the server's max_payload: tell
 			// the caller instead of letting it time out (413: a caller can

@@ -214,6 +214,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 type reply struct {
 	status int
 	body   []byte
+	method string // the method label (for logs)
 }
 
 func errorReply(status int, format string, args ...any) reply {
@@ -310,6 +311,7 @@ func (s *Server) serve(ctx context.Context, transport, authHeader string, body [
 		rep, label = s.process(ctx, role, body)
 		return rep
 	}()
+	r.method = label
 	s.reqs.WithLabelValues(transport, label, strconv.Itoa(r.status)).Inc()
 	s.latency.WithLabelValues(transport, label).Observe(time.Since(start).Seconds())
 	lvl := slog.LevelDebug

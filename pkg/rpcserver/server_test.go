@@ -335,6 +335,9 @@ func TestDispatchCoversEveryMethod(t *testing.T) {
 		wire.MethodStreamGet:    `["n"]`, wire.MethodStreamList: `null`, wire.MethodStreamSetTier: `["n","public"]`,
 		wire.MethodStreamDeprecate: `["n","2026-01-02T00:00:00Z"]`,
 		wire.MethodSegmentReserve:  `["n"]`, wire.MethodSegmentReservation: `["n"]`,
+		wire.MethodRangePage: `["default",1,2,0]`, wire.MethodSegmentEntrySeqnosPage: `[1,0,0]`,
+		wire.MethodSegmentInsertTree: `[{"stream_id":"default","seq_start":2,"seq_end":2},[[2,0]],[[0,0,[]]]]`,
+		wire.MethodSegmentLeaf:       `[1]`, wire.MethodSegmentTreeChunk: `[1,0,0]`, wire.MethodSegmentTreeNodes: `[1,[[0,0]]]`,
 	}
 	for _, m := range wire.Methods {
 		p, ok := params[m]

@@ -129,6 +129,14 @@ func (t *NATS) attempt(parent, ctx context.Context, subject string, body []byte)
 	return reply.Data, nil
 }
 
+// MessageLimit is the most bytes one request or reply may carry on this
+// connection: the nats-server's max_payload less room for headers (see
+// Limiter).
+func (t *NATS) MessageLimit() int64 { return t.nc.MaxPayload() - messageHeadroom }
+
+// messageHeadroom is kept free under max_payload for a message's headers.
+const messageHeadroom = 1 << 10
+
 // Close closes the connection if the transport dialled it.
 func (t *NATS) Close() error {
 	if t.owned {

@@ -127,6 +127,14 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
+// Limiter is implemented by transports whose messages have a size limit
+// (NATS: the server's max_payload). Callers that can split a request or
+// ask for a reply in pages (the remote store's paged reads) keep each
+// message under MessageLimit bytes.
+type Limiter interface {
+	MessageLimit() int64
+}
+
 // StatusError is a non-success answer of the server: its status and body
 // text. Error() is "<prefix>: server returned <status>: <body>".
 type StatusError struct {

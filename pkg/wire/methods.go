@@ -33,6 +33,9 @@ const (
 	// segment id reserved for a sealed stream's open segment.
 	MethodSegmentReserve     = "secure-log-segment-reserve"
 	MethodSegmentReservation = "secure-log-segment-reservation"
+
+	// The paged reads and segment-tree methods are extensions too
+	// (rpc_tree.go).
 )
 
 // Methods lists every method name in declaration order: init + the 23 of
@@ -44,6 +47,8 @@ var Methods = []string{
 	MethodWitnessInsert, MethodWitnessLatest, MethodWitnessList, MethodWitnessStreamIDs, MethodWitnessGC,
 	MethodStreamUpsert, MethodStreamGet, MethodStreamList, MethodStreamSetTier, MethodStreamDeprecate,
 	MethodSegmentReserve, MethodSegmentReservation,
+	MethodRangePage, MethodSegmentEntrySeqnosPage, MethodSegmentInsertTree,
+	MethodSegmentLeaf, MethodSegmentTreeChunk, MethodSegmentTreeNodes,
 }
 
 // MutatingMethods are the methods that change store state (they need the
@@ -52,6 +57,7 @@ var MutatingMethods = map[string]bool{
 	MethodInsert: true, MethodSegmentInsert: true, MethodSegmentSetSignature: true,
 	MethodWitnessInsert: true, MethodWitnessGC: true, MethodStreamUpsert: true,
 	MethodStreamSetTier: true, MethodStreamDeprecate: true, MethodSegmentReserve: true,
+	MethodSegmentInsertTree: true,
 }
 
 // ZeroArgMethods take no parameters; the client sends null and servers

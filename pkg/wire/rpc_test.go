@@ -166,6 +166,14 @@ func sampleParams() []Params {
 		StreamDeprecateParams{Name: "n", DeprecatedAt: o},
 		SegmentReserveParams{Stream: "s"},
 		SegmentReservationParams{Stream: "s"},
+		RangePageParams{Stream: "x", From: 1, To: 9, MaxBytes: 4096},
+		SegmentEntrySeqnosPageParams{ID: 8, FromLeaf: 256, MaxCount: 100},
+		SegmentInsertTreeParams{Row: SegmentRow{SegmentID: 7, StreamID: "x", MerkleRoot: []byte{1}, LastEntryHash: []byte{2}, PrevCheckpointHash: []byte{3},
+			ClosedAt: o, Signature: []byte{4}, SignerIdentity: &signer}, Entries: []SegmentEntry{{1, 0}, {2, 1}},
+			Chunks: []TreeChunk{{Level: 0, Chunk: 0, Nodes: []byte{1, 2}}, {Level: 1, Chunk: 3, Nodes: []byte{255}}}},
+		SegmentLeafParams{Seqno: 9},
+		SegmentTreeChunkParams{ID: 3, Level: 2, Chunk: 5},
+		SegmentTreeNodesParams{ID: 3, Nodes: []TreeNodeRef{{0, 7}, {1, 2}}},
 	}
 }
 

@@ -40,8 +40,9 @@ func init() {
 }
 
 var (
-	_ store.Store           = (*Store)(nil)
-	_ store.SegmentReserver = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ store.SegmentReserver  = (*Store)(nil)
+	_ store.SegmentTreeStore = (*Store)(nil)
 )
 
 // errClosed is returned by operations after Close.
@@ -54,9 +55,12 @@ type Store struct {
 	build  func() (transport.Transport, error) // set by NewFromConfig; run at Init
 	inited bool
 	closed bool
-	// rangeWindow is the most seqnos one Range call asks for (0: no
+	// rangeWindow is the most seqnos one v1 Range call asks for (0: no
 	// limit yet; set when a reply was too large).
 	rangeWindow atomic.Uint64
+	// noExt: the server answered an extension method (paged reads,
+	// segment trees) with "unknown method"; only v1 methods are used.
+	noExt atomic.Bool
 }
 
 // New returns a remote store over t. Close closes t if it implements
@@ -192,11 +196,25 @@ func (s *Store) Get(ctx context.Context, seqno uint64) (wire.EntryRow, bool, err
 
 // Range implements store.Store.
 //
-// A large range is read in windows of seqnos, so that no reply exceeds
-// the transport's size limit (NATS max_payload): a window the server
-// cannot send (status 413) is halved and asked again, and later calls
-// start from the smaller window.
+// A range is read in pages (secure-log-range-page, an extension of SPEC
+// §16) that each fit the transport's message limit (NATS max_payload), so
+// no reply is too large whatever the range. A server without the paged
+// method (the reference) is asked with secure-log-range in windows of
+// seqnos: a window the server cannot send (status 413) is halved and asked
+// again, and later calls start from the smaller window.
 func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error) {
+	if !s.noExt.Load() {
+		rows, err := s.rangePaged(ctx, stream, from, to)
+		if !unknownMethod(err) {
+			return rows, err
+		}
+		s.noExt.Store(true)
+	}
+	return s.rangeWindows(ctx, stream, from, to)
+}
+
+// rangeWindows is Range over v1 secure-log-range.
+func (s *Store) rangeWindows(ctx context.Context, stream string, from, to uint64) ([]wire.EntryRow, error) {
 	var out []wire.EntryRow
 	for lo := from; lo <= to; {
 		w := s.rangeWindow.Load() // 0: the whole range at once
@@ -262,8 +280,18 @@ func (s *Store) SegmentLastSeqno(ctx context.Context, stream string) (uint64, bo
 	return option[uint64](s, ctx, wire.SegmentLastSeqnoParams{Stream: stream})
 }
 
-// SegmentEntrySeqnos implements store.Store.
+// SegmentEntrySeqnos implements store.Store. The members are read in
+// pages (secure-log-segment-entry-seqnos-page) that fit the transport's
+// message limit, or with v1 secure-log-segment-entry-seqnos from a server
+// without it.
 func (s *Store) SegmentEntrySeqnos(ctx context.Context, id uint64) ([]uint64, error) {
+	if !s.noExt.Load() {
+		seqnos, err := s.seqnosPaged(ctx, id)
+		if !unknownMethod(err) {
+			return seqnos, err
+		}
+		s.noExt.Store(true)
+	}
 	return value[[]uint64](s, ctx, wire.SegmentEntrySeqnosParams{ID: id})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -152,8 +153,19 @@ func TestInitHandshake(t *testing.T) {
 	}
 }
 
+// v1Methods are the methods a reference server knows: init, SPEC §16.2
+// and the segment reservations (everything before the paged reads).
+var v1Methods = wire.Methods[:slices.Index(wire.Methods, wire.MethodSegmentReservation)+1]
+
+// TestEachOperationIsOneCall: against a server that knows only the v1
+// methods (it answers the extensions `unknown method`, as the reference
+// does), every store operation is exactly one call with the v1 bytes,
+// once the store has learned that (one extra call, the first paged read).
 func TestEachOperationIsOneCall(t *testing.T) {
 	f := &fake{answer: func(m string) (json.RawMessage, error) {
+		if !slices.Contains(v1Methods, m) {
+			return nil, &transport.StatusError{Prefix: "transport-http", Status: 500, Body: `unknown method "` + m + `"`}
+		}
 		switch m {
 		case wire.MethodRange, wire.MethodSegmentsList, wire.MethodSegmentEntrySeqnos, wire.MethodWitnessList,
 			wire.MethodWitnessStreamIDs, wire.MethodStreamList:
@@ -168,6 +180,13 @@ func TestEachOperationIsOneCall(t *testing.T) {
 	if err := s.Init(c, "h"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Range(c, "s", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 3 || f.calls[1] != wire.MethodRangePage+` ["s",1,2,0]` || f.calls[2] != wire.MethodRange+` ["s",1,2]` {
+		t.Fatalf("first Range against a v1 server: calls %q, want init, range-page, then v1 range", f.calls)
+	}
+	f.calls = f.calls[:1]
 	str, keep := "s", uint32(2)
 	ops := []func() error{
 		func() error { _, err := s.Insert(c, wire.EntryRow{Seqno: 3}); return err },
@@ -201,10 +220,10 @@ func TestEachOperationIsOneCall(t *testing.T) {
 			t.Fatalf("op %d: %v", i, err)
 		}
 	}
-	if len(f.calls) != len(wire.Methods) {
+	if len(f.calls) != len(v1Methods) {
 		t.Fatalf("%d calls for %d operations + init", len(f.calls), len(ops))
 	}
-	for i, m := range wire.Methods {
+	for i, m := range v1Methods {
 		if !strings.HasPrefix(f.calls[i], m+" ") {
 			t.Errorf("call %d = %q, want method %s", i, f.calls[i], m)
 		}
