@@ -29,7 +29,8 @@
 //   - tree cost (-tlog-pairs N): N interleaved pairs of closed loops with
 //     the transparency tree on and off (order alternating), -tlog-events
 //     each: every pair's committed/s and ratio, process CPU µs/event of
-//     both, and the medians (issue 11).
+//     both, and the medians (issue 11); with -cpuprofile each run's CPU
+//     profile (name.on, name.off; name.on.N, name.off.N for pair N).
 //
 //   - table (-table): every row of issue 13 (pipeline under both sync
 //     settings with raw JetStream beside it, open loop at half rate, burst,
@@ -139,6 +140,7 @@ func main() {
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), *syncMode, o.size,
 		time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	if *tlogPairs > 0 {
+		tlogProfile = *cpuprofile
 		if _, err := runTlogPairs(o, *tlogPairs, *tlogEvents); err != nil {
 			fail(err)
 		}

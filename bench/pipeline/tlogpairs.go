@@ -18,6 +18,11 @@ var (
 	tlogEvents = flag.Int("tlog-events", 100_000, "with -tlog-pairs (and -table): events per closed-loop run")
 )
 
+// tlogProfile, when set (-cpuprofile with -tlog-pairs), names the CPU
+// profiles of the pairs' runs: <name>.on and <name>.off for pair 1,
+// <name>.on.N and <name>.off.N for pair N.
+var tlogProfile string
+
 // tlogPair is one pair's figures.
 type tlogPair struct {
 	on, off       float64 // committed entries/s
@@ -31,14 +36,20 @@ func (p tlogPair) ratio() float64 { return p.on / p.off }
 
 // runTlogPair measures the closed loop with the tree on and off (off
 // first when offFirst). Checkpoint samples are skipped.
-func runTlogPair(o options, events int, offFirst bool) (tlogPair, error) {
+func runTlogPair(o options, events, pair int, offFirst bool) (tlogPair, error) {
 	o.samples, o.events = 0, events
 	var p tlogPair
 	for i := range 2 {
 		off := (i == 0) == offFirst
 		oo := o
 		oo.tlogOff = off
+		stop := func() {}
+		if tlogProfile != "" {
+			side := map[bool]string{false: ".on", true: ".off"}[off]
+			stop = startProfiles(tlogProfile+side, "", pair)
+		}
 		r, err := runClosed(oo)
+		stop()
 		if err != nil {
 			return p, fmt.Errorf("closed loop, tree off=%v: %w", off, err)
 		}
@@ -57,7 +68,7 @@ func runTlogPair(o options, events int, offFirst bool) (tlogPair, error) {
 func runTlogPairs(o options, n, events int) ([]tlogPair, error) {
 	var ps []tlogPair
 	for i := range n {
-		p, err := runTlogPair(o, events, i%2 == 1)
+		p, err := runTlogPair(o, events, i+1, i%2 == 1)
 		if err != nil {
 			return ps, err
 		}
