@@ -21,6 +21,11 @@ func sumOf(r *wire.EntryRow) Sum { return sum(r.Fields()) }
 type Batch struct {
 	Rows []wire.EntryRow
 	Sums []Sum
+	// Encodings, if as long as Rows, holds each row's canonical encoding
+	// (wire.AppendEntry of Rows[i].Fields(), as a store made it from the
+	// stored content, store.RowBuffer): Hash hashes these bytes instead
+	// of encoding the rows again.
+	Encodings [][]byte
 	// Fill, if set, runs on a worker before hashing to produce Rows (for
 	// example by decoding a chunk of a file). When it fails, the rows it
 	// produced before the failure are still handed on in order and then
@@ -36,6 +41,12 @@ func (b *Batch) Hash() {
 		b.Sums = make([]Sum, len(b.Rows))
 	}
 	b.Sums = b.Sums[:len(b.Rows)]
+	if len(b.Encodings) == len(b.Rows) {
+		for i, enc := range b.Encodings {
+			b.Sums[i] = sha256.Sum256(enc)
+		}
+		return
+	}
 	for i := range b.Rows {
 		b.Sums[i] = sumOf(&b.Rows[i])
 	}

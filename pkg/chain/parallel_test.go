@@ -94,3 +94,35 @@ func TestHashParallelFill(t *testing.T) {
 		t.Fatalf("got %v, want the chain error of row 11 first", err)
 	}
 }
+
+// TestBatchHashEncodings: a batch with its rows' encodings hashes those
+// bytes (the same sums as encoding the rows, for true encodings), and
+// without them encodes the rows; a batch whose Encodings is not as long as
+// its rows ignores it.
+func TestBatchHashEncodings(t *testing.T) {
+	rows := genChain(50)
+	encs := make([][]byte, len(rows))
+	for i := range rows {
+		encs[i] = wire.EncodeEntry(rows[i].Fields())
+	}
+	plain := &chain.Batch{Rows: rows}
+	plain.Hash()
+	with := &chain.Batch{Rows: rows, Encodings: encs}
+	with.Hash()
+	for i := range rows {
+		if plain.Sums[i] != with.Sums[i] || string(plain.Sums[i][:]) != string(rows[i].EntryHash) {
+			t.Fatalf("row %d: sums differ", i)
+		}
+	}
+	encs[7] = append([]byte(nil), encs[7]...)
+	encs[7][len(encs[7])-1] ^= 1 // the encoding is what is hashed
+	with.Hash()
+	if with.Sums[7] == plain.Sums[7] {
+		t.Fatal("the encoding was not hashed")
+	}
+	short := &chain.Batch{Rows: rows, Encodings: encs[:10]}
+	short.Hash()
+	if short.Sums[7] != plain.Sums[7] {
+		t.Fatal("a short Encodings was used")
+	}
+}

@@ -46,21 +46,22 @@ func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64
 		return wire.Invalidf("verify_chain: from (%d) > to (%d)", from, to)
 	}
 	w := newWindows(r.st)
-	next := func(lo uint64) (rows []wire.EntryRow, hi uint64, err error) {
+	next := func(lo uint64) (rows []wire.EntryRow, encs [][]byte, hi uint64, err error) {
 		hi = to
 		if hi-lo >= verifyWindow {
 			hi = lo + verifyWindow - 1
 		}
-		rows, err = w.read(ctx, stream, lo, hi)
-		return rows, hi, storageErr(err, "range of %q", stream)
+		rows, encs, err = w.read(ctx, stream, lo, hi)
+		return rows, encs, hi, storageErr(err, "range of %q", stream)
 	}
 	// Find the first window with rows: its first row's predecessor anchors
 	// the chain.
 	var rows []wire.EntryRow
+	var encs [][]byte // the rows' encodings, if the store made them
 	lo, hi := from, uint64(0)
 	for {
 		var err error
-		if rows, hi, err = next(lo); err != nil {
+		if rows, encs, hi, err = next(lo); err != nil {
 			return err
 		}
 		if len(rows) > 0 {
@@ -81,7 +82,11 @@ func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64
 		for {
 			for len(rows) > 0 {
 				n := min(len(rows), hashBatch)
-				if !send(&chain.Batch{Rows: rows[:n:n]}) {
+				b := &chain.Batch{Rows: rows[:n:n]}
+				if len(encs) >= n {
+					b.Encodings, encs = encs[:n:n], encs[n:]
+				}
+				if !send(b) {
 					return nil
 				}
 				rows = rows[n:]
@@ -90,7 +95,7 @@ func (r *Reader) VerifyChain(ctx context.Context, stream string, from, to uint64
 				return nil
 			}
 			var err error
-			if rows, hi, err = next(hi + 1); err != nil {
+			if rows, encs, hi, err = next(hi + 1); err != nil {
 				return err
 			}
 		}
@@ -127,9 +132,12 @@ func newWindows(rs store.ReadStore) *windows {
 	return w
 }
 
-func (w *windows) read(ctx context.Context, stream string, lo, hi uint64) ([]wire.EntryRow, error) {
+// read returns the rows of one window and, if the store made them
+// (store.RowBuffer.Encodings), their canonical encodings.
+func (w *windows) read(ctx context.Context, stream string, lo, hi uint64) ([]wire.EntryRow, [][]byte, error) {
 	if w.ri == nil {
-		return w.rs.Range(ctx, stream, lo, hi)
+		rows, err := w.rs.Range(ctx, stream, lo, hi)
+		return rows, nil, err
 	}
 	var buf *store.RowBuffer
 	select {
@@ -137,15 +145,20 @@ func (w *windows) read(ctx context.Context, stream string, lo, hi uint64) ([]wir
 	default:
 		buf = rowBuffers.Get().(*store.RowBuffer)
 	}
+	buf.Encodings = buf.Encodings[:0]
 	rows, err := w.ri.RangeInto(ctx, stream, lo, hi, buf)
 	if err != nil || len(rows) == 0 {
 		w.recycle(buf)
-		return rows, err
+		return rows, nil, err
 	}
 	w.mu.Lock()
 	w.pending = append(w.pending, pendingWindow{buf: buf, last: &rows[len(rows)-1]})
 	w.mu.Unlock()
-	return rows, nil
+	var encs [][]byte
+	if len(buf.Encodings) == len(rows) {
+		encs = buf.Encodings
+	}
+	return rows, encs, nil
 }
 
 // checked notes that row was checked; the last row of the oldest pending

@@ -1,6 +1,7 @@
 package securelog
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -52,7 +53,9 @@ func TestVerifyChainSubRange(t *testing.T) {
 }
 
 // tamperIntoStore is a pebble store whose RangeInto rows (the windows
-// VerifyChain reuses) pass through entry, as if stored so.
+// VerifyChain reuses) pass through entry, as if stored so: a changed row's
+// encoding (store.RowBuffer.Encodings, made from the stored content) is
+// made from the changed content too.
 type tamperIntoStore struct {
 	*pebblestore.Store
 	entry func(*wire.EntryRow)
@@ -61,7 +64,11 @@ type tamperIntoStore struct {
 func (s tamperIntoStore) RangeInto(ctx context.Context, stream string, from, to uint64, buf *store.RowBuffer) ([]wire.EntryRow, error) {
 	rows, err := s.Store.RangeInto(ctx, stream, from, to, buf)
 	for i := range rows {
+		before := wire.EncodeEntry(rows[i].Fields())
 		s.entry(&rows[i])
+		if after := wire.EncodeEntry(rows[i].Fields()); len(buf.Encodings) == len(rows) && !bytes.Equal(after, before) {
+			buf.Encodings[i] = after
+		}
 	}
 	return rows, err
 }

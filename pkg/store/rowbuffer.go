@@ -15,6 +15,14 @@ type RowBuffer struct {
 	Rows []wire.EntryRow
 	// Arena holds the rows' bytes (capacity reused).
 	Arena []byte
+	// Encodings, when a RangeInto leaves it as long as Rows, holds each
+	// row's canonical CBOR encoding (wire.AppendEntry of Rows[i].Fields(),
+	// the bytes its entry hash is computed over), made from the stored
+	// content itself; the rows' text and byte fields then alias it
+	// (wire.AppendEntryRow), so verification hashes these bytes instead of
+	// encoding each row again. A store that does not fill it leaves it
+	// empty (capacity reused).
+	Encodings [][]byte
 }
 
 // RangeIntoStore is implemented by stores that can decode a Range into a

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"slices"
+	"unsafe"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -253,4 +255,51 @@ func DecodeCheckpoint(b []byte) (CheckpointFields, error) {
 		return CheckpointFields{}, decodeError("checkpoint", b, "not in canonical form (SPEC §4.1)")
 	}
 	return f, nil
+}
+
+// AppendEntryRow appends the canonical CBOR encoding of r's entry (exactly
+// AppendEntry(dst, r.Fields())) and re-points r's text and byte fields
+// (all but Seqno, Severity and EntryHash) at their copies inside the
+// appended bytes, so one copy of the content serves both as the row and as
+// the bytes to hash. Those bytes must not be modified while r is in use.
+// dst is grown once, before anything is appended.
+func AppendEntryRow(dst []byte, r *EntryRow) []byte {
+	sev := r.Severity.String()
+	if n := 1 + uintSize(uint64(EntryVersion)) + textSize(len(r.StreamID)) + textSize(len(r.SessionID)) +
+		textSize(len(r.BootID)) + uintSize(r.Seqno) + textSize(len(r.Timestamp)) + textSize(len(r.EventType)) +
+		textSize(len(sev)) + textSize(len(r.Producer)) + textSize(len(r.PayloadEncoding)) + textSize(len(r.Payload)) +
+		textSize(len(r.PrevEntryHash)); cap(dst)-len(dst) < n { // EntrySize
+		dst = slices.Grow(dst, n)
+	}
+	dst = append(dst, majorArray|fieldCount)
+	dst = appendUint(dst, uint64(EntryVersion))
+	dst, r.StreamID = appendTextAlias(dst, r.StreamID)
+	dst, r.SessionID = appendTextAlias(dst, r.SessionID)
+	dst, r.BootID = appendTextAlias(dst, r.BootID)
+	dst = appendUint(dst, r.Seqno)
+	dst, r.Timestamp = appendTextAlias(dst, r.Timestamp)
+	dst, r.EventType = appendTextAlias(dst, r.EventType)
+	dst = appendText(dst, sev)
+	dst, r.Producer = appendTextAlias(dst, r.Producer)
+	dst, r.PayloadEncoding = appendTextAlias(dst, r.PayloadEncoding)
+	dst, r.Payload = appendBytesAlias(dst, r.Payload)
+	dst, r.PrevEntryHash = appendBytesAlias(dst, r.PrevEntryHash)
+	return dst
+}
+
+// appendTextAlias is appendText also returning s's copy in dst (dst must
+// have room: the copy is not moved afterwards).
+func appendTextAlias(dst []byte, s string) ([]byte, string) {
+	dst = appendText(dst, s)
+	if len(s) == 0 {
+		return dst, ""
+	}
+	return dst, unsafe.String(&dst[len(dst)-len(s)], len(s))
+}
+
+// appendBytesAlias is appendBytes also returning b's copy in dst (never
+// nil, capacity capped at its length).
+func appendBytesAlias(dst, b []byte) ([]byte, []byte) {
+	dst = appendBytes(dst, b)
+	return dst, dst[len(dst)-len(b) : len(dst) : len(dst)]
 }

@@ -201,6 +201,10 @@ type interner struct {
 	last  [6]string
 	arena []byte
 	grow  bool // the arena is the caller's to reuse: grow it, don't cap it at arenaSize
+	// encode asks for decodeEntryEncoded: each row's canonical encoding
+	// is appended to encodings.
+	encode    bool
+	encodings [][]byte
 }
 
 // arenaSize is the size of one arena allocation of a scan's rows: small,
@@ -260,6 +264,37 @@ func decodeEntryInto(b []byte, in *interner) (wire.EntryRow, error) {
 		r.Timestamp = unsafe.String(&buf[0], t) // buf[:t] is never written again
 	}
 	r.Payload, r.PrevEntryHash, r.EntryHash = buf[t:i:i], buf[i:j:j], buf[j:]
+	return r, nil
+}
+
+// decodeEntryEncoded decodes an entry row by copying its content once,
+// into its canonical CBOR encoding in in's arena (wire.AppendEntryRow)
+// followed by its entry hash: the row's fields alias those bytes, and the
+// encoding is appended to in.encodings.
+func decodeEntryEncoded(b []byte, in *interner) (wire.EntryRow, error) {
+	d := newDecoder("entry", b)
+	seqno := d.uvarint()
+	stream, sess, boot, ts, evType := d.raw(), d.raw(), d.raw(), d.raw(), d.raw()
+	sev := d.uvarint()
+	producer, enc := d.raw(), d.raw()
+	payload, prev, hash := d.raw(), d.raw(), d.raw()
+	if err := d.finish("entry"); err != nil {
+		return wire.EntryRow{}, err
+	}
+	// The text fields view pebble's buffer only until AppendEntryRow
+	// re-points them at their copies.
+	view := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+	r := wire.EntryRow{
+		Seqno: seqno, StreamID: view(stream), SessionID: view(sess), BootID: view(boot), Timestamp: view(ts),
+		EventType: view(evType), Severity: wire.Severity(sev), Producer: view(producer), PayloadEncoding: view(enc),
+		Payload: payload, PrevEntryHash: prev,
+	}
+	buf := in.bytes(wire.EntrySize(r.Fields()) + len(hash))
+	buf = wire.AppendEntryRow(buf, &r)
+	n := len(buf)
+	buf = append(buf, hash...)
+	r.EntryHash = buf[n:len(buf):len(buf)]
+	in.encodings = append(in.encodings, buf[:n:n])
 	return r, nil
 }
 

@@ -233,10 +233,15 @@ func (s *Store) Range(ctx context.Context, stream string, from, to uint64) ([]wi
 
 // RangeInto is Range decoding into buf (store.RangeIntoStore): its rows
 // and arena are reused, growing the arena until one call's rows fit in it.
+// Each row is copied out of pebble once, straight into its canonical CBOR
+// encoding in the arena (buf.Encodings, which the row's fields alias).
 func (s *Store) RangeInto(ctx context.Context, stream string, from, to uint64, buf *store.RowBuffer) ([]wire.EntryRow, error) {
-	in := &interner{arena: buf.Arena[:0], grow: true}
+	in := &interner{arena: buf.Arena[:0], grow: true, encode: true, encodings: buf.Encodings[:0]}
 	rows, err := s.rangeRows(ctx, stream, from, to, buf.Rows[:0], in)
-	buf.Rows, buf.Arena = rows, in.arena
+	buf.Rows, buf.Arena, buf.Encodings = rows, in.arena, in.encodings
+	if err != nil {
+		buf.Encodings = buf.Encodings[:0]
+	}
 	return rows, err
 }
 
@@ -255,7 +260,11 @@ func (s *Store) rangeRows(ctx context.Context, stream string, from, to uint64, o
 		hi = key(string(p), be64(to+1))
 	}
 	err = scan(db, key(string(p), be64(from)), hi, false, func(_, v []byte) (bool, error) {
-		row, err := decodeEntryInto(v, in)
+		decode := decodeEntryInto
+		if in.encode {
+			decode = decodeEntryEncoded
+		}
+		row, err := decode(v, in)
 		if err != nil {
 			return false, fmt.Errorf("stream %q: %w", stream, err)
 		}

@@ -298,6 +298,16 @@ func (h *harness) testRangeInto(t *testing.T) {
 				t.Fatalf("RangeInto(%s, %d, %d) row %d:\n got %+v\nwant %+v", stream, from, to, i, got[i], want[i])
 			}
 		}
+		// Encodings, where the store makes them, are the rows' canonical
+		// encodings.
+		if len(buf.Encodings) != 0 && len(buf.Encodings) != len(got) {
+			t.Fatalf("RangeInto(%s, %d, %d): %d encodings for %d rows", stream, from, to, len(buf.Encodings), len(got))
+		}
+		for i, enc := range buf.Encodings {
+			if want := wire.EncodeEntry(want[i].Fields()); !bytes.Equal(enc, want) {
+				t.Fatalf("RangeInto(%s, %d, %d) row %d: encoding\n got %x\nwant %x", stream, from, to, i, enc, want)
+			}
+		}
 	}
 	if !reflect.DeepEqual(kept, keptWant) {
 		t.Fatal("rows of another RowBuffer changed")
