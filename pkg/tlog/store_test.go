@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -165,5 +166,74 @@ func TestTreeFailedCommit(t *testing.T) {
 	wn, wroot := refRoot(t, st)
 	if n != 14 || n != wn || root != wroot {
 		t.Fatalf("tree %d %v, reference %d %v", n, root, wn, wroot)
+	}
+}
+
+// A Tree extended by random batches, some of which fail to commit and
+// some after a reopen (a new Tree over the store: no right edge kept),
+// has tlog's root after every batch and stores tlog's tiles.
+func TestTreeRandomBatches(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	if err := st.Init(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	const most = 20_000
+	ref := refTree(t, most)
+	tree, err := NewTree(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	next := 1
+	for step := 0; next <= most; step++ {
+		n := min(1+rng.IntN(40), most-next+1)
+		if rng.IntN(4) == 0 {
+			n = min(1+rng.IntN(1500), most-next+1)
+		}
+		fail := rng.IntN(5) == 0
+		rows := make([]wire.EntryRow, n)
+		for i := range rows {
+			h := leaf(next + i - 1)
+			if fail {
+				h = leaf(most + next + i) // not what the log will hold
+			}
+			rows[i] = wire.EntryRow{Seqno: uint64(next + i), EntryHash: h}
+		}
+		meta, err := tree.PrepareCommit(ctx, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fail {
+			tree.FinishCommit(errors.New("disk full"))
+		} else {
+			err = st.CommitBatch(ctx, store.Batch{Entries: rows, Meta: meta})
+			tree.FinishCommit(err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next += n
+		}
+		size, root, err := tree.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := tlog.TreeHash(int64(next-1), ref)
+		if size != int64(next-1) || root != want {
+			t.Fatalf("step %d (fail %v): tree %d %v, want %d %v", step, fail, size, root, next-1, want)
+		}
+		if rng.IntN(10) == 0 {
+			if tree, err = NewTree(st); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tiles := StoreTiles(ctx, st)
+	for _, tl := range tlog.NewTiles(TileHeight, 0, most) {
+		want, _ := tlog.ReadTileData(tl, ref)
+		got, ok, err := tiles.ReadTile(TileID{tl.L, tl.N})
+		if err != nil || !ok || string(got) != string(want) {
+			t.Fatalf("tile %v: stored %d bytes (%v, %v), want tlog's %d", tl, len(got), ok, err, len(want))
+		}
 	}
 }
