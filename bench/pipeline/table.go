@@ -87,6 +87,7 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 		treeRatio    = &row{metric: "issue 11: pipeline committed, tree on ÷ tree off (each interleaved pair, relaxed sync)", target: "≥ 0.9", format: f3}
 		treeCPUOn    = &row{metric: "issue 11: pipeline process CPU µs/event, tree on (interleaved pairs)", target: "", format: f2}
 		treeCPUOff   = &row{metric: "issue 11: pipeline process CPU µs/event, tree off (interleaved pairs)", target: "", format: f2}
+		treeCPURatio = &row{metric: "issue 11: pipeline process CPU per event, tree off ÷ tree on (each interleaved pair; the rate ratio where CPU-bound)", target: "", format: f3}
 		ckptWitness  = &row{metric: "issue 11: time to checkpointed p99, local tlog-witness configured", target: "≤ 1,500 ms", format: fms}
 		tlogProof1M  = &row{metric: "issue 11: tlog inclusion proof in a 1,000,000-entry log, p99", target: "≤ 1 ms", format: fus}
 		tlogProofCPU = &row{metric: "issue 11: tlog inclusion proof in a 1,000,000-entry log, CPU µs", target: "", format: f0}
@@ -126,7 +127,7 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 			ratioRelaxed.add(r.rate / raw)
 			committedRel.add(r.rate)
 			rawRelaxed.add(raw)
-			if err := tableTlogRuns(run, oo, raw, tlogRows{committedOn, committedOff, treeRatio, treeCPUOn, treeCPUOff, ckptWitness}); err != nil {
+			if err := tableTlogRuns(run, oo, raw, tlogRows{committedOn, committedOff, treeRatio, treeCPUOn, treeCPUOff, treeCPURatio, ckptWitness}); err != nil {
 				fail(err)
 			}
 			op, err := runOpen(oo, r.rate/2, duration)
@@ -196,7 +197,7 @@ func runTable(o options, runs int, duration time.Duration, burstN int, big bool)
 	fmt.Printf("\n| metric | median of %d | target | load average (1 min) per run |\n|---|---|---|---|\n", runs)
 	for _, r := range []*row{ratioRelaxed, committedRel, rawRelaxed, ratioAlways, openP99, groupP99, groupRate, rss, batchRatio,
 		proof10k, proof1M, verifyRate, verifyCPU, auditTime, auditCPU, auditRSS, burstGap,
-		committedOn, committedOff, treeRatio, treeCPUOn, treeCPUOff, ckptWitness, tlogProof1M, tlogProofCPU} {
+		committedOn, committedOff, treeRatio, treeCPUOn, treeCPUOff, treeCPURatio, ckptWitness, tlogProof1M, tlogProofCPU} {
 		fmt.Println(r)
 	}
 }
@@ -299,7 +300,7 @@ func runAuditChild(path string) ([3]float64, error) {
 
 // tlogRows are issue 11's pipeline rows of the table.
 type tlogRows struct {
-	committedOn, committedOff, treeRatio, cpuOn, cpuOff, ckptWitness *row
+	committedOn, committedOff, treeRatio, cpuOn, cpuOff, cpuRatio, ckptWitness *row
 }
 
 // tableTlogRuns measures issue 11's pipeline rows after the relaxed closed
@@ -325,6 +326,7 @@ func tableTlogRuns(run int, o options, raw float64, rows tlogRows) error {
 		rows.treeRatio.add(p.ratio())
 		rows.cpuOn.add(p.cpuOn)
 		rows.cpuOff.add(p.cpuOff)
+		rows.cpuRatio.add(p.cpuOff / p.cpuOn)
 	}
 	w := o
 	w.witness, w.events, w.samples = true, max(o.events/4, o.producers), 2*o.samples
