@@ -42,6 +42,7 @@ type Reader struct {
 	tlogNote   []byte // the "tlog" member's checkpoint (nil: none)
 	proofsOff  int64  // offset just after tlog.proofs' '['
 	proofs     uint64
+	joins      int // pieces of the parallel first pass joined (scanParallel)
 }
 
 type segInfo struct {
