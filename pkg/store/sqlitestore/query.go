@@ -21,6 +21,11 @@ var (
 // the indexes of migration 7 (stream_id, timestamp, seqno) rely on.
 func timeText(ns int64) string { return wire.FormatTime(time.Unix(0, ns)) }
 
+// urgentTerm is the WHERE term of the urgent index (migration 9): the
+// severities warning and more urgent (wire.Warning and below), as SQL
+// literals.
+var urgentTerm = "severity IN ('" + strings.Join(wire.SeverityNames()[:wire.Warning+1], "', '") + "')"
+
 // prefixEnd is the smallest string greater than every string starting with
 // p, or "" if there is none.
 func prefixEnd(p string) string {
@@ -73,11 +78,17 @@ func querySQL(f query.Filter) (string, []any, error) {
 		where = append(where, "producer = ?")
 		args = append(args, f.Producer)
 	}
+	urgent := f.HasSeverity && f.MinSeverity <= wire.Warning
 	if f.HasSeverity {
 		names := wire.SeverityNames()[:f.MinSeverity+1]
 		where = append(where, "severity IN (?"+strings.Repeat(",?", len(names)-1)+")")
 		for _, n := range names {
 			args = append(args, n)
+		}
+		if urgent {
+			// The partial index's own term, verbatim: SQLite uses a partial
+			// index only when the query's WHERE contains its WHERE term.
+			where = append(where, urgentTerm)
 		}
 	}
 	// A cursor at or past a time bound makes that bound redundant; leaving
@@ -113,11 +124,16 @@ func querySQL(f query.Filter) (string, []any, error) {
 	// A type prefix is a range of event_type: on the stream+type index
 	// SQLite would read every entry of the range and sort them by time.
 	// Walking an index that is already in time order (the producer's, else
-	// the stream's) and filtering stops after one page.
+	// the urgent one's for a minimum severity of warning or more, else the
+	// stream's) and filtering stops after one page. A minimum severity
+	// alone walks the urgent index: the stream's would read every info
+	// and debug entry in between.
 	from := "secure_log"
 	switch {
 	case f.TypePrefix && f.Type != "" && f.Producer != "":
 		from = "secure_log INDEXED BY idx_secure_log_stream_producer_time"
+	case (f.TypePrefix || f.Type == "") && f.Producer == "" && urgent:
+		from = "secure_log INDEXED BY idx_secure_log_stream_urgent_time"
 	case f.TypePrefix && f.Type != "":
 		from = "secure_log INDEXED BY idx_secure_log_stream_time"
 	}

@@ -17,8 +17,10 @@ type migration struct {
 // M5, the key/value table behind store.Batcher meta records, and M6, the
 // stored Merkle tree chunks of store.SegmentTreeStore, M7, the
 // secondary indexes of entry queries (stream+time, stream+type,
-// stream+producer; query.go), and M8, the segment-id reservations of
-// store.SegmentReserver. The reference's
+// stream+producer; query.go), M8, the segment-id reservations of
+// store.SegmentReserver, and M9, the urgent index: stream+time of the
+// entries of severity warning or more only (a partial index, the
+// counterpart of the pebble store's xs/ records). The reference's
 // M4 seed row is written by Init instead, with an RFC 3339 created_at
 // (DECISIONS 22).
 var migrations = []migration{
@@ -110,6 +112,9 @@ var migrations = []migration{
 			stream_id  TEXT PRIMARY KEY,
 			segment_id INTEGER NOT NULL UNIQUE
 		)`,
+	}},
+	{9, []string{
+		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_urgent_time ON secure_log (stream_id, timestamp, seqno) WHERE ` + urgentTerm,
 	}},
 }
 
