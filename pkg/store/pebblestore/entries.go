@@ -70,12 +70,11 @@ func (s *Store) unreserve(seqnos []uint64) {
 // entryWriter sets entry records in a batch, reusing its key and value
 // buffers (pebble copies both into the batch).
 type entryWriter struct {
-	k, v    []byte
-	noIndex bool // WithoutQueryIndexesForBenchmark
+	k, v []byte
 }
 
-// set adds the row, its seqno record and its secondary index records
-// (index.go) to the batch.
+// set adds the row and its seqno record to the batch (the secondary index
+// records of a batch's rows are added by indexBatch, index.go).
 func (w *entryWriter) set(b *pebble.Batch, row wire.EntryRow) error {
 	w.k = binary.BigEndian.AppendUint64(append(w.k[:0], prefixEntry...), row.Seqno)
 	w.v = append(w.v[:0], row.StreamID...)
@@ -84,15 +83,7 @@ func (w *entryWriter) set(b *pebble.Batch, row wire.EntryRow) error {
 	}
 	w.k = binary.BigEndian.AppendUint64(appendEscStream(append(w.k[:0], prefixStreamEntry...), row.StreamID), row.Seqno)
 	w.v = appendEntry(w.v[:0], row)
-	if err := b.Set(w.k, w.v, nil); err != nil {
-		return err
-	}
-	if w.noIndex {
-		return nil
-	}
-	var err error
-	w.k, err = setIndexes(b, w.k, row)
-	return err
+	return b.Set(w.k, w.v, nil)
 }
 
 // Insert stores the row durably.
@@ -112,14 +103,14 @@ func (s *Store) Insert(ctx context.Context, row wire.EntryRow) (uint64, error) {
 	defer s.unreserve(seqnos)
 	b := db.NewBatch()
 	defer b.Close()
-	w := entryWriter{noIndex: s.opts.noQueryIndexes}
+	var w entryWriter
 	if err := w.set(b, row); err != nil {
 		return 0, err
 	}
 	if !s.opts.noQueryIndexes {
 		s.cmu.Lock()
 		defer s.cmu.Unlock()
-		if err := addCounts(db, b, []wire.EntryRow{row}); err != nil {
+		if err := indexBatch(db, b, []wire.EntryRow{row}); err != nil {
 			return 0, err
 		}
 	}
@@ -149,7 +140,7 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 	}
 	b := db.NewBatch()
 	defer b.Close()
-	w := entryWriter{noIndex: s.opts.noQueryIndexes}
+	var w entryWriter
 	for _, r := range batch.Entries {
 		if err := w.set(b, r); err != nil {
 			return err
@@ -166,7 +157,7 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 	if len(batch.Entries) > 0 && !s.opts.noQueryIndexes {
 		s.cmu.Lock()
 		defer s.cmu.Unlock()
-		if err := addCounts(db, b, batch.Entries); err != nil {
+		if err := indexBatch(db, b, batch.Entries); err != nil {
 			return err
 		}
 	}
@@ -346,9 +337,9 @@ func (s *Store) CountEntries(ctx context.Context, stream string) (uint64, error)
 	if err != nil || !found {
 		return 0, err
 	}
-	n, err := u64(v)
+	m, err := decodeMark(v)
 	if err != nil {
 		return 0, fmt.Errorf("pebble store %q: entry count of %q: %w", s.dir, stream, err)
 	}
-	return n, nil
+	return m.count, nil
 }

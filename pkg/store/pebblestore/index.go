@@ -12,24 +12,44 @@ import (
 )
 
 // Secondary indexes of the entries (issue 12), written in the same synced
-// batch as the entry. Keys end in the entry's position (query.Position:
-// timestamp, then seqno) so each index scans in query order; the value is
-// the entry's severity (one byte), so a severity filter needs no row read.
+// batch as the entries. Each index is a set of key ranges, one per stream
+// and index value, holding the entries' positions (query.Position:
+// timestamp, then seqno) in order:
 //
-//	xt/<stream><time><seqno>              stream + time
-//	xy/<stream><event_type><time><seqno>  stream + type (escaped like a stream name)
-//	xp/<stream><producer><time><seqno>    stream + producer
-//	xs/<stream><severity><time><seqno>    stream + severity + time of the urgent
-//	                                      entries only (severity warning or more,
-//	                                      one byte; schema 5)
+//	xt/<stream><run><pos>              stream + time
+//	xy/<stream><event_type><run><pos>  stream + type (escaped like a stream name)
+//	xp/<stream><producer><run><pos>    stream + producer
+//	xs/<stream><severity><run><pos>    stream + severity + time of the urgent
+//	                                   entries only (severity warning or more,
+//	                                   one byte)
+//
+// Schema 6 writes one record per batch and range, not one per entry: the
+// record of run runInOrder is a list of the batch's entries in that range,
+// keyed by the position of its first one; its value is the first entry's
+// severity, then for each further entry the zigzag varint of its seqno's
+// difference to the previous one, the uvarint of its time's difference
+// (never negative) and its severity (listMax entries at most, then a new
+// list starts). An entry is in order when its position is after every
+// position of its stream's earlier in-order entries (the stream's high
+// mark, kept beside its count in cn/): the in-order entries of a stream
+// rise in position with every record written, so a range's lists never
+// overlap and its keys sort them. An entry that is not in order (the
+// clock stepped back, or Insert of an older entry) gets its own record of
+// run runLate, valued its severity alone: a list of one. A query merges
+// the two runs of a range (source.go).
+//
+// Fewer, larger records are what make the indexes cheap: pebble's cost —
+// memtable inserts, flushes and compactions — grows with the number of
+// records more than with their bytes.
 //
 // Urgent entries are few in an audit trail, so xs costs little to write and
 // answers a minimum-severity filter (warning … emergency: a merge of the
 // ranges of that severity and the more urgent ones) without walking the
 // many info and debug entries of xt.
 //
-// <time> is the timestamp's Unix nanoseconds (query.TimeKey) as be64 with the
-// sign bit flipped, so byte order is numeric order.
+// <pos> is the timestamp's Unix nanoseconds (query.TimeKey) as be64 with
+// the sign bit flipped, so byte order is numeric order, then the seqno
+// (be64).
 var (
 	prefixIdxTime     = "xt/"
 	prefixIdxType     = "xy/"
@@ -37,6 +57,16 @@ var (
 	prefixIdxUrgent   = "xs/"
 	prefixCount       = "cn/"
 )
+
+// The runs of an index range.
+const (
+	runInOrder = 'o'
+	runLate    = 'l'
+)
+
+// listMax is the most entries one list record holds: a query that seeks
+// into a list decodes at most this many.
+const listMax = 128
 
 // appendPos appends the position suffix of an index key.
 func appendPos(dst []byte, p query.Position) []byte {
@@ -53,205 +83,248 @@ func decodePos(k []byte) (query.Position, bool) {
 	return query.Position{Time: int64(binary.BigEndian.Uint64(s) ^ (1 << 63)), Seqno: binary.BigEndian.Uint64(s[8:])}, true
 }
 
-// timeBound is the index key prefix of every position at time t.
-func timeBound(prefix []byte, t int64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte{}, prefix...), uint64(t)^(1<<63))
-}
-
 // urgentMax is the least urgent severity the urgent index (xs/) holds.
 const urgentMax = wire.Warning
 
-// setUrgent adds the row's urgent index record to b when its severity is
-// urgentMax or more urgent, reusing buf.
-func setUrgent(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) {
-	if row.Severity > urgentMax {
-		return buf, nil
-	}
-	buf = append(appendEscStream(append(buf[:0], prefixIdxUrgent...), row.StreamID), byte(row.Severity))
-	buf = appendPos(buf, query.Key(row))
-	return buf, b.Set(buf, []byte{byte(row.Severity)}, nil)
+// streamMark is what cn/<stream> holds: the stream's entry count and the
+// high mark of its in-order entries (be64 count ‖ be64 time ‖ be64 seqno;
+// count only, 8 bytes, before schema 6).
+type streamMark struct {
+	count  uint64
+	high   query.Position
+	hasAny bool // high is set (the stream has an in-order entry)
 }
 
-// setIndexes adds the row's index records to b, reusing buf.
-func setIndexes(b *pebble.Batch, buf []byte, row wire.EntryRow) ([]byte, error) {
-	pos := query.Key(row)
-	val := []byte{byte(row.Severity)}
-	buf = appendPos(appendEscStream(append(buf[:0], prefixIdxTime...), row.StreamID), pos)
-	if err := b.Set(buf, val, nil); err != nil {
-		return buf, err
+func (m streamMark) encode() []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 24), m.count)
+	if !m.hasAny {
+		return b
 	}
-	buf = appendPos(appendEscStream(appendEscStream(append(buf[:0], prefixIdxType...), row.StreamID), row.EventType), pos)
-	if err := b.Set(buf, val, nil); err != nil {
-		return buf, err
-	}
-	buf = appendPos(appendEscStream(appendEscStream(append(buf[:0], prefixIdxProducer...), row.StreamID), row.Producer), pos)
-	if err := b.Set(buf, val, nil); err != nil {
-		return buf, err
-	}
-	return setUrgent(b, buf, row)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.high.Time))
+	return binary.BigEndian.AppendUint64(b, m.high.Seqno)
 }
 
-// What an older schema lacks (backfill).
-const (
-	fillIndexes = 1 << iota // every index record (schema 1)
-	fillCounts              // the per-stream entry counts (schemas 1 and 2)
-	fillUrgent              // the urgent index records (schemas 1 to 3)
-	dropUrgent              // delete schema 4's urgent records (keyed without the severity) first
-)
-
-// backfill writes what an older schema lacks for every stored entry (the
-// fill* bits of what), committing every chunk rows.
-func backfill(db *pebble.DB, chunk int, what int) error {
-	if what&dropUrgent != 0 {
-		p := []byte(prefixIdxUrgent)
-		if err := db.DeleteRange(p, upperBound(p), pebble.Sync); err != nil {
-			return err
-		}
+func decodeMark(v []byte) (streamMark, error) {
+	switch len(v) {
+	case 8:
+		return streamMark{count: binary.BigEndian.Uint64(v)}, nil
+	case 24:
+		return streamMark{count: binary.BigEndian.Uint64(v), hasAny: true,
+			high: query.Position{Time: int64(binary.BigEndian.Uint64(v[8:])), Seqno: binary.BigEndian.Uint64(v[16:])}}, nil
 	}
-	p := []byte(prefixStreamEntry)
-	b := db.NewBatch()
-	defer func() { _ = b.Close() }()
-	var buf []byte
-	counts := map[string]uint64{}
-	n := 0
-	err := scan(db, p, upperBound(p), false, func(k, v []byte) (bool, error) {
-		stream, _, err := unescStream(k[len(p):])
-		if err != nil {
-			return false, err
-		}
-		counts[stream]++
-		if what&(fillIndexes|fillUrgent) == 0 {
-			return true, nil
-		}
-		row, err := decodeEntry(v)
-		if err != nil {
-			return false, err
-		}
-		if what&fillIndexes != 0 {
-			buf, err = setIndexes(b, buf, row)
-		} else {
-			buf, err = setUrgent(b, buf, row)
-		}
-		if err != nil {
-			return false, err
-		}
-		if n++; n%chunk == 0 {
-			if err := b.Commit(pebble.Sync); err != nil {
-				return false, err
-			}
-			_ = b.Close()
-			b = db.NewBatch()
-		}
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	for stream, c := range counts {
-		if what&fillCounts == 0 {
-			break
-		}
-		if err := b.Set(key(prefixCount, escStream(stream)), be64(c), nil); err != nil {
-			return err
-		}
-	}
-	return b.Commit(pebble.Sync)
+	return streamMark{}, fmt.Errorf("want 8 or 24 bytes (count, high mark), got %d", len(v))
 }
 
-// addCounts adds the rows to their streams' entry counts in b. The caller
-// holds s.cmu until b is committed.
-func addCounts(r pebble.Reader, b *pebble.Batch, rows []wire.EntryRow) error {
-	per := map[string]uint64{}
-	for _, row := range rows {
-		per[row.StreamID]++
+// indexer turns batches of rows into index records and entry counts.
+// Marks are the streams' counts and high marks as of the last batch; a
+// stream missing from it is read from r (or starts empty without r).
+type indexer struct {
+	r     pebble.Reader
+	marks map[string]*streamMark
+	lists map[string]*list // in-order lists of the batch by range prefix
+	order []*list
+	buf   []byte
+}
+
+// list is one in-order list record being built.
+type list struct {
+	key  []byte // range prefix ‖ runInOrder ‖ first position
+	val  []byte
+	last query.Position
+	n    int
+}
+
+// mark returns the stream's mark, loading it on first use.
+func (ix *indexer) mark(stream string) (*streamMark, error) {
+	if m, ok := ix.marks[stream]; ok {
+		return m, nil
 	}
-	for stream, n := range per {
-		k := key(prefixCount, escStream(stream))
-		v, found, err := get(r, k)
+	m := &streamMark{}
+	if ix.r != nil {
+		v, found, err := get(ix.r, key(prefixCount, escStream(stream)))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var cur uint64
 		if found {
-			if cur, err = u64(v); err != nil {
-				return fmt.Errorf("entry count of %q: %w", stream, err)
+			if *m, err = decodeMark(v); err != nil {
+				return nil, fmt.Errorf("entry count of %q: %w", stream, err)
 			}
 		}
-		if err := b.Set(k, be64(cur+n), nil); err != nil {
+	}
+	if ix.marks == nil {
+		ix.marks = map[string]*streamMark{}
+	}
+	ix.marks[stream] = m
+	return m, nil
+}
+
+// add adds the rows' index records to b and counts them; flush writes the
+// lists, counts writes the marks.
+func (ix *indexer) add(b *pebble.Batch, rows []wire.EntryRow) error {
+	for _, row := range rows {
+		m, err := ix.mark(row.StreamID)
+		if err != nil {
+			return err
+		}
+		m.count++
+		pos := query.Key(row)
+		late := m.hasAny && pos.Compare(m.high) <= 0
+		if !late {
+			m.high, m.hasAny = pos, true
+		}
+		ix.buf = appendEscStream(append(ix.buf[:0], prefixIdxTime...), row.StreamID)
+		if err := ix.record(b, ix.buf, pos, row.Severity, late); err != nil {
+			return err
+		}
+		ix.buf = appendEscStream(appendEscStream(append(ix.buf[:0], prefixIdxType...), row.StreamID), row.EventType)
+		if err := ix.record(b, ix.buf, pos, row.Severity, late); err != nil {
+			return err
+		}
+		ix.buf = appendEscStream(appendEscStream(append(ix.buf[:0], prefixIdxProducer...), row.StreamID), row.Producer)
+		if err := ix.record(b, ix.buf, pos, row.Severity, late); err != nil {
+			return err
+		}
+		if row.Severity <= urgentMax {
+			ix.buf = append(appendEscStream(append(ix.buf[:0], prefixIdxUrgent...), row.StreamID), byte(row.Severity))
+			if err := ix.record(b, ix.buf, pos, row.Severity, late); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// record adds the entry at pos to the range with prefix p: a late record
+// at once, else to the range's list of this batch.
+func (ix *indexer) record(b *pebble.Batch, p []byte, pos query.Position, sev wire.Severity, late bool) error {
+	if late {
+		k := appendPos(append(p, runLate), pos)
+		return b.Set(k, []byte{byte(sev)}, nil)
+	}
+	l := ix.lists[string(p)]
+	if l != nil && l.n == listMax {
+		if err := b.Set(l.key, l.val, nil); err != nil {
+			return err
+		}
+		l.n = 0
+	}
+	if l == nil {
+		if ix.lists == nil {
+			ix.lists = map[string]*list{}
+		}
+		l = &list{}
+		ix.lists[string(p)] = l
+		ix.order = append(ix.order, l)
+	}
+	if l.n == 0 {
+		l.key = appendPos(append(append(l.key[:0], p...), runInOrder), pos)
+		l.val = append(l.val[:0], byte(sev))
+	} else {
+		l.val = binary.AppendVarint(l.val, int64(pos.Seqno-l.last.Seqno))
+		l.val = binary.AppendUvarint(l.val, uint64(pos.Time-l.last.Time))
+		l.val = append(l.val, byte(sev))
+	}
+	l.last = pos
+	l.n++
+	return nil
+}
+
+// flush writes the lists built since the last flush to b.
+func (ix *indexer) flush(b *pebble.Batch) error {
+	for _, l := range ix.order {
+		if l.n == 0 {
+			continue
+		}
+		if err := b.Set(l.key, l.val, nil); err != nil {
+			return err
+		}
+	}
+	clear(ix.lists)
+	ix.order = ix.order[:0]
+	return nil
+}
+
+// counts writes the streams' marks (counts and high marks) to b.
+func (ix *indexer) counts(b *pebble.Batch) error {
+	for stream, m := range ix.marks {
+		if err := b.Set(key(prefixCount, escStream(stream)), m.encode(), nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// indexBatch adds the rows' index records and the new counts of their
+// streams to b. The caller holds s.cmu until b is committed (the marks
+// are read-modify-write records).
+func indexBatch(r pebble.Reader, b *pebble.Batch, rows []wire.EntryRow) error {
+	ix := indexer{r: r}
+	if err := ix.add(b, rows); err != nil {
+		return err
+	}
+	if err := ix.flush(b); err != nil {
+		return err
+	}
+	return ix.counts(b)
+}
+
+// rebuildIndexes drops every index record and count and writes them anew
+// from the stored entries (the upgrade from an older schema), committing
+// every chunk rows.
+func rebuildIndexes(db *pebble.DB, chunk int) error {
+	for _, p := range []string{prefixIdxTime, prefixIdxType, prefixIdxProducer, prefixIdxUrgent, prefixCount} {
+		if err := db.DeleteRange([]byte(p), upperBound([]byte(p)), pebble.Sync); err != nil {
+			return err
+		}
+	}
+	p := []byte(prefixStreamEntry)
+	b := db.NewBatch()
+	defer func() { _ = b.Close() }()
+	ix := indexer{}
+	rows := make([]wire.EntryRow, 0, chunk)
+	write := func() error {
+		if err := ix.add(b, rows); err != nil {
+			return err
+		}
+		rows = rows[:0]
+		if err := ix.flush(b); err != nil {
+			return err
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return err
+		}
+		_ = b.Close()
+		b = db.NewBatch()
+		return nil
+	}
+	err := scan(db, p, upperBound(p), false, func(_, v []byte) (bool, error) {
+		row, err := decodeEntry(v)
+		if err != nil {
+			return false, err
+		}
+		if rows = append(rows, row); len(rows) == chunk {
+			return true, write()
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := ix.add(b, rows); err != nil {
+		return err
+	}
+	if err := ix.flush(b); err != nil {
+		return err
+	}
+	if err := ix.counts(b); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
 // maxMergeTypes bounds the distinct event types a prefix query merges;
 // beyond it the query scans the time index and filters rows.
 const maxMergeTypes = 64
-
-// source is one ordered index range being merged.
-type source struct {
-	it     *pebble.Iterator
-	prefix []byte // the index range's key prefix (for seeks)
-	seek   []byte // seek key buffer
-	ok     bool
-	pos    query.Position
-	sev    wire.Severity
-	desc   bool
-}
-
-func (s *source) load() {
-	for s.ok {
-		pos, ok := decodePos(s.it.Key())
-		v := s.it.Value()
-		if ok && len(v) == 1 {
-			s.pos, s.sev = pos, wire.Severity(v[0])
-			return
-		}
-		s.step() // a malformed record is skipped
-	}
-}
-
-func (s *source) step() {
-	if s.desc {
-		s.ok = s.it.Prev()
-	} else {
-		s.ok = s.it.Next()
-	}
-}
-
-// openSource opens the index range under prefix that the filter's time
-// bounds and cursor allow, positioned at its first record in order.
-func openSource(r pebble.Reader, prefix []byte, f query.Filter) (*source, error) {
-	lo, hi := append([]byte{}, prefix...), upperBound(prefix)
-	if f.HasSince {
-		lo = timeBound(prefix, f.Since)
-	}
-	if f.HasUntil {
-		hi = timeBound(prefix, f.Until)
-	}
-	if f.HasAfter {
-		k := appendPos(append([]byte{}, prefix...), f.After)
-		if f.Order == query.Oldest {
-			if k = append(k, 0); string(k) > string(lo) { // smallest key after the cursor
-				lo = k
-			}
-		} else if hi == nil || string(k) < string(hi) {
-			hi = k
-		}
-	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return nil, err
-	}
-	s := &source{it: it, prefix: prefix, desc: f.Order == query.Newest}
-	if s.desc {
-		s.ok = it.Last()
-	} else {
-		s.ok = it.First()
-	}
-	s.load()
-	return s, nil
-}
 
 // distinctTypes lists the stream's event types that start with prefix, by
 // skipping from one type to the next; more reports that there are more
@@ -308,14 +381,16 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 		}
 	}()
 	for _, prefixes := range plan {
-		g := make(group, 0, len(prefixes))
+		g := make(group, 0, 2*len(prefixes))
 		for _, p := range prefixes {
-			src, err := openSource(r, p, f)
-			if err != nil {
-				groups = append(groups, g)
-				return nil, false, err
+			for _, run := range []byte{runInOrder, runLate} {
+				src, err := openSource(r, append(append(make([]byte, 0, len(p)+1), p...), run), f)
+				if err != nil {
+					groups = append(groups, g)
+					return nil, false, err
+				}
+				g = append(g, src)
 			}
-			g = append(g, src)
 		}
 		groups = append(groups, g)
 	}
@@ -354,7 +429,8 @@ func (s *Store) queryEntries(r pebble.Reader, f query.Filter) ([]wire.EntryRow, 
 }
 
 // planQuery picks the index ranges of a filter: a list of groups, each a
-// list of key prefixes whose records are merged (OR); the groups are
+// list of range prefixes whose records (both runs of each) are merged
+// (OR); the groups are
 // intersected (AND). Exact type → its type range; a type prefix → the
 // merge of its types' ranges (or, with more than maxMergeTypes types, the
 // time index and a row check); a producer → its range; a minimum severity

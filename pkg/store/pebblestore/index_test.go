@@ -19,17 +19,18 @@ import (
 func quietStore() *Store { return New(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))) }
 
 // TestUpgradeBuildsIndexes: a store of schema version 1 (entries without
-// index records), 2 (without entry counts), 3 (without the urgent index)
-// or 4 (urgent index keyed without the severity) gets them on open and then answers queries like a scan and counts its
-// entries; the current version is recorded.
+// index records), 2 (without entry counts), 3 (without the urgent index),
+// 4 (urgent index keyed without the severity) or 5 (one index record per
+// entry, counts without high marks) gets schema 6's index lists and counts
+// on open — the old records gone — and then answers queries like a scan
+// and counts its entries; the current version is recorded.
 func TestUpgradeBuildsIndexes(t *testing.T) {
-	for _, from := range []byte{1, 2, 3, 4} {
+	for _, from := range []byte{1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprintf("from%d", from), func(t *testing.T) { testUpgrade(t, from) })
 	}
 }
 
-// testUpgrade makes a store of schema version from (1: no index records
-// and counts, 2: no counts) and opens it.
+// testUpgrade makes a store of schema version from and opens it.
 func testUpgrade(t *testing.T, from byte) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "db")
@@ -40,7 +41,11 @@ func testUpgrade(t *testing.T, from byte) {
 	var rows []wire.EntryRow
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := uint64(1); i <= 25; i++ {
-		rows = append(rows, wire.EntryRow{Seqno: i, StreamID: "default", Timestamp: wire.FormatTime(base.Add(time.Duration(i) * time.Second)),
+		at := base.Add(time.Duration(i) * time.Second)
+		if i == 20 {
+			at = base // the clock stepped back: a late entry
+		}
+		rows = append(rows, wire.EntryRow{Seqno: i, StreamID: "default", Timestamp: wire.FormatTime(at),
 			EventType: fmt.Sprintf("t.%d", i%3), Producer: fmt.Sprintf("p%d", i%2), Severity: wire.Severity(i % 8),
 			Payload: []byte{}, PrevEntryHash: make([]byte, 32), EntryHash: make([]byte, 32)})
 	}
@@ -50,34 +55,49 @@ func testUpgrade(t *testing.T, from byte) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Make it a version 1 store: no index records.
+	// Replace the index records and counts with those of schema from.
 	db, err := pebble.Open(dir, &pebble.Options{Logger: slogLogger{slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	drop := []string{prefixIdxUrgent}
-	if from <= 2 {
-		drop = append(drop, prefixCount)
-	}
-	if from == 1 {
-		drop = append(drop, prefixIdxTime, prefixIdxType, prefixIdxProducer)
-	}
-	for _, p := range drop {
+	for _, p := range []string{prefixIdxTime, prefixIdxType, prefixIdxProducer, prefixIdxUrgent, prefixCount} {
 		if err := db.DeleteRange([]byte(p), upperBound([]byte(p)), pebble.Sync); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if from == 4 { // schema 4's urgent keys: no severity byte
-		for _, r := range rows {
-			if r.Severity <= urgentMax {
-				k := appendPos(appendEscStream([]byte(prefixIdxUrgent), r.StreamID), query.Key(r))
-				if err := db.Set(k, []byte{byte(r.Severity)}, pebble.Sync); err != nil {
+	b := db.NewBatch()
+	for _, r := range rows {
+		pos, sev := query.Key(r), []byte{byte(r.Severity)}
+		if from >= 2 { // schemas 2 to 5: one record per entry, keyed by its position
+			for _, k := range [][]byte{
+				appendPos(appendEscStream([]byte(prefixIdxTime), r.StreamID), pos),
+				appendPos(appendEscStream(appendEscStream([]byte(prefixIdxType), r.StreamID), r.EventType), pos),
+				appendPos(appendEscStream(appendEscStream([]byte(prefixIdxProducer), r.StreamID), r.Producer), pos),
+			} {
+				if err := b.Set(k, sev, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
+		if r.Severity <= urgentMax && from >= 4 {
+			k := appendEscStream([]byte(prefixIdxUrgent), r.StreamID)
+			if from == 5 {
+				k = append(k, byte(r.Severity))
+			}
+			if err := b.Set(appendPos(k, pos), sev, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if err := db.Set(keyVersion, []byte{from}, pebble.Sync); err != nil {
+	if from >= 3 { // schemas 3 to 5: the count alone
+		if err := b.Set(key(prefixCount, escStream("default")), be64(uint64(len(rows))), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Set(keyVersion, []byte{from}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -108,19 +128,29 @@ func testUpgrade(t *testing.T, from byte) {
 			}
 		}
 	}
-	urgent := key(prefixIdxUrgent, escStream("default"))
-	n := 0
-	if err := scan(s.db, urgent, upperBound(urgent), false, func(k, _ []byte) (bool, error) {
-		n++
-		if k[len(urgent)] > byte(urgentMax) || len(k) != len(urgent)+17 {
-			t.Errorf("urgent index key %x after the upgrade is not <severity><position>", k)
+	// Schema 6: the time index is one list of the 24 entries in order and
+	// the late entry's own record; no record of an older schema is left.
+	for _, p := range []string{prefixIdxTime, prefixIdxType, prefixIdxProducer, prefixIdxUrgent} {
+		if err := scan(s.db, []byte(p), upperBound([]byte(p)), false, func(k, _ []byte) (bool, error) {
+			if run := k[len(k)-17]; run != runInOrder && run != runLate {
+				t.Errorf("index key %x after the upgrade has no run byte", k)
+			}
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
 		}
+	}
+	xt := key(prefixIdxTime, escStream("default"))
+	var keys []byte
+	var vals []int
+	if err := scan(s.db, xt, upperBound(xt), false, func(k, v []byte) (bool, error) {
+		keys, vals = append(keys, k[len(xt)]), append(vals, len(v))
 		return true, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := 25 * 5 / 8; n < want {
-		t.Errorf("%d urgent index records after the upgrade, want at least %d", n, want)
+	if len(keys) != 2 || keys[0] != runLate || keys[1] != runInOrder || vals[0] != 1 {
+		t.Errorf("time index records after the upgrade: runs %q, value sizes %v; want one late record and one list", keys, vals)
 	}
 	if n, err := s.CountEntries(ctx, "default"); err != nil || n != uint64(len(rows)) {
 		t.Errorf("CountEntries after upgrade = %d, %v; want %d", n, err, len(rows))

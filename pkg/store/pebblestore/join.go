@@ -25,7 +25,7 @@ func (g group) head(f query.Filter) *source {
 func (g group) seek(f query.Filter, target query.Position) {
 	for _, src := range g {
 		if src.ok && f.Before(src.pos, target) {
-			src.seekTo(f, target)
+			src.seekTo(target)
 		}
 	}
 }
@@ -35,7 +35,6 @@ func (g group) advance(pos query.Position) {
 	for _, src := range g {
 		if src.ok && src.pos == pos {
 			src.step()
-			src.load()
 		}
 	}
 }
@@ -70,30 +69,4 @@ func nextMatch(groups []group, f query.Filter) (query.Position, wire.Severity, b
 			return pos, sev, true
 		}
 	}
-}
-
-// nextsBeforeSeek is how many records seekTo steps over before it seeks:
-// in dense ranges the target is usually a few records ahead, and a step is
-// much cheaper than a seek.
-const nextsBeforeSeek = 8
-
-// seekTo positions the range at its first record that is not before
-// target in the filter's order (within the range's bounds).
-func (s *source) seekTo(f query.Filter, target query.Position) {
-	for range nextsBeforeSeek {
-		s.step()
-		s.load()
-		if !s.ok || !f.Before(s.pos, target) {
-			return
-		}
-	}
-	s.seek = appendPos(append(s.seek[:0], s.prefix...), target)
-	if s.desc {
-		// The last key ≤ prefix‖target: keys under the prefix are exactly
-		// 16 bytes longer, so every one of them ≤ it is < it‖0x00.
-		s.ok = s.it.SeekLT(append(s.seek, 0))
-	} else {
-		s.ok = s.it.SeekGE(s.seek)
-	}
-	s.load()
 }

@@ -10,9 +10,10 @@ import (
 // written 0x00 0xFF and the name ends with 0x00 0x01, so no name's keys are
 // a prefix of another name's and names iterate in byte order.
 //
-//	v                          schema version (5; 1 = before the entry indexes,
+//	v                          schema version (6; 1 = before the entry indexes,
 //	                           2 = before the entry counts, 3 = before the urgent index,
-//	                           4 = urgent index without the severity in its keys)
+//	                           4 = urgent index without the severity in its keys,
+//	                           5 = one index record per entry, counts without high marks)
 //	vx                         present in a benchmark store written without the
 //	                           entry indexes and counts (WithoutQueryIndexesForBenchmark)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
@@ -31,7 +32,8 @@ import (
 //	tn/<name>                  order of the stream (be64)
 //	m/<key>                    meta record written by CommitBatch
 //	xt/ xy/ xp/ xs/            secondary indexes of the entries (index.go)
-//	cn/<stream>                the stream's entry count (be64), in the entries' batch
+//	cn/<stream>                the stream's entry count and high mark (index.go), in
+//	                           the entries' batch
 var (
 	keyVersion        = []byte("v")
 	keySegCounter     = []byte("c/seg")
@@ -53,7 +55,7 @@ var (
 	prefixMeta         = "m/"
 )
 
-const schemaVersion = 5
+const schemaVersion = 6
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
