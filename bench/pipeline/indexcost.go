@@ -4,16 +4,18 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/pebblestore"
 )
 
 // Index cost (issue 12: the secondary indexes and entry counts may cost at
-// most 15 % of committed throughput): with -index-cost every run also
-// measures the closed loop twice more, on the usual store and on a pebble
-// store written without the query indexes and counts (a benchmark-only
-// option), in alternating order, and prints both rates and their ratio.
+// most 15 % of committed throughput): with -index-cost every run is one
+// pair of closed loops and nothing else, on the usual store and on a
+// pebble store written without the query indexes and counts (a
+// benchmark-only option), in alternating order, printing both rates, the
+// ratio and the CPU per event of each run, then the medians.
 var indexCost = flag.Bool("index-cost", false, "closed loop: also compare committed/s with and without the query indexes and entry counts (issue 12), in the same run")
 
 // noIndexBackend is the store backend of the runs without indexes.
@@ -73,11 +75,30 @@ func runIndexCost(o options, run int) (indexCostResult, error) {
 }
 
 func printIndexCost(rs []indexCostResult) {
-	if len(rs) < 2 {
+	if len(rs) == 0 {
 		return
 	}
 	ratios := mapf(rs, func(r indexCostResult) float64 { return r.with / r.without })
-	fmt.Printf("  index cost: with/without        %9.3f (runs: %v)\n", median(ratios), ratios)
-	fmt.Printf("  committed with / without        %9.0f / %.0f entries/s\n",
+	cpu := mapf(rs, func(r indexCostResult) float64 { return r.cpuWith / r.cpuWithout })
+	fmt.Printf("  index cost: committed with/without %9.3f (cost %.1f %%; runs: %s)\n", median(ratios), 100*(1-median(ratios)), fmt3(ratios))
+	fmt.Printf("  CPU per event with/without         %9.3f (runs: %s)\n", median(cpu), fmt3(cpu))
+	fmt.Printf("  committed with / without           %9.0f / %.0f entries/s\n",
 		median(mapf(rs, func(r indexCostResult) float64 { return r.with })), median(mapf(rs, func(r indexCostResult) float64 { return r.without })))
+	fmt.Printf("  load averages                      %s\n", strings.Join(mapStr(rs, func(r indexCostResult) string { return r.load }), " "))
+}
+
+func fmt3(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.3f", x)
+	}
+	return strings.Join(s, " ")
+}
+
+func mapStr[T any](xs []T, f func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
 }
