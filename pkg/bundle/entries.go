@@ -312,7 +312,15 @@ func (r *Reader) guessElement(off int64) (int64, bool) {
 // EntryBatches hands the bundle's entries over in chunks (audit.BatchSource)
 // whose Fill decodes them, so several cores decode and hash while the audit
 // checks in order. A row that does not decode is an error naming its index.
+// A row's PrevEntryHash may share the previous row's EntryHash bytes
+// (wire.EntryRowDecoder.ShareLinks): the rows must not be modified.
 func (r *Reader) EntryBatches(ctx context.Context, stream string, send func(*chain.Batch) bool) error {
+	return r.entryBatches(ctx, stream, send, true)
+}
+
+// entryBatches is EntryBatches; share lets rows share bytes
+// (wire.EntryRowDecoder.ShareLinks: the rows are only read).
+func (r *Reader) entryBatches(ctx context.Context, stream string, send func(*chain.Batch) bool, share bool) error {
 	if err := r.checkStream(stream); err != nil {
 		return err
 	}
@@ -335,7 +343,7 @@ func (r *Reader) EntryBatches(ctx context.Context, stream string, send func(*cha
 		first := c.first
 		if !send(&chain.Batch{Fill: func(b *chain.Batch) error {
 			defer chunkPool.Put(bp) // the rows hold copies, not buf
-			return fillChunk(b, buf, first, n)
+			return fillChunk(b, buf, first, n, share)
 		}}) {
 			return nil
 		}
@@ -344,9 +352,9 @@ func (r *Reader) EntryBatches(ctx context.Context, stream string, send func(*cha
 }
 
 // fillChunk decodes the n entry objects of buf (separated by commas and
-// whitespace), the first being entries[first].
-func fillChunk(b *chain.Batch, buf []byte, first, n uint64) error {
-	var d wire.EntryRowDecoder
+// whitespace), the first being entries[first]; share: see entryBatches.
+func fillChunk(b *chain.Batch, buf []byte, first, n uint64, share bool) error {
+	d := wire.EntryRowDecoder{ShareLinks: share}
 	b.Rows = make([]wire.EntryRow, 0, n)
 	i := 0
 	for k := first; ; k++ {
@@ -382,7 +390,7 @@ func (r *Reader) Entries(ctx context.Context, stream string, fn func(wire.EntryR
 	}
 	var n uint64
 	err := batch.Ordered(ctx, runtime.GOMAXPROCS(0), func(send func(*unit) bool) error {
-		return r.EntryBatches(ctx, stream, func(b *chain.Batch) bool { return send(&unit{b: *b}) })
+		return r.entryBatches(ctx, stream, func(b *chain.Batch) bool { return send(&unit{b: *b}) }, false)
 	}, func(u *unit) {
 		u.err = u.b.Fill(&u.b)
 	}, func(u *unit) error {

@@ -41,8 +41,15 @@ func (a *arena) alloc(n int) []byte {
 // rest is copied into large blocks, so decoding allocates per block rather
 // than per field. The zero value is ready; not safe for concurrent use.
 type EntryRowDecoder struct {
+	// ShareLinks lets a row's PrevEntryHash share the bytes of an earlier
+	// row's EntryHash when their JSON texts are identical (as they are
+	// along a chain), sparing the parse: rows must then not be modified.
+	ShareLinks bool
+
 	ar   arena
 	last [7]string // interned strings of the previous row, by member
+	// The text of the last entry_hash array parsed (a copy) and its bytes.
+	hashText, hash []byte
 }
 
 // Decode parses one JSON object (the whole of obj) into row.
@@ -179,9 +186,18 @@ func (d *EntryRowDecoder) fastAt(b []byte, i int, row *EntryRow) (int, bool) {
 		case mPayload:
 			row.Payload, i, ok = d.byteArray(b, i)
 		case mPrev:
+			if d.ShareLinks && len(d.hashText) > 0 && bytes.HasPrefix(b[i:], d.hashText) {
+				// byteArray's result is a function of the text up to the
+				// first ']': the same text, the same bytes.
+				row.PrevEntryHash, i, ok = d.hash, i+len(d.hashText), true
+				break
+			}
 			row.PrevEntryHash, i, ok = d.byteArray(b, i)
 		case mHash:
-			row.EntryHash, i, ok = d.byteArray(b, i)
+			start := i
+			if row.EntryHash, i, ok = d.byteArray(b, i); ok && d.ShareLinks {
+				d.hashText, d.hash = append(d.hashText[:0], b[start:i]...), row.EntryHash
+			}
 		default:
 			if s, i, ok = ParseJSONString(b, i); !ok {
 				return 0, false

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -205,4 +206,52 @@ func TestByteArrayCanonicalPath(t *testing.T) {
 			t.Errorf("%q: decoder %+v %v, encoding/json %+v %v", in, fast.Payload, gerr, slow.Payload, serr)
 		}
 	}
+}
+
+// decodeSeq decodes the objects one after another with one decoder.
+func decodeSeq(objs []string, share bool) ([]EntryRow, []error) {
+	d := EntryRowDecoder{ShareLinks: share}
+	rows, errs := make([]EntryRow, len(objs)), make([]error, len(objs))
+	for i, o := range objs {
+		errs[i] = d.Decode([]byte(o), &rows[i])
+	}
+	return rows, errs
+}
+
+// TestEntryRowDecoderShareLinks: with ShareLinks, a prev_entry_hash
+// written exactly as the previous row's entry_hash shares its bytes, and
+// every row decodes as without it (a different text, a tampered link, is
+// parsed).
+func TestEntryRowDecoderShareLinks(t *testing.T) {
+	h1, h2 := `[1,2,3,255]`, `[9,8,7]`
+	obj := func(prev, hash string) string {
+		return strings.Replace(strings.Replace(fastEntry, `"prev_entry_hash":[0,1]`, `"prev_entry_hash":`+prev, 1), `"entry_hash":[]`, `"entry_hash":`+hash, 1)
+	}
+	objs := []string{obj(`[0]`, h1), obj(h1, h2), obj(`[9,8,6]`, h1), obj(`[1,2,3,255,4]`, h2), obj(h2, `[ 1]`), obj(`[ 1]`, h1), obj(h1+` `, h2)}
+	want, werrs := decodeSeq(objs, false)
+	got, gerrs := decodeSeq(objs, true)
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gerrs, werrs) {
+		t.Fatalf("shared %+v %v\nunshared %+v %v", got, gerrs, want, werrs)
+	}
+	shared := func(i int) bool { return &got[i].PrevEntryHash[0] == &got[i-1].EntryHash[0] }
+	for i, want := range []bool{false, true, false, false, true, true, true} {
+		if i > 0 && shared(i) != want {
+			t.Errorf("row %d: shared %v, want %v", i, shared(i), want)
+		}
+	}
+}
+
+// FuzzEntryRowDecoderShareLinks: decoding a sequence of objects with
+// ShareLinks gives the rows and errors it gives without.
+func FuzzEntryRowDecoderShareLinks(f *testing.F) {
+	f.Add(fastEntry, strings.Replace(fastEntry, `"prev_entry_hash":[0,1]`, `"prev_entry_hash":[]`, 1), fastEntry)
+	f.Add(strings.Replace(fastEntry, `"entry_hash":[]`, `"entry_hash":[1,2]`, 1), strings.Replace(fastEntry, `"prev_entry_hash":[0,1]`, `"prev_entry_hash":[1,2]]`, 1), `{}`)
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		objs := []string{a, b, c, b}
+		want, werrs := decodeSeq(objs, false)
+		got, gerrs := decodeSeq(objs, true)
+		if !reflect.DeepEqual(got, want) || fmt.Sprint(gerrs) != fmt.Sprint(werrs) {
+			t.Fatalf("shared %+v %v\nunshared %+v %v", got, gerrs, want, werrs)
+		}
+	})
 }
