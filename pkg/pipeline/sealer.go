@@ -248,6 +248,9 @@ func (s *Sealer) close(ctx context.Context, stream string) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	reply, err := s.cfg.Conn.RequestWithContext(rctx, s.cfg.Partition.Subject(wire.KindClose, stream), nil)
+	if err != nil && ctx.Err() != nil {
+		return // shutdown: the next sealer closes it
+	}
 	if err != nil {
 		s.log.Warn("close request failed; will retry", "stream", stream, "err", err)
 		o.since = time.Now() // retry after another MaxAge

@@ -238,7 +238,9 @@ func (s *Signer) scanAll(ctx context.Context) {
 	s.m.Scans.WithLabelValues("signer").Inc()
 	streams, err := s.cfg.Log.ListStreams(ctx)
 	if err != nil {
-		s.log.Warn("scan: list streams", "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("scan: list streams", "err", err)
+		}
 		return
 	}
 	for _, st := range streams {
@@ -257,7 +259,9 @@ func (s *Signer) scanAll(ctx context.Context) {
 func (s *Signer) SignStream(ctx context.Context, stream string) int {
 	segs, err := s.cfg.Log.ListSegments(ctx, stream)
 	if err != nil {
-		s.log.Warn("list segments", "stream", stream, "err", err)
+		if ctx.Err() == nil { // at shutdown it is not a failure
+			s.log.Warn("list segments", "stream", stream, "err", err)
+		}
 		return 0
 	}
 	n := 0
