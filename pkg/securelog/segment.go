@@ -20,20 +20,17 @@ import (
 // reservations, pending sealed segments of other streams that hold a lower
 // computed id are closed first; each such close is logged.
 func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow, error) {
+	if _, ok := l.st.(store.SegmentReserver); ok {
+		return l.closeReserved(ctx, stream)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.checkOpen(); err != nil {
+	if err := l.closable(stream); err != nil {
 		return wire.SegmentRow{}, err
-	}
-	if err := l.haltedErr(stream); err != nil {
-		return wire.SegmentRow{}, err // a halted stream's sealing waits for the operator
 	}
 	start, rows, err := l.segmentRange(ctx, stream)
 	if err != nil {
 		return wire.SegmentRow{}, err
-	}
-	if _, ok := l.st.(store.SegmentReserver); ok {
-		return l.closeOne(ctx, stream, false, start, rows)
 	}
 	p, err := l.pendingSealed(ctx)
 	if err != nil {
@@ -57,16 +54,97 @@ func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow,
 	return l.closeOne(ctx, stream, p.rank(stream) > 0, start, rows)
 }
 
+// closable reports why stream cannot be closed now (the Log is not open,
+// or the stream is halted: its sealing waits for the operator).
+func (l *Log) closable(stream string) error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
+	return l.haltedErr(stream)
+}
+
+// closeReserved is CloseSegment over a store that keeps segment-id
+// reservations. The open entries are read and verified, and the tree is
+// built, without holding the write lock, so appends (the ingester's
+// batches) do not wait for that work: committed entries never change, and
+// the segment ends at the head read here. Under the lock the close then
+// checks that it is still exact: no segment of the stream was stored
+// meanwhile and, if the stream holds a reservation (a sealed stream whose
+// later entries are sealed under the reserved id, DECISIONS 5), no entry
+// was appended since the head was read; otherwise it is redone under the
+// lock, as before.
+func (l *Log) closeReserved(ctx context.Context, stream string) (wire.SegmentRow, error) {
+	l.mu.Lock()
+	err := l.closable(stream)
+	l.mu.Unlock()
+	if err != nil {
+		return wire.SegmentRow{}, err
+	}
+	start, rows, err := l.segmentRange(ctx, stream)
+	if err != nil {
+		return wire.SegmentRow{}, err
+	}
+	p, err := l.prepareClose(ctx, stream, start, rows)
+	if err != nil {
+		return wire.SegmentRow{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.closable(stream); err != nil {
+		return wire.SegmentRow{}, err
+	}
+	exact, err := l.stillOpen(ctx, stream, p)
+	if err != nil {
+		return wire.SegmentRow{}, err
+	}
+	if !exact {
+		if start, rows, err = l.segmentRange(ctx, stream); err != nil {
+			return wire.SegmentRow{}, err
+		}
+		return l.closeOne(ctx, stream, false, start, rows)
+	}
+	return l.insertClose(ctx, stream, false, p)
+}
+
+// stillOpen reports whether p, prepared without the write lock, is what
+// closing stream now would store (closeReserved). The caller holds l.mu.
+func (l *Log) stillOpen(ctx context.Context, stream string, p *preparedClose) (bool, error) {
+	start, err := l.segmentStart(ctx, stream)
+	if err != nil || start != p.start {
+		return false, err
+	}
+	r := l.st.(store.SegmentReserver)
+	_, held, err := r.SegmentReservation(ctx, stream)
+	if err != nil {
+		return false, storageErr(err, "segment reservation of stream %q", stream)
+	}
+	if !held {
+		return true, nil // public: later entries go to the next segment
+	}
+	head, ok, err := l.st.Head(ctx, stream)
+	if err != nil {
+		return false, storageErr(err, "head of %q", stream)
+	}
+	return ok && head == p.rows[len(p.rows)-1].Seqno, nil
+}
+
+// segmentStart returns the first seqno after the stream's last segment.
+func (l *Log) segmentStart(ctx context.Context, stream string) (uint64, error) {
+	last, ok, err := l.st.SegmentLastSeqno(ctx, stream)
+	if err != nil {
+		return 0, storageErr(err, "segment last seqno of %q", stream)
+	}
+	if ok {
+		return last + 1, nil
+	}
+	return 1, nil
+}
+
 // segmentRange returns the stream's entries after its last segment (SPEC
 // §7.1 steps 1–4).
 func (l *Log) segmentRange(ctx context.Context, stream string) (start uint64, rows []wire.EntryRow, err error) {
-	last, ok, err := l.st.SegmentLastSeqno(ctx, stream)
-	if err != nil {
-		return 0, nil, storageErr(err, "segment last seqno of %q", stream)
-	}
-	start = 1
-	if ok {
-		start = last + 1
+	if start, err = l.segmentStart(ctx, stream); err != nil {
+		return 0, nil, err
 	}
 	head, ok, err := l.st.Head(ctx, stream)
 	if err != nil {
@@ -91,19 +169,49 @@ func (l *Log) segmentRange(ctx context.Context, stream string) (start uint64, ro
 // reservations) the computed one (max+1); anything else means another writer
 // closed a segment concurrently.
 func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start uint64, rows []wire.EntryRow) (wire.SegmentRow, error) {
+	p, err := l.prepareClose(ctx, stream, start, rows)
+	if err != nil {
+		return wire.SegmentRow{}, err
+	}
+	return l.insertClose(ctx, stream, sealed, p)
+}
+
+// preparedClose is what a close computes from the open entries alone.
+type preparedClose struct {
+	start   uint64
+	rows    []wire.EntryRow
+	leaves  [][]byte
+	entries []wire.SegmentEntry
+	tree    *merkle.Tree // with a store.SegmentTreeStore
+}
+
+// prepareClose verifies the open entries (verifyOpenRows) and computes the
+// segment's leaves, members and tree: reads of committed entries only.
+func (l *Log) prepareClose(ctx context.Context, stream string, start uint64, rows []wire.EntryRow) (*preparedClose, error) {
 	if err := l.verifyOpenRows(ctx, stream, start, rows); err != nil {
 		l.alert(stream, err)
-		return wire.SegmentRow{}, err
+		return nil, err
 	}
 	leaves := make([][]byte, len(rows))
 	entries := make([]wire.SegmentEntry, len(rows))
 	for i, r := range rows {
 		if err := check32(r.EntryHash, fmt.Sprintf("entry_hash of seqno %d", r.Seqno)); err != nil {
-			return wire.SegmentRow{}, err
+			return nil, err
 		}
 		leaves[i] = r.EntryHash
 		entries[i] = wire.SegmentEntry{Seqno: r.Seqno, LeafIndex: uint64(i)}
 	}
+	p := &preparedClose{start: start, rows: rows, leaves: leaves, entries: entries}
+	if _, ok := l.st.(store.SegmentTreeStore); ok {
+		p.tree = merkle.NewTree(leaves)
+	}
+	return p, nil
+}
+
+// insertClose stores the prepared segment (closeOne's second half; the
+// caller holds l.mu).
+func (l *Log) insertClose(ctx context.Context, stream string, sealed bool, p *preparedClose) (wire.SegmentRow, error) {
+	rows, leaves, entries := p.rows, p.leaves, p.entries
 	prev, err := l.lastCheckpointHash(ctx, stream)
 	if err != nil {
 		return wire.SegmentRow{}, err
@@ -130,12 +238,11 @@ func (l *Log) closeOne(ctx context.Context, stream string, sealed bool, start ui
 		LastEntryHash: last.EntryHash, PrevCheckpointHash: prev, ClosedAt: l.timestamp(),
 	}
 	var id uint64
-	if ts, ok := l.st.(store.SegmentTreeStore); ok {
+	if ts, ok := l.st.(store.SegmentTreeStore); ok && p.tree != nil {
 		// Keep the whole tree with the segment, in the same atomic write,
 		// so proofs cost O(log n) reads (issue 13).
-		tree := merkle.NewTree(leaves)
-		seg.MerkleRoot = tree.Root()
-		id, err = ts.SegmentInsertTree(ctx, seg, entries, store.TreeChunks(tree.Levels()))
+		seg.MerkleRoot = p.tree.Root()
+		id, err = ts.SegmentInsertTree(ctx, seg, entries, store.TreeChunks(p.tree.Levels()))
 	} else {
 		seg.MerkleRoot = merkle.Root(leaves)
 		id, err = l.st.SegmentInsert(ctx, seg, entries)
