@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -262,44 +263,66 @@ func DecodeCheckpoint(b []byte) (CheckpointFields, error) {
 // (all but Seqno, Severity and EntryHash) at their copies inside the
 // appended bytes, so one copy of the content serves both as the row and as
 // the bytes to hash. Those bytes must not be modified while r is in use.
-// dst is grown once, before anything is appended.
+// dst is grown once, before anything is written.
 func AppendEntryRow(dst []byte, r *EntryRow) []byte {
 	sev := r.Severity.String()
-	if n := 1 + uintSize(uint64(EntryVersion)) + textSize(len(r.StreamID)) + textSize(len(r.SessionID)) +
+	n := 1 + uintSize(uint64(EntryVersion)) + textSize(len(r.StreamID)) + textSize(len(r.SessionID)) +
 		textSize(len(r.BootID)) + uintSize(r.Seqno) + textSize(len(r.Timestamp)) + textSize(len(r.EventType)) +
 		textSize(len(sev)) + textSize(len(r.Producer)) + textSize(len(r.PayloadEncoding)) + textSize(len(r.Payload)) +
-		textSize(len(r.PrevEntryHash)); cap(dst)-len(dst) < n { // EntrySize
-		dst = slices.Grow(dst, n)
+		textSize(len(r.PrevEntryHash)) // EntrySize
+	dst = slices.Grow(dst, n)
+	start := len(dst)
+	out := dst[start : start+n]
+	text := func(k int, s string) (int, string) {
+		k = putHead(out, k, majorText, uint64(len(s)))
+		copy(out[k:], s)
+		if len(s) == 0 {
+			return k, ""
+		}
+		return k + len(s), unsafe.String(&out[k], len(s))
 	}
-	dst = append(dst, majorArray|fieldCount)
-	dst = appendUint(dst, uint64(EntryVersion))
-	dst, r.StreamID = appendTextAlias(dst, r.StreamID)
-	dst, r.SessionID = appendTextAlias(dst, r.SessionID)
-	dst, r.BootID = appendTextAlias(dst, r.BootID)
-	dst = appendUint(dst, r.Seqno)
-	dst, r.Timestamp = appendTextAlias(dst, r.Timestamp)
-	dst, r.EventType = appendTextAlias(dst, r.EventType)
-	dst = appendText(dst, sev)
-	dst, r.Producer = appendTextAlias(dst, r.Producer)
-	dst, r.PayloadEncoding = appendTextAlias(dst, r.PayloadEncoding)
-	dst, r.Payload = appendBytesAlias(dst, r.Payload)
-	dst, r.PrevEntryHash = appendBytesAlias(dst, r.PrevEntryHash)
-	return dst
+	bytes := func(k int, b []byte) (int, []byte) {
+		k = putHead(out, k, majorBytes, uint64(len(b)))
+		copy(out[k:], b)
+		return k + len(b), out[k : k+len(b) : k+len(b)]
+	}
+	out[0] = majorArray | fieldCount
+	k := putHead(out, 1, majorUint, uint64(EntryVersion))
+	k, r.StreamID = text(k, r.StreamID)
+	k, r.SessionID = text(k, r.SessionID)
+	k, r.BootID = text(k, r.BootID)
+	k = putHead(out, k, majorUint, r.Seqno)
+	k, r.Timestamp = text(k, r.Timestamp)
+	k, r.EventType = text(k, r.EventType)
+	k, _ = text(k, sev)
+	k, r.Producer = text(k, r.Producer)
+	k, r.PayloadEncoding = text(k, r.PayloadEncoding)
+	k, r.Payload = bytes(k, r.Payload)
+	_, r.PrevEntryHash = bytes(k, r.PrevEntryHash)
+	return dst[:start+n]
 }
 
-// appendTextAlias is appendText also returning s's copy in dst (dst must
-// have room: the copy is not moved afterwards).
-func appendTextAlias(dst []byte, s string) ([]byte, string) {
-	dst = appendText(dst, s)
-	if len(s) == 0 {
-		return dst, ""
+// putHead writes the CBOR header of appendHead into b at k and returns the
+// index after it; b has room.
+func putHead(b []byte, k int, major byte, v uint64) int {
+	switch {
+	case v < 24:
+		b[k] = major | byte(v)
+		return k + 1
+	case v <= math.MaxUint8:
+		b[k], b[k+1] = major|24, byte(v)
+		return k + 2
+	case v <= math.MaxUint16:
+		b[k] = major | 25
+		binary.BigEndian.PutUint16(b[k+1:], uint16(v))
+		return k + 3
+	case v <= math.MaxUint32:
+		b[k] = major | 26
+		binary.BigEndian.PutUint32(b[k+1:], uint32(v))
+		return k + 5
+	default:
+		b[k] = major | 27
+		binary.BigEndian.PutUint64(b[k+1:], v)
+		return k + 9
 	}
-	return dst, unsafe.String(&dst[len(dst)-len(s)], len(s))
-}
-
-// appendBytesAlias is appendBytes also returning b's copy in dst (never
-// nil, capacity capped at its length).
-func appendBytesAlias(dst, b []byte) ([]byte, []byte) {
-	dst = appendBytes(dst, b)
-	return dst, dst[len(dst)-len(b) : len(dst) : len(dst)]
 }

@@ -78,6 +78,19 @@ const (
 	mAll = 1<<12 - 1
 )
 
+// memberKeys are the member names as MarshalJSON writes them, in wire
+// order, quoted.
+var memberKeys = func() (k [12][]byte) {
+	for i, n := range []string{"seqno", "stream_id", "session_id", "boot_id", "timestamp_rfc3339", "event_type",
+		"severity", "producer", "payload_encoding", "payload", "prev_entry_hash", "entry_hash"} {
+		k[i] = []byte(`"` + n + `"`)
+		if memberIndex(k[i][1:len(k[i])-1]) != i {
+			panic("wire: memberKeys out of order")
+		}
+	}
+	return k
+}()
+
 func memberIndex(key []byte) int {
 	switch string(key) { // no allocation: the compiler switches on the bytes
 	case "seqno":
@@ -152,6 +165,7 @@ func (d *EntryRowDecoder) Next(b []byte, i int, row *EntryRow) (int, error) {
 // or false.
 func (d *EntryRowDecoder) fastAt(b []byte, i int, row *EntryRow) (int, bool) {
 	var seen int
+	next := mSeqno // the member expected next
 	i = SkipJSONSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
 		return 0, false
@@ -161,19 +175,29 @@ func (d *EntryRowDecoder) fastAt(b []byte, i int, row *EntryRow) (int, bool) {
 		if i >= len(b) || b[i] != '"' {
 			return 0, false
 		}
-		j := i + 1
-		for j < len(b) && b[j] != '"' && b[j] != '\\' {
-			j++
+		var m int
+		if next < len(memberKeys) && bytes.HasPrefix(b[i:], memberKeys[next]) {
+			// The member MarshalJSON writes next: no need to find the
+			// name's end and look it up.
+			m = next
+			i += len(memberKeys[next]) - 1 // at the closing quote
+		} else {
+			j := i + 1
+			for j < len(b) && b[j] != '"' && b[j] != '\\' {
+				j++
+			}
+			if j >= len(b) || b[j] != '"' {
+				return 0, false
+			}
+			m = memberIndex(b[i+1 : j])
+			i = j
 		}
-		if j >= len(b) || b[j] != '"' {
-			return 0, false
-		}
-		m := memberIndex(b[i+1 : j])
+		next = m + 1
 		if m < 0 || seen&(1<<m) != 0 {
 			return 0, false
 		}
 		seen |= 1 << m
-		i = SkipJSONSpace(b, j+1)
+		i = SkipJSONSpace(b, i+1)
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
