@@ -20,12 +20,13 @@ func quietStore() *Store { return New(WithLogger(slog.New(slog.NewTextHandler(io
 
 // TestUpgradeBuildsIndexes: a store of schema version 1 (entries without
 // index records), 2 (without entry counts), 3 (without the urgent index),
-// 4 (urgent index keyed without the severity) or 5 (one index record per
-// entry, counts without high marks) gets schema 6's index lists and counts
-// on open — the old records gone — and then answers queries like a scan
-// and counts its entries; the current version is recorded.
+// 4 (urgent index keyed without the severity), 5 (one index record per
+// entry, counts without high marks) or 6 (lists, under xt/ … cn/) gets the
+// current index lists and counts on open — the old records gone — and then
+// answers queries like a scan and counts its entries; the current version
+// is recorded.
 func TestUpgradeBuildsIndexes(t *testing.T) {
-	for _, from := range []byte{1, 2, 3, 4, 5} {
+	for _, from := range []byte{1, 2, 3, 4, 5, 6} {
 		t.Run(fmt.Sprintf("from%d", from), func(t *testing.T) { testUpgrade(t, from) })
 	}
 }
@@ -68,29 +69,37 @@ func testUpgrade(t *testing.T, from byte) {
 	b := db.NewBatch()
 	for _, r := range rows {
 		pos, sev := query.Key(r), []byte{byte(r.Severity)}
-		if from >= 2 { // schemas 2 to 5: one record per entry, keyed by its position
+		run := []byte{} // schemas 2 to 5: one record per entry, keyed by its position
+		if from == 6 {
+			run = []byte{runInOrder} // a list of one
+		}
+		if from >= 2 {
 			for _, k := range [][]byte{
-				appendPos(appendEscStream([]byte(prefixIdxTime), r.StreamID), pos),
-				appendPos(appendEscStream(appendEscStream([]byte(prefixIdxType), r.StreamID), r.EventType), pos),
-				appendPos(appendEscStream(appendEscStream([]byte(prefixIdxProducer), r.StreamID), r.Producer), pos),
+				appendEscStream([]byte("xt/"), r.StreamID),
+				appendEscStream(appendEscStream([]byte("xy/"), r.StreamID), r.EventType),
+				appendEscStream(appendEscStream([]byte("xp/"), r.StreamID), r.Producer),
 			} {
-				if err := b.Set(k, sev, nil); err != nil {
+				if err := b.Set(appendPos(append(k, run...), pos), sev, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		if r.Severity <= urgentMax && from >= 4 {
-			k := appendEscStream([]byte(prefixIdxUrgent), r.StreamID)
-			if from == 5 {
+			k := appendEscStream([]byte("xs/"), r.StreamID)
+			if from >= 5 {
 				k = append(k, byte(r.Severity))
 			}
-			if err := b.Set(appendPos(k, pos), sev, nil); err != nil {
+			if err := b.Set(appendPos(append(k, run...), pos), sev, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if from >= 3 { // schemas 3 to 5: the count alone
-		if err := b.Set(key(prefixCount, escStream("default")), be64(uint64(len(rows))), nil); err != nil {
+	if from >= 3 { // schemas 3 to 6: the count alone, or with a high mark
+		v := be64(uint64(len(rows)))
+		if from == 6 {
+			v = append(v, make([]byte, 16)...)
+		}
+		if err := b.Set(key("cn/", escStream("default")), v, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,8 +137,16 @@ func testUpgrade(t *testing.T, from byte) {
 			}
 		}
 	}
-	// Schema 6: the time index is one list of the 24 entries in order and
-	// the late entry's own record; no record of an older schema is left.
+	// The time index is one list of the 24 entries in order and the late
+	// entry's own record; no record of an older schema is left.
+	for _, p := range legacyIdxPrefixes {
+		if err := scan(s.db, []byte(p), upperBound([]byte(p)), false, func(k, _ []byte) (bool, error) {
+			t.Errorf("record %x of an older schema left after the upgrade", k)
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, p := range []string{prefixIdxTime, prefixIdxType, prefixIdxProducer, prefixIdxUrgent} {
 		if err := scan(s.db, []byte(p), upperBound([]byte(p)), false, func(k, _ []byte) (bool, error) {
 			if run := k[len(k)-17]; run != runInOrder && run != runLate {

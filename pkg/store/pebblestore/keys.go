@@ -10,10 +10,11 @@ import (
 // written 0x00 0xFF and the name ends with 0x00 0x01, so no name's keys are
 // a prefix of another name's and names iterate in byte order.
 //
-//	v                          schema version (6; 1 = before the entry indexes,
+//	v                          schema version (7; 1 = before the entry indexes,
 //	                           2 = before the entry counts, 3 = before the urgent index,
 //	                           4 = urgent index without the severity in its keys,
-//	                           5 = one index record per entry, counts without high marks)
+//	                           5 = one index record per entry, counts without high marks,
+//	                           6 = the indexes and counts under xt/ xy/ xp/ xs/ cn/)
 //	vx                         present in a benchmark store written without the
 //	                           entry indexes and counts (WithoutQueryIndexesForBenchmark)
 //	c/seg  c/wit  c/str        last allocated segment id, witness id, stream order (be64)
@@ -31,8 +32,8 @@ import (
 //	t/<order>                  stream row, order = creation order
 //	tn/<name>                  order of the stream (be64)
 //	m/<key>                    meta record written by CommitBatch
-//	xt/ xy/ xp/ xs/            secondary indexes of the entries (index.go)
-//	cn/<stream>                the stream's entry count and high mark (index.go), in
+//	i/t i/y i/p i/s            secondary indexes of the entries (index.go)
+//	mc/<stream>                the stream's entry count and high mark (index.go), in
 //	                           the entries' batch
 var (
 	keyVersion        = []byte("v")
@@ -55,7 +56,7 @@ var (
 	prefixMeta         = "m/"
 )
 
-const schemaVersion = 6
+const schemaVersion = 7
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

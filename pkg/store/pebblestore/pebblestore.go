@@ -227,10 +227,11 @@ func (s *Store) setup(db *pebble.DB) error {
 		}
 	case len(v) == 1 && v[0] >= 1 && v[0] < schemaVersion:
 		// Version 1 had no secondary indexes, 2 no entry counts, 3 no
-		// urgent index, 4 keyed it without the severity and 5 wrote one
-		// index record per entry and no high marks: drop them and build the
-		// current ones, then record the current version (which older builds
-		// refuse, so they cannot add entries without index records).
+		// urgent index, 4 keyed it without the severity, 5 wrote one index
+		// record per entry and no high marks, 6 kept them after the rows:
+		// drop them and build the current ones, then record the current
+		// version (which older builds refuse, so they cannot add entries
+		// without index records).
 		if err := rebuildIndexes(db, 10000); err != nil {
 			return fmt.Errorf("upgrade schema %d → %d (rebuild the entry indexes and counts): %w", v[0], schemaVersion, err)
 		}
