@@ -3,6 +3,7 @@ package rpcserver
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -129,6 +130,16 @@ func rangePage(ctx context.Context, st store.Store, p *wire.RangePageParams) (js
 		if err != nil {
 			return nil, err
 		}
+		if n == 0 && len(rows) > 0 {
+			// Room for the whole page at once, from the first rows' sizes
+			// (growing by doubling copied every page about twice).
+			est := uint64(0)
+			for i := range rows {
+				est += uint64(wire.EntryRowJSONBound(&rows[i]))
+			}
+			est = est / uint64(len(rows)) * (to - lo + 1)
+			out = slices.Grow(out, int(min(est, limit+64<<10)))
+		}
 		for i := range rows {
 			mark := len(out)
 			if n > 0 {
@@ -146,8 +157,13 @@ func rangePage(ctx context.Context, st store.Store, p *wire.RangePageParams) (js
 			break
 		}
 		lo = hi + 1
-		if window < 1<<16 {
-			window *= 2
+		// The next window: about what still fits the page (rows read
+		// beyond it would be read again for the next page).
+		window = 256
+		if n > 0 {
+			if avg := uint64(len(out)) / uint64(n); avg > 0 && limit > uint64(len(out)) {
+				window = min(max((limit-uint64(len(out)))/avg+1, 16), 1<<16)
+			}
 		}
 	}
 	return append(out, ']'), nil

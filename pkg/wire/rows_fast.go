@@ -528,9 +528,7 @@ func appendEntryRowFast(dst []byte, r *EntryRow) ([]byte, bool) {
 func encodeEntryRows(rows []EntryRow) ([]byte, error) {
 	n := 2
 	for i := range rows { // room for everything: one allocation
-		r := &rows[i]
-		n += 400 + len(r.StreamID) + len(r.SessionID) + len(r.BootID) + len(r.Timestamp) + len(r.EventType) + len(r.Producer) +
-			len(r.PayloadEncoding) + 4*(len(r.Payload)+len(r.PrevEntryHash)+len(r.EntryHash))
+		n += EntryRowJSONBound(&rows[i])
 	}
 	dst := make([]byte, 0, n)
 	dst = append(dst, '[')

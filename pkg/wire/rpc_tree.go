@@ -218,6 +218,14 @@ func init() {
 	}
 }
 
+// EntryRowJSONBound is an upper bound of the length of r's JSON (for
+// sizing buffers; AppendEntryRowJSON writes at most this for rows whose
+// text needs no escaping).
+func EntryRowJSONBound(r *EntryRow) int {
+	return 400 + len(r.StreamID) + len(r.SessionID) + len(r.BootID) + len(r.Timestamp) + len(r.EventType) + len(r.Producer) +
+		len(r.PayloadEncoding) + 4*(len(r.Payload)+len(r.PrevEntryHash)+len(r.EntryHash))
+}
+
 // AppendEntryRowJSON appends r's JSON exactly as the v1 contract writes a
 // row (byte-identical to its MarshalJSON).
 func AppendEntryRowJSON(dst []byte, r *EntryRow) ([]byte, error) {

@@ -3,7 +3,13 @@ package remote_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/rpcserver/rpctest"
@@ -87,4 +93,68 @@ func BenchmarkRPCInsert(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
 	}
+}
+
+// v1Only answers this module's extension methods `unknown method`, as the
+// reference server does, so the store reads with v1 methods.
+type v1Only struct{ transport.Transport }
+
+func (t v1Only) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if !slices.Contains(v1Methods, method) {
+		return nil, &transport.StatusError{Prefix: "transport-nats", Status: 400, Body: `unknown method "` + method + `"`}
+	}
+	return t.Transport.Call(ctx, method, params)
+}
+
+// BenchmarkRPCRangeSegment reads a 5,000-entry segment's range (300-byte
+// payloads, ~6.5 MB of JSON: what a signer's check reads) over NATS with
+// the paged method and with v1 secure-log-range (whose reply only fits
+// because the benchmark's server allows 64 MiB).
+func BenchmarkRPCRangeSegment(b *testing.B) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats-server not ready")
+	}
+	b.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc := rpctest.Connect(b, ns)
+	back := memServer(b)
+	ctx := context.Background()
+	const rows = 5000
+	for i := uint64(1); i <= rows; i++ {
+		if _, err := back.Insert(ctx, benchRow(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tr := natsTransport(b, nc, rpctest.ServeNATS(b, nc, back, rpcserver.Config{}))
+	for _, c := range []struct {
+		name string
+		tr   transport.Transport
+	}{{"paged", tr}, {"v1", v1Only{tr}}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := openRemote(b, c.tr)
+			b.ReportAllocs()
+			c0 := cpuTime()
+			for b.Loop() {
+				got, err := s.Range(ctx, "default", 1, rows)
+				if err != nil || len(got) != rows {
+					b.Fatalf("Range: %d rows, %v", len(got), err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(b.N*rows), "CPU-µs/row")
+		})
+	}
+}
+
+// cpuTime is the process's user+system CPU time (client and server run in
+// this process).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
