@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/pebblestore"
 )
@@ -21,9 +22,16 @@ var indexCost = flag.Bool("index-cost", false, "closed loop: also compare commit
 // noIndexBackend is the store backend of the runs without indexes.
 const noIndexBackend = "pebble-noindex"
 
+// The store without indexes is tuned as the node tunes its pebble store
+// (node.OpenStore with the default PebbleTuning): the registry's
+// constructor would give it pebble's library defaults instead (16 times
+// smaller memtables, a quarter of the cache), and the pair would compare
+// two tunings as well as the indexes.
 func init() {
 	store.Register(noIndexBackend, func() store.Store {
-		return pebblestore.New(pebblestore.WithoutQueryIndexesForBenchmark())
+		return pebblestore.New(pebblestore.WithCacheSize(node.DefaultPebbleCacheSize),
+			pebblestore.WithMemTables(node.DefaultPebbleMemTableSize, node.DefaultPebbleMemTables),
+			pebblestore.WithoutQueryIndexesForBenchmark())
 	})
 }
 
