@@ -57,14 +57,23 @@ type indexCostResult struct {
 // runIndexCost measures the closed loop with and without the indexes (the
 // order alternates with run, so drift of the machine's load does not
 // always favour one side). Checkpoint samples are skipped.
-func runIndexCost(o options, run int) (indexCostResult, error) {
+func runIndexCost(o options, run int, cpuprofile string) (indexCostResult, error) {
 	o.samples = 0
 	var r indexCostResult
 	for i := range 2 {
 		withoutIndexes = (i+run)%2 == 1
+		stop := func() {}
+		if cpuprofile != "" { // one profile per side: NAME.with.RUN, NAME.without.RUN
+			side := "with"
+			if withoutIndexes {
+				side = "without"
+			}
+			stop = startProfiles(fmt.Sprintf("%s.%s.%d", cpuprofile, side, run), "", 1)
+		}
 		c0 := cpuTime()
 		res, err := runClosed(o)
 		cpu := usPer(cpuTime()-c0, o.events)
+		stop()
 		if err != nil {
 			withoutIndexes = false
 			return r, err

@@ -156,7 +156,7 @@ func main() {
 		if *indexCost {
 			// Only the pairs: the other measurements of a run would stretch
 			// the time between the two sides of a pair and add nothing.
-			ic, err := runIndexCost(o, run)
+			ic, err := runIndexCost(o, run, *cpuprofile)
 			if err != nil {
 				fail(err)
 			}
