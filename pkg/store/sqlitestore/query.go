@@ -21,7 +21,7 @@ var (
 // the indexes of migration 7 (stream_id, timestamp, seqno) rely on.
 func timeText(ns int64) string { return wire.FormatTime(time.Unix(0, ns)) }
 
-// urgentTerm is the WHERE term of the urgent index (migration 9): the
+// urgentTerm is the WHERE term of the urgent index (migrations 9, 10): the
 // severities warning and more urgent (wire.Warning and below), as SQL
 // literals.
 var urgentTerm = "severity IN ('" + strings.Join(wire.SeverityNames()[:wire.Warning+1], "', '") + "')"
@@ -133,7 +133,7 @@ func querySQL(f query.Filter) (string, []any, error) {
 	case f.TypePrefix && f.Type != "" && f.Producer != "":
 		from = "secure_log INDEXED BY idx_secure_log_stream_producer_time"
 	case (f.TypePrefix || f.Type == "") && f.Producer == "" && urgent:
-		from = "secure_log INDEXED BY idx_secure_log_stream_urgent_time"
+		from = "secure_log INDEXED BY idx_secure_log_stream_urgent_time_severity"
 	case f.TypePrefix && f.Type != "":
 		from = "secure_log INDEXED BY idx_secure_log_stream_time"
 	}

@@ -53,7 +53,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 
 // TestSeverityQueriesUseTheUrgentIndex: a minimum severity of warning or
 // more (alone, with a type prefix or with time bounds) walks the urgent
-// partial index of migration 9 in the requested order — not the stream's
+// partial index of migration 10 in the requested order — not the stream's
 // time index, which reads every info and debug entry in between.
 func TestSeverityQueriesUseTheUrgentIndex(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "q.db"))
@@ -73,7 +73,7 @@ func TestSeverityQueriesUseTheUrgentIndex(t *testing.T) {
 				f.HasAfter, f.After = true, query.Position{Time: now.Add(-90 * time.Minute).UnixNano(), Seqno: 5}
 			}
 			p := queryPlan(t, s, f)
-			if !strings.Contains(p, "idx_secure_log_stream_urgent_time") || strings.Contains(p, "TEMP B-TREE") {
+			if !strings.Contains(p, "idx_secure_log_stream_urgent_time_severity") || strings.Contains(p, "TEMP B-TREE") {
 				t.Errorf("%q (cursor %t): plan %q does not walk the urgent index in order", qs, cursor, p)
 			}
 		}

@@ -20,7 +20,9 @@ type migration struct {
 // stream+producer; query.go), M8, the segment-id reservations of
 // store.SegmentReserver, and M9, the urgent index: stream+time of the
 // entries of severity warning or more only (a partial index, the
-// counterpart of the pebble store's xs/ records). The reference's
+// counterpart of the pebble store's urgent records), which M10 replaces
+// with one that also holds the severity, so that a rare severity is
+// checked in the index and not in each row. The reference's
 // M4 seed row is written by Init instead, with an RFC 3339 created_at
 // (DECISIONS 22).
 var migrations = []migration{
@@ -115,6 +117,10 @@ var migrations = []migration{
 	}},
 	{9, []string{
 		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_urgent_time ON secure_log (stream_id, timestamp, seqno) WHERE ` + urgentTerm,
+	}},
+	{10, []string{
+		`DROP INDEX IF EXISTS idx_secure_log_stream_urgent_time`,
+		`CREATE INDEX IF NOT EXISTS idx_secure_log_stream_urgent_time_severity ON secure_log (stream_id, timestamp, seqno, severity) WHERE ` + urgentTerm,
 	}},
 }
 

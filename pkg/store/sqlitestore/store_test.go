@@ -99,7 +99,7 @@ func TestSchema(t *testing.T) {
 	indexes := names(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%' ORDER BY name`)
 	wantIndexes := []string{"idx_secure_log_segment_entries_seqno", "idx_secure_log_segments_stream",
 		"idx_secure_log_stream", "idx_secure_log_stream_producer_time", "idx_secure_log_stream_time",
-		"idx_secure_log_stream_type_time", "idx_secure_log_stream_urgent_time", "idx_secure_log_type", "idx_witness_log_stream"}
+		"idx_secure_log_stream_type_time", "idx_secure_log_stream_urgent_time_severity", "idx_secure_log_type", "idx_witness_log_stream"}
 	if !slices.Equal(indexes, wantIndexes) {
 		t.Fatalf("indexes = %v, want %v", indexes, wantIndexes)
 	}
@@ -107,7 +107,7 @@ func TestSchema(t *testing.T) {
 	if want := "seqno stream_id session_id boot_id timestamp event_type severity producer payload_encoding payload prev_entry_hash entry_hash"; strings.Join(cols, " ") != want {
 		t.Fatalf("secure_log columns = %v", cols)
 	}
-	if v := names(`SELECT version FROM _secure_log_migrations ORDER BY version`); strings.Join(v, ",") != "1,2,3,4,5,6,7,8,9" {
+	if v := names(`SELECT version FROM _secure_log_migrations ORDER BY version`); strings.Join(v, ",") != "1,2,3,4,5,6,7,8,9,10" {
 		t.Fatalf("migrations = %v", v)
 	}
 	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2"} {
