@@ -289,6 +289,10 @@ func (c *Checkpointer) Step(ctx context.Context) (bool, error) {
 	}
 	if have {
 		if err := c.consistent(ctx, last, size, root); err != nil {
+			var bad *InconsistentTreeError
+			if !errors.As(err, &bad) {
+				return false, err // the tiles could not be read: retried
+			}
 			if c.cfg.OnAlert != nil {
 				c.cfg.OnAlert(err)
 			}
@@ -375,7 +379,17 @@ func (c *Checkpointer) consistent(ctx context.Context, last Checkpoint, size int
 	case size == last.Size:
 		return bad("same size, different root")
 	}
-	r := TileHashes(c.cfg.Tree.Tiles(ctx))
+	// A tile that cannot be read (the tree's server is slow or down) is
+	// no evidence against the tree: that error is returned as it is, to
+	// be retried, never alerted as an inconsistency.
+	tiles := &readErrors{tr: c.cfg.Tree.Tiles(ctx)}
+	r := TileHashes(tiles)
+	bad = func(problem string) error {
+		if err := tiles.first(); err != nil {
+			return fmt.Errorf("checkpointer: read the tree's tiles: %w", err)
+		}
+		return &InconsistentTreeError{Signed: last, Size: size, Root: root, Problem: problem}
+	}
 	if last.Size > 0 {
 		p, err := tlog.ProveTree(size, last.Size, r)
 		if err != nil {
@@ -395,6 +409,31 @@ func (c *Checkpointer) consistent(ctx context.Context, last Checkpoint, size int
 		return bad("the tiles hash to " + EncodeHash(h))
 	}
 	return nil
+}
+
+// readErrors is a TileReader that remembers its first read error.
+type readErrors struct {
+	tr  TileReader
+	mu  sync.Mutex
+	err error
+}
+
+func (r *readErrors) ReadTile(id TileID) ([]byte, bool, error) {
+	data, ok, err := r.tr.ReadTile(id)
+	if err != nil {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+	return data, ok, err
+}
+
+func (r *readErrors) first() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 // Run looks at the tree every Poll and checkpoints when it grew and the

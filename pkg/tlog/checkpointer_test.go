@@ -162,3 +162,51 @@ func testSignerF() (note.Signer, note.Verifier) {
 	v, _ := note.NewVerifier(vkey)
 	return s, v
 }
+
+// flakyTree is a TreeSource whose tile reads fail while failing is set
+// (the ingester serving the tree is slow: the RPC timed out).
+type flakyTree struct {
+	*fakeTree
+	failing bool
+}
+
+func (f *flakyTree) Tiles(ctx context.Context) TileReader {
+	return TileReaderFunc(func(id TileID) ([]byte, bool, error) {
+		if f.failing {
+			return nil, false, context.DeadlineExceeded
+		}
+		return f.fakeTree.tiles.ReadTile(id)
+	})
+}
+
+// A tile that cannot be read is no evidence against the tree: the
+// checkpointer retries and never alerts (the R3 partition test beside the
+// suite logged "checkpointer alert ... refusing to sign tree size 90 ...
+// tree hash: tlog: securelog.tlog.tile ...: context deadline exceeded").
+func TestCheckpointerDoesNotAlertWhenTilesCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	origin := "example.com/log"
+	s, _ := testSigner(t, origin)
+	st := MetaCheckpoints{Store: memStore(t)}
+	ft := &flakyTree{fakeTree: build(t, 10, leaf)}
+	var alerts []error
+	c, _ := NewCheckpointer(CheckpointerConfig{Tree: ft, Signer: s, Origin: origin, Store: st,
+		OnAlert: func(err error) { alerts = append(alerts, err) }})
+	if _, err := c.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	*ft.fakeTree = *build(t, 300, leaf)
+	ft.failing = true
+	ok, err := c.Step(ctx)
+	var inc *InconsistentTreeError
+	if ok || err == nil || errors.As(err, &inc) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("step with unreadable tiles: signed %v, err %v (want the read error, not an inconsistency)", ok, err)
+	}
+	if len(alerts) != 0 {
+		t.Fatalf("alerted on a read error: %v", alerts)
+	}
+	ft.failing = false
+	if ok, err := c.Step(ctx); !ok || err != nil {
+		t.Fatalf("step once the tiles are readable: %v %v", ok, err)
+	}
+}
