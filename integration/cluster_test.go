@@ -29,35 +29,52 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startCluster starts three JetStream servers in one process, clustered
-// (sync_interval always), and returns them with the client URLs.
-func startCluster(t *testing.T) ([]*server.Server, string) {
+// clusterOptions are the options of three JetStream servers clustered
+// on free ports (sync_interval always); startClusterNode starts one.
+func clusterOptions(t *testing.T) []*server.Options {
 	t.Helper()
 	ports := []int{freePort(t), freePort(t), freePort(t)}
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
-	var servers []*server.Server
-	var urls []string
+	var out []*server.Options
 	for i, p := range ports {
-		opts := &server.Options{
+		out = append(out, &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
 			JetStream: true, StoreDir: filepath.Join(t.TempDir(), fmt.Sprint(i)), SyncAlways: true,
 			Cluster: server.ClusterOpts{Name: "securelog", Host: "127.0.0.1", Port: p},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		if !s.ReadyForConnections(30 * time.Second) {
-			t.Fatalf("server %d not ready", i)
-		}
+		})
+	}
+	return out
+}
+
+// startClusterNode starts the server of opts; it shuts down at cleanup.
+func startClusterNode(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		t.Fatalf("server %s not ready", opts.ServerName)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// startCluster starts three JetStream servers in one process, clustered
+// (sync_interval always), and returns them with the client URLs.
+func startCluster(t *testing.T) ([]*server.Server, string) {
+	t.Helper()
+	var servers []*server.Server
+	var urls []string
+	for _, opts := range clusterOptions(t) {
+		s := startClusterNode(t, opts)
 		servers = append(servers, s)
 		urls = append(urls, s.ClientURL())
-		t.Cleanup(s.Shutdown)
 	}
 	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		for _, s := range servers {

@@ -98,6 +98,7 @@ func startPartition(t *testing.T, url, name string, logs *logBuffer, workers ...
 			run(w, func() error {
 				return node.RunSigner(ctx, node.SignerConfig{NATS: natsc, Partition: name, Keystore: node.KeystoreConfig{Dir: info.KeysDir},
 					TrustFile: info.TrustFile, HeadFile: filepath.Join(dir, "signer.heads.json"), KEKFile: info.KEKFile, Logger: log,
+					Tlog:   node.TlogConfig{Off: true}, // as the ingesters: no tree to checkpoint
 					Worker: pipeline.SignerConfig{ScanInterval: time.Second}})
 			})
 		}

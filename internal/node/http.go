@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,10 +46,16 @@ func (h *healthChecks) ok() bool {
 	return true
 }
 
-// HTTPHandler serves GET /healthz (200 "ok" once ready, else 503),
-// GET /metrics (the given registries plus the Go runtime and process
-// collectors) and rpc for every other request.
-func HTTPHandler(rpc http.Handler, ready func() bool, regs ...*prometheus.Registry) http.Handler {
+// errStarting is a ready function's answer while a part starts (or is
+// halted: its logs say why).
+var errStarting = errors.New("starting")
+
+// HTTPHandler serves GET /healthz (200 "ok" once ready returns nil, else
+// 503 with its error: "starting", or what the part waits for, such as a
+// JetStream cluster without a meta leader), GET /metrics (the given
+// registries plus the Go runtime and process collectors) and rpc for
+// every other request.
+func HTTPHandler(rpc http.Handler, ready func() error, regs ...*prometheus.Registry) http.Handler {
 	rt := prometheus.NewRegistry()
 	rt.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g := prometheus.Gatherers{rt}
@@ -61,10 +68,12 @@ func HTTPHandler(rpc http.Handler, ready func() bool, regs ...*prometheus.Regist
 			switch r.URL.Path {
 			case "/healthz":
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				if ready != nil && !ready() {
-					w.WriteHeader(http.StatusServiceUnavailable)
-					_, _ = io.WriteString(w, "starting")
-					return
+				if ready != nil {
+					if err := ready(); err != nil {
+						w.WriteHeader(http.StatusServiceUnavailable)
+						_, _ = io.WriteString(w, err.Error())
+						return
+					}
 				}
 				_, _ = io.WriteString(w, "ok")
 				return
@@ -77,37 +86,57 @@ func HTTPHandler(rpc http.Handler, ready func() bool, regs ...*prometheus.Regist
 	})
 }
 
-// httpService listens on addr at once (so a taken port fails the build,
-// naming the address) and returns the service that serves h until its
-// context ends, and the bound address. A serve error is returned by Run.
-// The listener is closed by cl if the service never runs.
-// hc sets the shared limits: read/write/idle timeouts, header and
-// connection caps (zero fields: httpserver's defaults).
-func httpService(cl *closers, name, addr string, h http.Handler, log *slog.Logger, hc httpserver.Config) (Service, string, error) {
+// earlyHTTP is a listener served from the moment it is bound, with a
+// handler replaced once its part is built: the ingester's /healthz
+// answers while the ingester waits for JetStream (and says what for),
+// before the rest of its handler exists.
+type earlyHTTP struct {
+	h    atomic.Pointer[http.Handler]
+	addr string
+	svc  Service
+}
+
+// serveEarly binds addr at once (so a taken port fails the build, naming
+// the address) and serves first on it. hc sets the shared limits:
+// read/write/idle timeouts, header and connection caps (zero fields:
+// httpserver's defaults). Its service (svc)
+// stops the server when its context ends; cl stops it if the service
+// never runs.
+func serveEarly(cl *closers, name, addr string, first http.Handler, log *slog.Logger, hc httpserver.Config) (*earlyHTTP, error) {
 	ln, err := httpserver.Listen(addr, hc)
 	if err != nil {
-		return Service{}, "", fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cl.add(func() { _ = ln.Close() })
-	srv := httpserver.New(h, hc)
+	e := &earlyHTTP{addr: ln.Addr().String()}
+	e.set(first)
+	srv := httpserver.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*e.h.Load()).ServeHTTP(w, r) }), hc)
 	if log != nil {
 		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}
-	bound := ln.Addr().String()
-	return NewService(name, func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("serve %s: %w", bound, err)
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		defer cancel()
-		serr := srv.Shutdown(sctx)
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve %s: %w", bound, err)
-		}
-		return serr
-	}), bound, nil
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var (
+		once    sync.Once
+		stopErr error
+	)
+	stop := func() error {
+		once.Do(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+			defer cancel()
+			stopErr = srv.Shutdown(sctx)
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				stopErr = fmt.Errorf("serve %s: %w", e.addr, err)
+			}
+		})
+		return stopErr
+	}
+	cl.add(func() { _ = stop() })
+	e.svc = NewService(name, func(ctx context.Context) error {
+		<-ctx.Done()
+		return stop()
+	})
+	return e, nil
 }
+
+// set replaces the handler.
+func (e *earlyHTTP) set(h http.Handler) { e.h.Store(&h) }

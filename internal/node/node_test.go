@@ -38,9 +38,9 @@ func TestHTTPServiceTakenPort(t *testing.T) {
 	defer ln.Close()
 	var cl closers
 	defer cl.close()
-	_, _, err = httpService(&cl, "http", ln.Addr().String(), http.NotFoundHandler(), nil, httpserver.Config{})
+	_, err = serveEarly(&cl, "http", ln.Addr().String(), http.NotFoundHandler(), nil, httpserver.Config{})
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
-		t.Fatalf("httpService on a taken port: %v", err)
+		t.Fatalf("serveEarly on a taken port: %v", err)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // /healthz and /metrics say which partition answered (issue 14 item 5).
 func TestHTTPNamesPartition(t *testing.T) {
 	p := wire.MustPartition("p2")
-	h := withPartitionHeader(HTTPHandler(http.NotFoundHandler(), func() bool { return true }, partitionInfo(p)), p)
+	h := withPartitionHeader(HTTPHandler(http.NotFoundHandler(), func() error { return nil }, partitionInfo(p)), p)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusOK || rec.Header().Get(PartitionHeader) != "p2" {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/securelog/securelog/pkg/checkpoint"
 	"github.com/securelog/securelog/pkg/console"
 	"github.com/securelog/securelog/pkg/httpserver"
+	"github.com/securelog/securelog/pkg/jswait"
 	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/queryapi"
@@ -34,6 +36,9 @@ type builder struct {
 	cl       closers
 	services []Service
 	health   healthChecks // the logs' integrity halts, for /healthz
+	// waits are the JetStream requests the parts wait for (no meta
+	// leader, no answer), for the logs and /healthz.
+	waits jswait.Status
 }
 
 func newBuilder(ctx context.Context, log *slog.Logger) *builder {
@@ -148,16 +153,34 @@ func (b *builder) partition(nc *nats.Conn, name string, register bool, replicas 
 	if err != nil {
 		return p, nil, err
 	}
-	m, err := partition.Open(b.ctx, js, partition.OpenConfig{Create: register, Replicas: replicas})
+	// Workers wait for the cluster (bounded requests, retried, logged):
+	// a cluster without a meta leader does not answer.
+	wait := jswait.Config{Logger: b.log, Status: &b.waits}
+	m, err := partition.Open(b.ctx, js, partition.OpenConfig{Create: register, Replicas: replicas, WaitForCluster: true, Wait: wait})
 	if err != nil {
 		return p, nil, err
 	}
 	if register {
-		if _, err := m.Add(b.ctx, name); err != nil {
+		if err := jswait.Do(b.ctx, wait, "add partition "+name+" to the partition map", func(ctx context.Context) error {
+			_, err := m.Add(ctx, name)
+			var bad *wire.InvalidError
+			if errors.As(err, &bad) {
+				return jswait.Permanent(err)
+			}
+			return err
+		}); err != nil {
 			return p, nil, err
 		}
 	}
-	if err := m.Check(b.ctx, name); err != nil {
+	if err := jswait.Do(b.ctx, wait, "look partition "+name+" up in the partition map", func(ctx context.Context) error {
+		err := m.Check(ctx, name)
+		var unknown *wire.UnknownPartitionError
+		var bad *wire.InvalidError
+		if errors.As(err, &unknown) || errors.As(err, &bad) {
+			return jswait.Permanent(err)
+		}
+		return err
+	}); err != nil {
 		return p, nil, err
 	}
 	return p, m, nil
@@ -165,6 +188,25 @@ func (b *builder) partition(nc *nats.Conn, name string, register bool, replicas 
 
 // ingester builds the ingester over st and serves the store RPC on nc.
 func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*ingesterPart, error) {
+	// The listener serves /healthz and /metrics at once: while the
+	// ingester waits for JetStream (below, and in its Run) /healthz says
+	// what it waits for. The full handler replaces this one once built.
+	var early *earlyHTTP
+	if cfg.HTTPListen != "" {
+		starting := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		})
+		var err error
+		early, err = serveEarly(&b.cl, "http", cfg.HTTPListen, HTTPHandler(starting, func() error {
+			if err := b.waits.Err(); err != nil {
+				return err
+			}
+			return errStarting
+		}, b.metrics.Registry()), b.log, cfg.HTTP)
+		if err != nil {
+			return nil, err
+		}
+	}
 	part, pmap, err := b.partition(nc, cfg.Partition, false, cfg.Worker.Streams.Replicas)
 	if err != nil {
 		return nil, err
@@ -212,6 +254,9 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	}
 	w := cfg.Worker
 	w.Log, w.Conn, w.Logger, w.Metrics, w.Partition = l, nc, b.log, b.metrics, part
+	if w.Streams.Wait.Status == nil {
+		w.Streams.Wait.Status = &b.waits
+	}
 	if pmap.HasBucket() {
 		w.Map = pmap // else the ingester creates the bucket
 	}
@@ -246,8 +291,16 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	})
 	p := &ingesterPart{in: in, rpc: rpc, tlog: tp}
 	b.services = append(b.services, NewService("ingester", in.Run))
-	if cfg.HTTPListen != "" {
-		ready := func() bool { return in.Ready() && b.health.ok() }
+	if early != nil {
+		ready := func() error {
+			if err := b.waits.Err(); err != nil {
+				return err
+			}
+			if !in.Ready() || !b.health.ok() {
+				return errStarting
+			}
+			return nil
+		}
 		// The query API (/v1/) shares the listener and the RPC's tokens.
 		qh, err := queryapi.New(queryapi.Config{Store: st, Log: l.Reader, CanOpen: cfg.KEKFile != "",
 			Authenticate: rpc.Authenticate, NATS: nc, Logger: b.log})
@@ -262,10 +315,8 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		qr := newQueryRouter(part, qh, nc, pmap, b.log)
 		h := withTiles(HTTPHandler(console.Wrap(qr.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry(), partitionInfo(part)), tp, cfg.Tlog.Public, canRead)
 		h = withPartitionHeader(h, part)
-		svc, addr, err := httpService(&b.cl, "http", cfg.HTTPListen, h, b.log, cfg.HTTP)
-		if err != nil {
-			return nil, err
-		}
+		early.set(h)
+		svc, addr := early.svc, early.addr
 		// Follow streams end when the listener stops (Shutdown waits for
 		// handlers in flight).
 		serve := svc.run

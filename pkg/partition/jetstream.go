@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/securelog/securelog/pkg/jswait"
 )
 
 // JetStreamKV is the KV of a JetStream key-value bucket.
@@ -21,16 +23,35 @@ type JetStreamKV struct {
 	// latest write yet misses a stream assigned a moment ago (its events
 	// would go to the default partition and be dead-lettered).
 	Conn *nats.Conn
+	// OpTimeout bounds each operation (jswait.DefaultCallTimeout if 0):
+	// a JetStream request can go unanswered while the bucket's stream
+	// elects a leader, and the caller's context may have a long deadline
+	// or none.
+	OpTimeout time.Duration
+}
+
+// op bounds one operation's context.
+func (k JetStreamKV) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := k.OpTimeout
+	if d <= 0 {
+		d = jswait.DefaultCallTimeout
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Get implements KV.
 func (k JetStreamKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	e, err := k.KV.Get(ctx, key)
+	get := func() (jetstream.KeyValueEntry, error) {
+		ctx, cancel := k.op(ctx)
+		defer cancel()
+		return k.KV.Get(ctx, key)
+	}
+	e, err := get()
 	// A bucket created a moment ago may have no replica answering direct
 	// gets yet: retried for a while.
 	for try := 0; errors.Is(err, nats.ErrNoResponders) && try < 50 && ctx.Err() == nil; try++ {
 		time.Sleep(100 * time.Millisecond)
-		e, err = k.KV.Get(ctx, key)
+		e, err = get()
 	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		if k.Conn == nil {
@@ -46,6 +67,8 @@ func (k JetStreamKV) Get(ctx context.Context, key string) ([]byte, bool, error) 
 
 // Put implements KV.
 func (k JetStreamKV) Put(ctx context.Context, key string, value []byte) error {
+	ctx, cancel := k.op(ctx)
+	defer cancel()
 	_, err := k.KV.Put(ctx, key, value)
 	return err
 }
@@ -97,6 +120,8 @@ const leaderGetTimeout = 5 * time.Second
 
 // Create implements KV.
 func (k JetStreamKV) Create(ctx context.Context, key string, value []byte) (bool, error) {
+	ctx, cancel := k.op(ctx)
+	defer cancel()
 	_, err := k.KV.Create(ctx, key, value)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return false, nil
@@ -106,6 +131,8 @@ func (k JetStreamKV) Create(ctx context.Context, key string, value []byte) (bool
 
 // All implements KV.
 func (k JetStreamKV) All(ctx context.Context) (map[string][]byte, error) {
+	ctx, cancel := k.op(ctx)
+	defer cancel()
 	w, err := k.KV.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, err
@@ -135,37 +162,49 @@ type OpenConfig struct {
 	Create bool
 	// Replicas of a created bucket (1 if 0).
 	Replicas int
+	// WaitForCluster retries (jswait.Do) while JetStream does not answer
+	// or cannot place the bucket yet (a cluster without a meta leader, "no
+	// suitable peers" right after a cluster starts), until ctx ends: for
+	// workers, which cannot run without the map. Otherwise (clients) one
+	// bounded attempt is made and its error returned. Create implies it.
+	WaitForCluster bool
+	// Wait bounds each JetStream request (also the Map's reads and
+	// writes: CallTimeout) and says how Open waits (logger, status); see
+	// jswait.
+	Wait jswait.Config
 }
 
-// Open returns the map kept in the Bucket of js's JetStream. Creating a
-// replicated bucket right after a cluster starts can fail with "no
-// suitable peers": it is retried until ctx ends.
+// Open returns the map kept in the Bucket of js's JetStream.
 func Open(ctx context.Context, js jetstream.JetStream, cfg OpenConfig) (*Map, error) {
-	for {
-		kv, err := bind(ctx, js, cfg)
-		if err == nil {
-			if kv == nil {
-				return New(nil), nil
-			}
-			return New(JetStreamKV{KV: kv, Conn: js.Conn()}), nil
-		}
-		if !cfg.Create {
-			return nil, err
-		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
+	var kv jetstream.KeyValue
+	attempt := func(ctx context.Context) error {
+		var err error
+		kv, err = bind(ctx, js, cfg)
+		return err
 	}
+	var err error
+	if cfg.Create || cfg.WaitForCluster {
+		err = jswait.Do(ctx, cfg.Wait, "open the partition map (JetStream key-value bucket "+Bucket+")", attempt)
+	} else {
+		timeout := cfg.Wait.CallTimeout
+		if timeout <= 0 {
+			timeout = jswait.DefaultCallTimeout
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err = attempt(actx)
+		cancel()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kv == nil {
+		return New(nil), nil
+	}
+	return New(JetStreamKV{KV: kv, Conn: js.Conn(), OpTimeout: cfg.Wait.CallTimeout}), nil
 }
 
 func bind(ctx context.Context, js jetstream.JetStream, cfg OpenConfig) (jetstream.KeyValue, error) {
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	kv, err := js.KeyValue(actx, Bucket)
+	kv, err := js.KeyValue(ctx, Bucket)
 	if err == nil {
 		return kv, nil
 	}
@@ -176,10 +215,10 @@ func bind(ctx context.Context, js jetstream.JetStream, cfg OpenConfig) (jetstrea
 		return nil, nil
 	}
 	replicas := max(cfg.Replicas, 1)
-	kv, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{Bucket: Bucket, History: 1, Replicas: replicas,
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 1, Replicas: replicas,
 		Storage: jetstream.FileStorage, Description: "securelog partition map: stream -> partition"})
 	if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		kv, err = js.KeyValue(actx, Bucket)
+		kv, err = js.KeyValue(ctx, Bucket)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create partition map bucket %s: %w", Bucket, err)

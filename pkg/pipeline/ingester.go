@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/batch"
+	"github.com/securelog/securelog/pkg/jswait"
 	"github.com/securelog/securelog/pkg/partition"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
@@ -42,7 +43,10 @@ type IngesterConfig struct {
 	FilterSubject string
 	// Streams configures the partition's SECURELOG_IN stream, SECURELOG_DLQ
 	// and the announcement streams if they are created (its Partition is
-	// set to Partition).
+	// set to Partition). Its Wait also governs every other JetStream
+	// request of the ingester's start (key-value buckets, the partition
+	// map, the consumer): each is bounded and retried while the cluster
+	// does not answer, logged, and reported by Waiting.
 	Streams StreamConfig
 	// Map is the partition map the ingester claims each new stream in (nil:
 	// the SECURELOG_PARTITIONS bucket, created if missing). An event of a
@@ -127,6 +131,12 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 		cfg.Metrics = NewMetrics()
 	}
 	log := cfg.Logger.With("worker", "ingester", "partition", cfg.Partition.Name())
+	if cfg.Streams.Wait.Logger == nil {
+		cfg.Streams.Wait.Logger = log
+	}
+	if cfg.Streams.Wait.Status == nil {
+		cfg.Streams.Wait.Status = &jswait.Status{}
+	}
 	js, err := jetstream.New(cfg.Conn, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 		log.Warn("JetStream publish not stored", "subject", m.Subject, "err", err)
 	}))
@@ -143,6 +153,17 @@ func (in *Ingester) Position() uint64 { return in.pos.Load() }
 // Ready reports whether the consumer is positioned and consuming, and its
 // log has not halted a stream after a failed integrity check.
 func (in *Ingester) Ready() bool { return in.ready.Load() && in.cfg.Log.Healthy() == nil }
+
+// Waiting is nil unless the ingester waits for JetStream (a stream,
+// bucket or consumer it cannot create or read yet: no meta leader, no
+// answer, no suitable peers); the error says what it waits for and why.
+func (in *Ingester) Waiting() error { return in.cfg.Streams.Wait.Status.Err() }
+
+// wait runs fn as one JetStream request of the ingester, bounded and
+// retried while the cluster does not answer (jswait.Do).
+func (in *Ingester) wait(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	return jswait.Do(ctx, in.cfg.Streams.Wait, what, fn)
+}
 
 // Started is closed the first time the consumer is positioned and
 // consuming: from then on, published events are taken. It is also closed
@@ -172,7 +193,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		return nil
 	}
 	if in.cfg.Map == nil {
-		m, err := partition.Open(ctx, in.js, partition.OpenConfig{Create: true, Replicas: in.cfg.Streams.Replicas})
+		m, err := partition.Open(ctx, in.js, partition.OpenConfig{Create: true, Replicas: in.cfg.Streams.Replicas, Wait: in.cfg.Streams.Wait})
 		if err != nil {
 			return fmt.Errorf("ingester: %w", err)
 		}
@@ -222,8 +243,11 @@ func (in *Ingester) position(ctx context.Context) (uint64, error) {
 		}
 		pos = binary.BigEndian.Uint64(raw)
 	}
-	s, err := in.js.Stream(ctx, in.cfg.Stream)
-	if err != nil {
+	var s jetstream.Stream
+	if err := in.wait(ctx, "read JetStream stream "+in.cfg.Stream, func(ctx context.Context) (err error) {
+		s, err = in.js.Stream(ctx, in.cfg.Stream)
+		return err
+	}); err != nil {
 		return 0, fmt.Errorf("stream %s: %w", in.cfg.Stream, err)
 	}
 	info := s.CachedInfo()
@@ -256,7 +280,12 @@ func (in *Ingester) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := in.js.DeleteConsumer(ctx, in.cfg.Stream, in.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := in.wait(ctx, fmt.Sprintf("delete JetStream consumer %s on %s", in.cfg.Durable, in.cfg.Stream), func(ctx context.Context) error {
+		if err := in.js.DeleteConsumer(ctx, in.cfg.Stream, in.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("delete consumer %s: %w", in.cfg.Durable, err)
 	}
 	// The consumer acknowledges nothing: the position committed with the
@@ -270,8 +299,11 @@ func (in *Ingester) consume(ctx context.Context) error {
 	if pos > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
 	}
-	cons, err := in.js.CreateConsumer(ctx, in.cfg.Stream, cc)
-	if err != nil {
+	var cons jetstream.Consumer
+	if err := in.wait(ctx, fmt.Sprintf("create JetStream consumer %s on %s", in.cfg.Durable, in.cfg.Stream), func(ctx context.Context) (err error) {
+		cons, err = in.js.CreateConsumer(ctx, in.cfg.Stream, cc)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create consumer %s at sequence %d: %w", in.cfg.Durable, pos+1, err)
 	}
 	// A missing heartbeat is not an error here: while the broker persists
@@ -547,7 +579,14 @@ func (in *Ingester) claimStored(ctx context.Context) error {
 		} else if !ok {
 			continue
 		}
-		if err := in.claim(ctx, r.Name); err != nil {
+		if err := in.wait(ctx, fmt.Sprintf("claim stream %q in the partition map", r.Name), func(ctx context.Context) error {
+			err := in.claim(ctx, r.Name)
+			var conflict *wire.PartitionConflictError
+			if errors.As(err, &conflict) {
+				return jswait.Permanent(err)
+			}
+			return err
+		}); err != nil {
 			var conflict *wire.PartitionConflictError
 			if !errors.As(err, &conflict) {
 				return err

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/securelog"
@@ -91,30 +90,24 @@ func markKey(stream, durable string) string {
 // ready, like the streams).
 func (in *Ingester) openMarks(ctx context.Context) error {
 	replicas := max(in.cfg.Streams.Replicas, 1)
-	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		kv, err := in.js.KeyValue(actx, MarkBucket)
+	var kv jetstream.KeyValue
+	err := in.wait(ctx, "open JetStream key-value bucket "+MarkBucket, func(ctx context.Context) (err error) {
+		kv, err = in.js.KeyValue(ctx, MarkBucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = in.js.CreateKeyValue(actx, jetstream.KeyValueConfig{Bucket: MarkBucket, History: 1, Storage: jetstream.FileStorage,
+			kv, err = in.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: MarkBucket, History: 1, Storage: jetstream.FileStorage,
 				Replicas: replicas, Description: "securelog ingesters: how far each committed (anti-rollback)"})
 			if errors.Is(err, jetstream.ErrBucketExists) {
-				kv, err = in.js.KeyValue(actx, MarkBucket)
+				kv, err = in.js.KeyValue(ctx, MarkBucket)
 			}
 		}
-		cancel()
-		if err == nil {
-			key := markKey(in.cfg.Stream, in.cfg.Durable)
-			in.marks = &marker{kv: kv, key: key, subject: "$KV." + MarkBucket + "." + key}
-			return nil
-		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("key-value bucket %s: %w (last error: %v)", MarkBucket, ctx.Err(), err)
-		case <-t.C:
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("key-value bucket %s: %w", MarkBucket, err)
 	}
+	key := markKey(in.cfg.Stream, in.cfg.Durable)
+	in.marks = &marker{kv: kv, key: key, subject: "$KV." + MarkBucket + "." + key}
+	return nil
 }
 
 // checkMark compares the store with the ingester's mark: a store behind
@@ -134,14 +127,24 @@ func (in *Ingester) checkMark(ctx context.Context) error {
 		return fmt.Errorf("store head: %w", err)
 	}
 	in.seqno.Store(seqno)
-	s, err := in.js.Stream(ctx, in.cfg.Stream)
-	if err != nil {
+	var s jetstream.Stream
+	if err := in.wait(ctx, "read JetStream stream "+in.cfg.Stream, func(ctx context.Context) (err error) {
+		s, err = in.js.Stream(ctx, in.cfg.Stream)
+		return err
+	}); err != nil {
 		return fmt.Errorf("stream %s: %w", in.cfg.Stream, err)
 	}
 	created := s.CachedInfo().Created.UTC().Format(time.RFC3339Nano)
 	in.created = created
-	e, err := in.readMark(ctx)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	var e jetstream.KeyValueEntry
+	err = in.wait(ctx, "read the ingester's mark in "+MarkBucket, func(ctx context.Context) (err error) {
+		e, err = in.marks.kv.Get(ctx, in.marks.key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err == nil && e == nil {
 		return nil
 	}
 	if err != nil {
@@ -157,25 +160,6 @@ func (in *Ingester) checkMark(ctx context.Context) error {
 			MarkSeqno: m.Seqno, StoreSeqno: seqno}
 	}
 	return nil
-}
-
-// readMark reads the ingester's mark. A replicated bucket created a
-// moment ago may have no replica answering direct gets yet ("no
-// responders"): the read is retried until ctx ends.
-func (in *Ingester) readMark(ctx context.Context) (jetstream.KeyValueEntry, error) {
-	for {
-		e, err := in.marks.kv.Get(ctx, in.marks.key)
-		if !errors.Is(err, nats.ErrNoResponders) {
-			return e, err
-		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		case <-t.C:
-		}
-	}
 }
 
 // noteCommitted records the newest seqno of a committed batch and writes

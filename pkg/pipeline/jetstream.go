@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/securelog/securelog/pkg/jswait"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -27,6 +28,9 @@ type StreamConfig struct {
 	// and SECURELOG_SEALED for the default partition, the same names with
 	// the suffix _<partition> (subjects securelog.p.<partition>.…) otherwise.
 	Partition wire.Partition
+	// Wait bounds each JetStream request and says how the creation waits
+	// for the cluster (logger, status for /healthz); see jswait.
+	Wait jswait.Config
 }
 
 // EnsureStreams creates SECURELOG_IN (subjects securelog.in.>, file storage,
@@ -37,8 +41,10 @@ type StreamConfig struct {
 // durable consumer (the sealer's, the signer's) acknowledges it, also while
 // that worker is down, at most MaxAge and announcementMaxBytes (oldest
 // dropped; the workers' store scans cover what was dropped). Existing
-// streams are left as configured by their operator. Creating a replicated stream right after a cluster starts can
-// fail with "no suitable peers": it is retried until ctx ends.
+// streams are left as configured by their operator. Each request is
+// bounded and retried until ctx ends (jswait.Do, logged): without a meta
+// leader a request goes unanswered, and creating a replicated stream
+// right after a cluster starts can fail with "no suitable peers".
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
@@ -61,7 +67,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			Retention: jetstream.WorkQueuePolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge,
 			MaxBytes: announcementMaxBytes, Discard: jetstream.DiscardOld, Replicas: cfg.Replicas},
 	} {
-		if err := ensureStream(ctx, js, sc); err != nil {
+		if err := ensureStream(ctx, js, cfg.Wait, sc); err != nil {
 			return err
 		}
 	}
@@ -72,29 +78,17 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 // that runs no sealer or signer.
 const announcementMaxBytes = 256 << 20
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	for {
-		// Bound each attempt: without a meta leader a request stays unanswered.
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := js.Stream(actx, sc.Name)
+func ensureStream(ctx context.Context, js jetstream.JetStream, wait jswait.Config, sc jetstream.StreamConfig) error {
+	return jswait.Do(ctx, wait, "create JetStream stream "+sc.Name, func(ctx context.Context) error {
+		_, err := js.Stream(ctx, sc.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = js.CreateStream(actx, sc)
+			_, err = js.CreateStream(ctx, sc)
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 				err = nil
 			}
 		}
-		cancel()
-		if err == nil {
-			return nil
-		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("create JetStream stream %s: %w (last error: %v)", sc.Name, ctx.Err(), err)
-		case <-t.C:
-		}
-	}
+		return err
+	})
 }
 
 // Alerter raises alerts: slog.Error, the alerts metric, and a message on
@@ -167,14 +161,14 @@ func announce(js jetstream.JetStream, log *slog.Logger, subject, msgID string, v
 func durableConsumer(ctx context.Context, js jetstream.JetStream, log *slog.Logger, stream string, cc jetstream.ConsumerConfig) (jetstream.Consumer, bool, error) {
 	waiting := false
 	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		actx, cancel := context.WithTimeout(ctx, jswait.DefaultCallTimeout)
 		_, err := js.Stream(actx, stream)
 		cancel()
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			log.Warn("JetStream stream info", "stream", stream, "err", err)
+			log.Warn("waiting for JetStream: stream info", "stream", stream, "reason", jswait.Reason(err), "err", err)
 		} else if !waiting {
 			log.Info("waiting for the ingester to create the JetStream stream", "stream", stream)
 			waiting = true
@@ -183,14 +177,24 @@ func durableConsumer(ctx context.Context, js jetstream.JetStream, log *slog.Logg
 			return nil, false, ctx.Err()
 		}
 	}
-	_, err := js.Consumer(ctx, stream, cc.Durable)
-	created := errors.Is(err, jetstream.ErrConsumerNotFound)
-	if err != nil && !created {
-		return nil, false, fmt.Errorf("consumer %s on %s: %w", cc.Durable, stream, err)
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+	var (
+		cons    jetstream.Consumer
+		created bool
+	)
+	err := jswait.Do(ctx, jswait.Config{Logger: log}, fmt.Sprintf("create JetStream consumer %s on %s", cc.Durable, stream), func(ctx context.Context) error {
+		_, err := js.Consumer(ctx, stream, cc.Durable)
+		created = errors.Is(err, jetstream.ErrConsumerNotFound)
+		if err != nil && !created {
+			return fmt.Errorf("consumer %s on %s: %w", cc.Durable, stream, err)
+		}
+		cons, err = js.CreateOrUpdateConsumer(ctx, stream, cc)
+		if err != nil {
+			return fmt.Errorf("create consumer %s on %s: %w", cc.Durable, stream, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("create consumer %s on %s: %w", cc.Durable, stream, err)
+		return nil, false, err
 	}
 	return cons, created, nil
 }
