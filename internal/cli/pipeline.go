@@ -94,11 +94,14 @@ type rpcSection struct {
 	// map; their query API forwards requests about this partition's
 	// streams there).
 	Advertise string `toml:"advertise"`
-	Subject   string `toml:"subject"`
-	Tokens    string `toml:"tokens"`
-	Transport string `toml:"transport"`
-	URL       string `toml:"url"`
-	Token     string `toml:"token"`
+	// ForwardPlainHTTP lets the query API forward callers' credentials
+	// to other partitions' plain-http, non-loopback advertised URLs.
+	ForwardPlainHTTP bool   `toml:"forward_plain_http"`
+	Subject          string `toml:"subject"`
+	Tokens           string `toml:"tokens"`
+	Transport        string `toml:"transport"`
+	URL              string `toml:"url"`
+	Token            string `toml:"token"`
 	// TokenFile holds the bearer token (keeps it out of the config file
 	// and the process list).
 	TokenFile string `toml:"token_file"`
@@ -191,6 +194,7 @@ func (p *pipelineFlags) add(c *cobra.Command, groups ...string) {
 			f.StringVar(&p.cfg.RPC.Listen, "listen", "", "also serve the store RPC, the query API (/v1/), /healthz and /metrics on this HTTP address")
 			aliasFlag(f, "http", "listen")
 			f.StringVar(&p.cfg.RPC.Advertise, "advertise", "", "URL other partitions reach --listen at (recorded in the partition map for the query API's routing; default http://<listen address>)")
+			f.BoolVar(&p.cfg.RPC.ForwardPlainHTTP, "forward-plain-http", false, "let the query API forward callers' credentials to other partitions' listeners advertised at plain http:// URLs off this machine (trusted networks only; default: refused unless https:// or loopback)")
 			f.StringVar(&p.cfg.RPC.Subject, "rpc-subject", "", "NATS subject of the store RPC (default securelog.rpc)")
 			f.StringVar(&p.cfg.RPC.Tokens, "tokens", "", "bearer tokens file for the store RPC")
 		case "rpc-client":

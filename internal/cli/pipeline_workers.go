@@ -48,7 +48,7 @@ func (a *app) runIngester(ctx context.Context, p *pipelineFlags) error {
 	return node.RunIngester(ctx, node.IngesterConfig{
 		NATS: p.natsClient(), Partition: p.cfg.Partition, Store: node.StoreConfig{Spec: p.cfg.Store.Spec, Pebble: p.pebbleTuning()}, HeadFile: p.cfg.Store.HeadFile, Anchor: p.headAnchor(a),
 		KEKFile: p.cfg.Store.KEKFile, Token: a.tokenConfig, RPCSubject: p.cfg.RPC.Subject, TokensFile: p.cfg.RPC.Tokens,
-		HTTPListen: p.cfg.RPC.Listen, HTTPAdvertise: p.cfg.RPC.Advertise, Logger: a.infoLogger(),
+		HTTPListen: p.cfg.RPC.Listen, HTTPAdvertise: p.cfg.RPC.Advertise, ForwardPlainHTTP: p.cfg.RPC.ForwardPlainHTTP, Logger: a.infoLogger(),
 		Worker: p.ingesterConfig(), Tlog: node.TlogConfig{Public: p.cfg.Tlog.Public},
 	})
 }

@@ -50,13 +50,18 @@ type queryRouter struct {
 	log    *slog.Logger
 	client *http.Client
 
+	// plainHTTP allows forwarding callers' credentials to another
+	// partition's listener advertised at a plain http:// URL that is not
+	// a loopback address (IngesterConfig.ForwardPlainHTTP).
+	plainHTTP bool
+
 	mu    sync.Mutex
 	m     *partition.Map
 	mapAt time.Time
 }
 
-func newQueryRouter(own wire.Partition, local http.Handler, nc *nats.Conn, m *partition.Map, log *slog.Logger) *queryRouter {
-	q := &queryRouter{own: own, local: local, nc: nc, log: log, client: &http.Client{Timeout: queryForwardTimeout}}
+func newQueryRouter(own wire.Partition, local http.Handler, nc *nats.Conn, m *partition.Map, log *slog.Logger, plainHTTP bool) *queryRouter {
+	q := &queryRouter{own: own, local: local, nc: nc, log: log, client: &http.Client{Timeout: queryForwardTimeout}, plainHTTP: plainHTTP}
 	if m != nil && m.HasBucket() {
 		q.m = m
 	}
@@ -112,6 +117,10 @@ func (q *queryRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q.streams(w, r, m)
 		return
 	}
+	if seqno, ok := entryOfPath(r.URL.Path); ok && r.Method == http.MethodGet {
+		q.entry(w, r, m, seqno)
+		return
+	}
 	stream, ok := streamOfPath(r.URL.Path)
 	if !ok {
 		q.local.ServeHTTP(w, r)
@@ -126,18 +135,30 @@ func (q *queryRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q.local.ServeHTTP(w, r)
 		return
 	}
+	q.forward(w, r, m, p, nil)
+}
+
+// forward proxies r to partition p's listener; modify, if set, may change
+// the answer.
+func (q *queryRouter) forward(w http.ResponseWriter, r *http.Request, m *partition.Map, p wire.Partition, modify func(*http.Response) error) {
 	base, err := q.address(r.Context(), m, p.Name())
 	if err != nil {
 		queryError(w, http.StatusBadGateway, err.Error())
 		return
 	}
+	if err := q.mayForward(r, p.Name(), base); err != nil {
+		queryErrorCode(w, http.StatusForbidden, "forward-refused", err.Error())
+		return
+	}
 	rp := &httputil.ReverseProxy{
+		ModifyResponse: modify,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
 			pr.Out.URL.Path, pr.Out.URL.RawPath = r.URL.Path, r.URL.RawPath
 			pr.Out.Header.Set(RoutedHeader, q.own.Name())
 		},
-		FlushInterval: -1, // follow (server-sent events) streams through
+		Transport:     q.client.Transport, // nil: http.DefaultTransport
+		FlushInterval: -1,                 // follow (server-sent events) streams through
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			queryError(w, http.StatusBadGateway, fmt.Sprintf("partition %s (%s): %v", p.Name(), base, err))
 		},
@@ -240,6 +261,9 @@ func (q *queryRouter) remoteStreams(r *http.Request, m *partition.Map, name stri
 	if err != nil {
 		return nil, err
 	}
+	if err := q.mayForward(r, name, base); err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, base.JoinPath("/v1/streams").String(), nil)
 	if err != nil {
 		return nil, err
@@ -291,9 +315,41 @@ func (b *bufferedResponse) copyTo(w http.ResponseWriter) {
 	_, _ = w.Write(b.body.Bytes())
 }
 
+// mayForward refuses to send r's credentials (Authorization, cookies) to
+// partition name's listener at base over plain HTTP off the machine: a
+// bearer token sent in clear text to an advertised address can be read on
+// the network. https:// and loopback addresses are allowed, any address
+// with plainHTTP (--forward-plain-http, for a trusted network), and any
+// request without credentials.
+func (q *queryRouter) mayForward(r *http.Request, name string, base *url.URL) error {
+	if q.plainHTTP || strings.EqualFold(base.Scheme, "https") || isLoopbackHost(base.Hostname()) {
+		return nil
+	}
+	if r.Header.Get(wire.AuthorizationHeader) == "" && r.Header.Get("Cookie") == "" {
+		return nil
+	}
+	return fmt.Errorf("refusing to forward the request's credentials to partition %s at %s over plain HTTP: "+
+		"advertise its listener with an https:// URL (--advertise), ask that partition's listener directly, "+
+		"or allow plain HTTP on a trusted network with --forward-plain-http", name, base.Redacted())
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // queryError answers a routing failure in the query API's error shape.
 func queryError(w http.ResponseWriter, status int, msg string) {
-	b, _ := json.Marshal(queryapi.ErrorBody{Error: queryapi.ErrorInfo{Status: status, Code: "partition-unreachable", Message: msg}})
+	queryErrorCode(w, status, "partition-unreachable", msg)
+}
+
+// queryErrorCode answers in the query API's error shape with code.
+func queryErrorCode(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(queryapi.ErrorBody{Error: queryapi.ErrorInfo{Status: status, Code: code, Message: msg}})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

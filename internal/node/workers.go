@@ -121,6 +121,12 @@ type IngesterConfig struct {
 	// requests about this partition's streams (default http://<listen
 	// address>, with the machine's host name for an unspecified address).
 	HTTPAdvertise string
+	// ForwardPlainHTTP lets the query API forward callers' credentials
+	// (bearer token, cookies) to other partitions' listeners advertised
+	// at plain http:// URLs that are not loopback addresses; without it
+	// such a request is refused (403, code forward-refused): the token
+	// would cross the network in clear text. For a trusted network only.
+	ForwardPlainHTTP bool
 	// Worker tunes the ingester (its Log, Conn, Logger and Metrics are
 	// filled in here).
 	Worker pipeline.IngesterConfig
@@ -312,7 +318,7 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 		// The web console (/ui/, pkg/console) is served beside it.
 		// Query API requests about another partition's streams are
 		// forwarded to it; the stream list merges every partition's.
-		qr := newQueryRouter(part, qh, nc, pmap, b.log)
+		qr := newQueryRouter(part, qh, nc, pmap, b.log, cfg.ForwardPlainHTTP)
 		h := withTiles(HTTPHandler(console.Wrap(qr.Wrap(rpc.Handler())), ready, b.metrics.Registry(), rpc.Registry(), partitionInfo(part)), tp, cfg.Tlog.Public, canRead)
 		h = withPartitionHeader(h, part)
 		early.set(h)

@@ -293,7 +293,9 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, p)
 }
 
-// entry serves GET /v1/entries/{seqno}.
+// entry serves GET /v1/entries/{seqno}[?stream=S]. Seqnos are numbered
+// per store (per partition); with stream, an entry of another stream is
+// not found.
 func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 	s := r.PathValue("seqno")
 	seqno, err := strconv.ParseUint(s, 10, 64)
@@ -309,6 +311,10 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 	}
 	if !found {
 		h.fail(w, r, http.StatusNotFound, "entry_not_found", fmt.Errorf("entry %d not found", seqno))
+		return
+	}
+	if want := r.URL.Query().Get("stream"); want != "" && row.StreamID != want {
+		h.fail(w, r, http.StatusNotFound, "entry_not_found", fmt.Errorf("entry %d not found in stream %q", seqno, want))
 		return
 	}
 	d := EntryDetail{Entry: h.render(r, row)}

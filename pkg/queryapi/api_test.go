@@ -179,6 +179,16 @@ func TestEntryDetail(t *testing.T) {
 	if err := securelog.VerifyInclusionProof(*d.Proof, d.Segment.MerkleRoot); err != nil {
 		t.Errorf("served proof does not verify: %v", err)
 	}
+	// With ?stream= (the routing key across partitions, whose seqnos are
+	// numbered per store), an entry of another stream is not found.
+	var same EntryDetail
+	if code := f.get(t, "r", "/v1/entries/4?stream="+d.Entry.Stream, &same); code != 200 || same.Entry.Seqno != 4 {
+		t.Errorf("entry 4 of its own stream %q: %d %+v", d.Entry.Stream, code, same.Entry)
+	}
+	var other ErrorBody
+	if code := f.get(t, "r", "/v1/entries/4?stream=elsewhere", &other); code != 404 || !strings.Contains(other.Error.Message, `stream "elsewhere"`) {
+		t.Errorf("entry 4 asked in another stream: %d %+v", code, other)
+	}
 	var open EntryDetail
 	f.get(t, "r", "/v1/entries/20", &open)
 	if open.Segment != nil || open.Proof != nil || open.Entry.Seqno != 20 {

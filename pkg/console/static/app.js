@@ -135,7 +135,7 @@ const filterNames = ['since', 'until', 'type', 'producer', 'severity', 'order', 
 
 function entryRow(e, fresh) {
   return el('tr', {class: fresh ? 'new' : null, 'data-seqno': e.seqno},
-    el('td', {class: 'num'}, el('a', {href: '#/entry/' + e.seqno}, e.seqno)),
+    el('td', {class: 'num'}, el('a', {href: '#/entry/' + e.seqno + '?stream=' + encodeURIComponent(e.stream)}, e.seqno)),
     el('td', {class: 'mono'}, fmtTime(e.timestamp)),
     el('td', {}, e.event_type),
     el('td', {class: 'sev-' + e.severity}, e.severity),
@@ -311,9 +311,11 @@ async function verifyProof(entry, segment, proof) {
   return checks;
 }
 
-async function viewEntry(seqno) {
+// Seqnos are numbered per partition: the stream (when known) routes the
+// request to its partition.
+async function viewEntry(seqno, stream) {
   setView('Entry ' + seqno, el('p', {class: 'muted'}, 'Loading…'));
-  const data = await get('entries/' + encodeURIComponent(seqno));
+  const data = await get('entries/' + encodeURIComponent(seqno) + (stream ? '?stream=' + encodeURIComponent(stream) : ''));
   const e = data.entry, seg = data.segment, proof = data.proof;
   let witness = null;
   try {
@@ -525,7 +527,7 @@ async function route() {
   try {
     if (path === '/streams') await viewStreams();
     else if (path === '/events') await viewEvents(params);
-    else if (path.startsWith('/entry/')) await viewEntry(path.slice(7));
+    else if (path.startsWith('/entry/')) await viewEntry(path.slice(7), params.get('stream'));
     else if (path === '/alerts') await viewAlerts();
     else if (path === '/dlq') await viewDLQ(params);
     else setView('Not found', el('p', {}, 'No such page: ' + path));
