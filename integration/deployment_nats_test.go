@@ -12,6 +12,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/internal/node"
+	"github.com/securelog/securelog/pkg/wire"
 )
 
 // deployCluster is the 3-node NATS cluster of deployments/nats, started
@@ -208,17 +211,119 @@ func TestDeploymentNATSPermissions(t *testing.T) {
 		t.Fatal("anonymous connection accepted")
 	}
 	requests := []string{"securelog.rpc", "securelog.rpc.read", "securelog.append.default", "securelog.close.default", "securelog.lookup.commit", "securelog.witness.submit",
-		"securelog.p.p2.rpc", "securelog.p.p2.rpc.read", "securelog.p.p2.append.default", "securelog.p.p2.close.default", "securelog.p.p2.lookup.commit"}
-	servers := map[string]map[string]bool{
-		"ingester": {"securelog.rpc": true, "securelog.rpc.read": true, "securelog.append.default": true, "securelog.close.default": true, "securelog.lookup.commit": true,
-			"securelog.p.p2.rpc": true, "securelog.p.p2.rpc.read": true, "securelog.p.p2.append.default": true, "securelog.p.p2.close.default": true, "securelog.p.p2.lookup.commit": true},
-		"witness": {"securelog.witness.submit": true},
+		"securelog.tlog.latest", "securelog.tlog.head", "securelog.tlog.tile",
+		"securelog.p.p2.rpc", "securelog.p.p2.rpc.read", "securelog.p.p2.append.default", "securelog.p.p2.close.default", "securelog.p.p2.lookup.commit",
+		"securelog.p.p2.tlog.latest", "securelog.p.p2.tlog.head", "securelog.p.p2.tlog.tile"}
+	servers := map[string]map[string]bool{"witness": {"securelog.witness.submit": true}, "ingester": {}}
+	for _, r := range requests {
+		if r != "securelog.witness.submit" {
+			servers["ingester"][r] = true
+		}
 	}
 	for _, u := range natsUsers {
 		for _, subj := range requests {
 			denied := dc.subscribeDenied(t, u, subj)
 			if want := !servers[u][subj]; denied != want {
 				t.Errorf("user %s subscribing to %s: denied=%v, want %v", u, subj, denied, want)
+			}
+		}
+	}
+}
+
+// subjectCovers reports whether the NATS subject pattern covers the
+// literal subject sub ("*" one token, ">" one or more).
+func subjectCovers(pattern, sub string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(sub, ".")
+	for i, tok := range p {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
+
+// anyCovers reports whether one of patterns covers the literal sub.
+func anyCovers(patterns []string, sub string) bool {
+	for _, p := range patterns {
+		if subjectCovers(p, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// concrete is a literal subject the pattern stands for in the shipped
+// deployment: a JetStream consumer subject of an announcement stream
+// names the shipped worker's durable (securelog-sealer, securelog-signer-p2,
+// ...); other wildcards become "x".
+func concrete(pattern string) string {
+	toks := strings.Split(pattern, ".")
+	for i, tok := range toks {
+		if tok != ">" && tok != "*" {
+			continue
+		}
+		v := "x"
+		if i > 0 && (strings.HasPrefix(pattern, "$JS.API.CONSUMER.") || strings.HasPrefix(pattern, "$JS.ACK.")) {
+			stream := toks[i-1]
+			for _, w := range []struct{ prefix, durable string }{{"SECURELOG_APPENDED", "securelog-sealer"}, {"SECURELOG_SEALED", "securelog-signer"}} {
+				if rest, ok := strings.CutPrefix(stream, w.prefix); ok {
+					v = w.durable + strings.ReplaceAll(rest, "_", "-")
+				}
+			}
+		}
+		// CREATE and ACK subjects go on after the consumer's name
+		// (filter; delivery numbers), INFO and MSG.NEXT end with it.
+		if tok == ">" && v != "x" && (strings.HasPrefix(pattern, "$JS.API.CONSUMER.CREATE.") || strings.HasPrefix(pattern, "$JS.ACK.")) {
+			v += ".x"
+		}
+		toks[i] = v
+	}
+	return strings.Join(toks, ".")
+}
+
+// TestDeploymentAuthCoversTwoPartitions (issue 14): deployments/nats/
+// auth.conf gives every user what its role needs in both partitions of
+// deployments/README.md's two-partition example (the default partition
+// and p2) as node.RolePermissions computes it for `securelog up`: every
+// subject the role publishes or subscribes to (with the shipped workers'
+// durable names) is allowed and not denied. It failed on the file that
+// showed only p2's consumer lines: p2's producer stream info, and the
+// transparency log's subjects (tlog) of both partitions, were missing.
+func TestDeploymentAuthCoversTwoPartitions(t *testing.T) {
+	for _, u := range natsUsers {
+		t.Setenv(strings.ToUpper(u)+"_PASSWORD", "x")
+	}
+	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(t), "deployments", "nats", "auth.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*server.Permissions{}
+	for _, u := range opts.Users {
+		users[u.Username] = u.Permissions
+	}
+	roles := map[string]string{"producer": node.RoleProducer, "ingester": node.RoleIngester, "sealer": node.RoleSealer,
+		"signer": node.RoleSigner, "witness": node.RoleWitness, "auditor": node.RoleReader}
+	for _, u := range natsUsers {
+		have := users[u]
+		if have == nil {
+			t.Errorf("auth.conf has no permissions for user %s", u)
+			continue
+		}
+		want := node.RolePermissions(roles[u], wire.Partition{}, wire.MustPartition("p2"))
+		for _, c := range []struct {
+			what       string
+			want, have *server.SubjectPermission
+		}{{"publish", want.Publish, have.Publish}, {"subscribe", want.Subscribe, have.Subscribe}} {
+			for _, pattern := range c.want.Allow {
+				sub := concrete(pattern)
+				if c.have == nil || !anyCovers(c.have.Allow, sub) {
+					t.Errorf("user %s may not %s %s", u, c.what, sub)
+				} else if anyCovers(c.have.Deny, sub) {
+					t.Errorf("user %s is denied to %s %s", u, c.what, sub)
+				}
 			}
 		}
 	}
