@@ -242,7 +242,8 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 		}
 	}
 	phase("every partition but p1 committed its load")
-	ing = startWorker(t, ingesterArgs...)
+	// Debug logs: a failure to resume shows what the ingester did.
+	ing = startWorker(t, append(ingesterArgs, "--verbose")...)
 	for _, f := range futures {
 		if _, err := f.Wait(ctx); err != nil {
 			t.Fatalf("event %s: %v\n%s", f.MsgID(), err, ing.output())

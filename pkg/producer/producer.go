@@ -290,7 +290,11 @@ func (f *Future) lookup(ctx context.Context) bool {
 	default:
 		return false // not even accepted by JetStream yet
 	}
-	r, err := f.c.LookupCommitIn(ctx, f.part, f.jsSeq)
+	// Each lookup is bounded: an unanswered request (an ingester that
+	// died holding it) is asked again at the next poll.
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	r, err := f.c.LookupCommitIn(lctx, f.part, f.jsSeq)
+	cancel()
 	if err != nil {
 		f.c.log.Debug("producer: commit lookup failed", "msg_id", f.key.msgID, "js_seq", f.jsSeq, "err", err)
 		return false
@@ -308,6 +312,9 @@ func (f *Future) lookup(ctx context.Context) bool {
 	}
 	return false
 }
+
+// lookupTimeout bounds one commit lookup of Wait.
+const lookupTimeout = 5 * time.Second
 
 // LookupCommit asks the default partition's ingester what JetStream
 // message jsSeq of SECURELOG_IN became (wire.CommitLookupSubject).
