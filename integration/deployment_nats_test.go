@@ -214,7 +214,10 @@ func TestDeploymentNATSPermissions(t *testing.T) {
 		"securelog.tlog.latest", "securelog.tlog.head", "securelog.tlog.tile",
 		"securelog.p.p2.rpc", "securelog.p.p2.rpc.read", "securelog.p.p2.append.default", "securelog.p.p2.close.default", "securelog.p.p2.lookup.commit",
 		"securelog.p.p2.tlog.latest", "securelog.p.p2.tlog.head", "securelog.p.p2.tlog.tile"}
-	servers := map[string]map[string]bool{"witness": {"securelog.witness.submit": true}, "ingester": {}}
+	// The signer's checkpointer answers the transparency log's latest
+	// checkpoint (securelog.tlog.latest).
+	servers := map[string]map[string]bool{"witness": {"securelog.witness.submit": true}, "ingester": {},
+		"signer": {"securelog.tlog.latest": true, "securelog.p.p2.tlog.latest": true}}
 	for _, r := range requests {
 		if r != "securelog.witness.submit" {
 			servers["ingester"][r] = true

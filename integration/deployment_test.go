@@ -285,10 +285,14 @@ func waitHTTP(t *testing.T, url string, w *deployWorker) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// Ready, not only listening: the listener answers (503) from the
+		// moment it is bound, while the worker still waits for JetStream.
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			return
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
 		}
 		select {
 		case <-w.done:
@@ -296,7 +300,7 @@ func waitHTTP(t *testing.T, url string, w *deployWorker) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s does not answer after 60 s:\n%s", w.name, url, w.out.String())
+			t.Fatalf("%s: %s is not ready (200) after 60 s:\n%s", w.name, url, w.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
