@@ -285,12 +285,12 @@ func waitHTTP(t *testing.T, url string, w *deployWorker) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		// Ready, not only listening: the listener answers (503) from the
-		// moment it is bound, while the worker still waits for JetStream.
+		// Ready, not only listening: an ingester's listener answers 503
+		// from the moment it is bound, while it waits for JetStream.
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode != http.StatusServiceUnavailable {
 				return
 			}
 		}
@@ -300,7 +300,7 @@ func waitHTTP(t *testing.T, url string, w *deployWorker) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s is not ready (200) after 60 s:\n%s", w.name, url, w.out.String())
+			t.Fatalf("%s: %s is not ready (answers 503 or nothing) after 60 s:\n%s", w.name, url, w.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
