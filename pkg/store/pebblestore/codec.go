@@ -238,28 +238,43 @@ func (in *interner) str(i int, b []byte) string {
 	return in.last[i]
 }
 
+// rawEntry is a stored entry's fields as they lie in the value: views of
+// pebble's buffer, valid until the iterator moves.
+type rawEntry struct {
+	seqno, sev                               uint64
+	stream, sess, boot, ts, evType, producer []byte
+	enc, payload, prev, hash                 []byte
+}
+
+// parseEntry splits a stored entry value into its fields without copying.
+func parseEntry(b []byte) (rawEntry, error) {
+	var e rawEntry
+	d := newDecoder("entry", b)
+	e.seqno = d.uvarint()
+	e.stream, e.sess, e.boot, e.ts, e.evType = d.raw(), d.raw(), d.raw(), d.raw(), d.raw()
+	e.sev = d.uvarint()
+	e.producer, e.enc = d.raw(), d.raw()
+	e.payload, e.prev, e.hash = d.raw(), d.raw(), d.raw()
+	return e, d.finish("entry")
+}
+
 // decodeEntryInto is decodeEntry with the repeated strings interned by in
 // (nil: none).
 func decodeEntryInto(b []byte, in *interner) (wire.EntryRow, error) {
-	d := newDecoder("entry", b)
-	seqno := d.uvarint()
-	stream, sess, boot, ts, evType := d.raw(), d.raw(), d.raw(), d.raw(), d.raw()
-	sev := d.uvarint()
-	producer, enc := d.raw(), d.raw()
-	payload, prev, hash := d.raw(), d.raw(), d.raw()
-	if err := d.finish("entry"); err != nil {
+	e, err := parseEntry(b)
+	if err != nil {
 		return wire.EntryRow{}, err
 	}
 	r := wire.EntryRow{
-		Seqno: seqno, StreamID: in.str(0, stream), SessionID: in.str(1, sess), BootID: in.str(2, boot),
-		EventType: in.str(3, evType), Severity: wire.Severity(sev), Producer: in.str(4, producer), PayloadEncoding: in.str(5, enc),
+		Seqno: e.seqno, StreamID: in.str(0, e.stream), SessionID: in.str(1, e.sess), BootID: in.str(2, e.boot),
+		EventType: in.str(3, e.evType), Severity: wire.Severity(e.sev), Producer: in.str(4, e.producer), PayloadEncoding: in.str(5, e.enc),
 	}
-	buf := in.bytes(len(ts) + len(payload) + len(prev) + len(hash))
-	buf = append(buf, ts...)
-	buf = append(buf, payload...)
-	buf = append(buf, prev...)
-	buf = append(buf, hash...)
-	t, i, j := len(ts), len(ts)+len(payload), len(ts)+len(payload)+len(prev)
+	buf := in.bytes(len(e.ts) + len(e.payload) + len(e.prev) + len(e.hash))
+	buf = append(buf, e.ts...)
+	buf = append(buf, e.payload...)
+	buf = append(buf, e.prev...)
+	buf = append(buf, e.hash...)
+	t, i, j := len(e.ts), len(e.ts)+len(e.payload), len(e.ts)+len(e.payload)+len(e.prev)
 	if t > 0 {
 		r.Timestamp = unsafe.String(&buf[0], t) // buf[:t] is never written again
 	}
@@ -272,27 +287,22 @@ func decodeEntryInto(b []byte, in *interner) (wire.EntryRow, error) {
 // followed by its entry hash: the row's fields alias those bytes, and the
 // encoding is appended to in.encodings.
 func decodeEntryEncoded(b []byte, in *interner) (wire.EntryRow, error) {
-	d := newDecoder("entry", b)
-	seqno := d.uvarint()
-	stream, sess, boot, ts, evType := d.raw(), d.raw(), d.raw(), d.raw(), d.raw()
-	sev := d.uvarint()
-	producer, enc := d.raw(), d.raw()
-	payload, prev, hash := d.raw(), d.raw(), d.raw()
-	if err := d.finish("entry"); err != nil {
+	e, err := parseEntry(b)
+	if err != nil {
 		return wire.EntryRow{}, err
 	}
 	// The text fields view pebble's buffer only until AppendEntryRow
 	// re-points them at their copies.
 	view := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 	r := wire.EntryRow{
-		Seqno: seqno, StreamID: view(stream), SessionID: view(sess), BootID: view(boot), Timestamp: view(ts),
-		EventType: view(evType), Severity: wire.Severity(sev), Producer: view(producer), PayloadEncoding: view(enc),
-		Payload: payload, PrevEntryHash: prev,
+		Seqno: e.seqno, StreamID: view(e.stream), SessionID: view(e.sess), BootID: view(e.boot), Timestamp: view(e.ts),
+		EventType: view(e.evType), Severity: wire.Severity(e.sev), Producer: view(e.producer), PayloadEncoding: view(e.enc),
+		Payload: e.payload, PrevEntryHash: e.prev,
 	}
-	buf := in.bytes(wire.EntrySize(r.Fields()) + len(hash))
+	buf := in.bytes(wire.EntrySize(r.Fields()) + len(e.hash))
 	buf = wire.AppendEntryRow(buf, &r)
 	n := len(buf)
-	buf = append(buf, hash...)
+	buf = append(buf, e.hash...)
 	r.EntryHash = buf[n:len(buf):len(buf)]
 	in.encodings = append(in.encodings, buf[:n:n])
 	return r, nil
