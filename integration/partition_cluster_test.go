@@ -255,7 +255,14 @@ func TestPartitionsOnR3Cluster(t *testing.T) {
 	ing = startWorker(t, append(ingesterArgs, "--verbose")...)
 	for _, f := range futures {
 		if _, err := f.Wait(ctx); err != nil {
-			t.Fatalf("event %s: %v\n%s", f.MsgID(), err, ing.output())
+			// What the producer knew: JetStream's acknowledgement, and
+			// what p1's commit index says of it.
+			actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+			seq, dup, aerr := f.Accepted(actx)
+			lk, lerr := pc.LookupCommitIn(actx, wire.MustPartition("p1"), seq)
+			acancel()
+			t.Fatalf("event %s: %v\naccepted: js_seq=%d duplicate=%v err=%v; p1's commit index: %+v err=%v\n%s",
+				f.MsgID(), err, seq, dup, aerr, lk, lerr, ing.output())
 		}
 	}
 

@@ -51,6 +51,14 @@ const (
 	// DefaultLookupAfter is how long Wait trusts the receipt to come before
 	// it looks the commit up.
 	DefaultLookupAfter = 10 * time.Second
+	// DefaultAckTimeout is how long a publish waits for JetStream's
+	// acknowledgement before it is sent again under the same msg id.
+	DefaultAckTimeout = 5 * time.Second
+	// DefaultRepublishFor bounds how long after the first attempt an
+	// unacknowledged event is still sent again: well inside the default
+	// duplicates window of the ingester's stream (2 minutes), which is
+	// what makes a repeat publish store the event once.
+	DefaultRepublishFor = time.Minute
 )
 
 // Options configures a Client.
@@ -78,6 +86,16 @@ type Options struct {
 	// duplicate publish of an already committed event, an ingester crash
 	// between commit and receipt); the lookup is durable.
 	LookupAfter time.Duration
+	// AckTimeout is how long a publish waits for JetStream's
+	// acknowledgement (DefaultAckTimeout). A publish can be lost without
+	// an error — a stream whose leader is being elected on a busy cluster
+	// drops it — so one left unanswered is sent again under the same msg
+	// id, which JetStream stores once within its duplicates window.
+	AckTimeout time.Duration
+	// RepublishFor bounds the repeats (DefaultRepublishFor): an event not
+	// acknowledged this long after its first publish fails with an error
+	// that says so. Keep it below the stream's duplicates window.
+	RepublishFor time.Duration
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -157,12 +175,18 @@ func New(nc *nats.Conn, opts Options) (*Client, error) {
 	if opts.LookupAfter == 0 {
 		opts.LookupAfter = DefaultLookupAfter
 	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
+	}
+	if opts.RepublishFor <= 0 {
+		opts.RepublishFor = DefaultRepublishFor
+	}
 	c := &Client{nc: nc, flush: nc.Flush, opts: opts, log: opts.Logger, subs: map[string]*nats.Subscription{}, pending: map[futureKey][]*Future{},
 		rds: map[string]*securelog.Reader{}, rpcs: map[string]store.Store{}, pmap: opts.Map}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.MaxPending),
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.MaxPending), jetstream.WithPublishAsyncTimeout(opts.AckTimeout),
 		jetstream.WithPublishAsyncAckHandler(c.onPubAck), jetstream.WithPublishAsyncErrHandler(c.onPubErr))
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
@@ -180,6 +204,9 @@ type Future struct {
 	done     chan struct{}
 	once     sync.Once
 	part     wire.Partition // the stream's partition (its JetStream stream and lookups)
+	msg      *nats.Msg      // what was published (sent again when unacknowledged)
+	first    time.Time      // when it was first published
+	attempts int            // publishes so far (guarded by Client.mu)
 	answered bool           // JetStream acknowledged or refused it (guarded by Client.mu)
 	jsSeq    uint64
 	dup      bool
@@ -364,7 +391,7 @@ func (c *Client) Publish(ctx context.Context, stream string, ev Event) (*Future,
 	if err := c.subscribe(stream); err != nil {
 		return nil, err
 	}
-	f := &Future{c: c, key: key, part: part, accepted: make(chan struct{}), done: make(chan struct{})}
+	f := &Future{c: c, key: key, part: part, msg: msg, first: time.Now(), attempts: 1, accepted: make(chan struct{}), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -551,10 +578,68 @@ func (c *Client) onPubAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.Pub
 }
 
 func (c *Client) onPubErr(_ jetstream.JetStream, m *nats.Msg, err error) {
-	if f := c.unacked(m); f != nil {
-		c.forget(f)
-		f.resolve(Committed{}, fmt.Errorf("producer: publish to %s not accepted: %w", m.Subject, err))
+	f := c.unacked(m)
+	if f == nil {
+		return
 	}
+	c.mu.Lock()
+	n := f.attempts
+	c.mu.Unlock()
+	// A publish left unanswered is sent again at once. A repeat that
+	// finds no stream (its leader is being elected, or it is being
+	// re-created) is tried again after AckTimeout. A first publish with no
+	// stream fails at once: nothing listens on the subject.
+	timeout := errors.Is(err, jetstream.ErrAsyncPublishTimeout)
+	retry := timeout || (n > 1 && errors.Is(err, jetstream.ErrNoStreamResponse))
+	if retry && time.Since(f.first) < c.opts.RepublishFor {
+		// Called under the JetStream publisher's lock: publish again from
+		// another goroutine.
+		if timeout {
+			go c.republish(f, err)
+		} else {
+			time.AfterFunc(c.opts.AckTimeout, func() { c.republish(f, err) })
+		}
+		return
+	}
+	if retry {
+		err = fmt.Errorf("no acknowledgement from JetStream for %d publishes over %v (is the stream's leader up? the event may be stored: look up msg id %s): %w",
+			n, time.Since(f.first).Round(time.Millisecond), f.key.msgID, err)
+	}
+	c.forget(f)
+	f.resolve(Committed{}, fmt.Errorf("producer: publish to %s not accepted: %w", m.Subject, err))
+}
+
+// republish sends an unacknowledged event again under its msg id: the
+// first publish may have been lost on its way to the stream's leader, or
+// its acknowledgement on the way back (then JetStream answers
+// "duplicate" and Wait asks the commit index). Nothing is sent for a
+// future that was resolved or forgotten meanwhile.
+func (c *Client) republish(f *Future, why error) {
+	c.mu.Lock()
+	if c.closed || !c.trackedLocked(f) {
+		c.mu.Unlock()
+		return
+	}
+	f.answered = false
+	f.attempts++
+	n := f.attempts
+	c.mu.Unlock()
+	c.log.Warn("producer: publishing an unacknowledged event again under the same msg id",
+		"subject", f.msg.Subject, "msg_id", f.key.msgID, "attempt", n, "reason", why)
+	if _, err := c.js.PublishMsgAsync(f.msg, jetstream.WithStallWait(c.opts.StallWait)); err != nil {
+		c.forget(f)
+		f.resolve(Committed{}, fmt.Errorf("producer: publish to %s again (attempt %d): %w", f.msg.Subject, n, err))
+	}
+}
+
+// trackedLocked reports whether f still awaits its outcome (c.mu held).
+func (c *Client) trackedLocked(f *Future) bool {
+	for _, g := range c.pending[f.key] {
+		if g == f {
+			return true
+		}
+	}
+	return false
 }
 
 // unacked returns the oldest future of m's msg id without a JetStream

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/securelog/securelog/pkg/pipeline"
+	"github.com/securelog/securelog/pkg/producer"
+	"github.com/securelog/securelog/pkg/wire"
+)
+
+// TestPublishSurvivesALostPublish reproduces the hang of
+// TestPartitionsOnR3Cluster (issue 14; clean-clone CI of caa058b): an event
+// published while no JetStream stream leader could take it got neither an
+// acknowledgement nor an error, so its Future waited for good although
+// the ingester went on committing everything after it.
+//
+// Here the first publish reaches a plain subscriber that never answers
+// (what a publish looks like from the client when the stream's leader
+// drops it); the ingester starts afterwards. The producer must notice
+// that no acknowledgement came and publish the event again under the same
+// msg id (JetStream stores it once), and Wait must return its commit.
+func TestPublishSurvivesALostPublish(t *testing.T) {
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	url := ns.ClientURL()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	swallowed := make(chan *nats.Msg, 1)
+	hole, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), swallowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := pc.Publish(ctx, "lost", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("once"), MsgID: "lost-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-swallowed:
+	case <-ctx.Done():
+		t.Fatal("the publish never left the client")
+	}
+	if err := hole.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	startPartition(t, url, wire.DefaultPartition, &logBuffer{}, "ingester")
+	got, err := f.Wait(ctx)
+	if err != nil {
+		t.Fatalf("an event whose first publish was lost: %v", err)
+	}
+	st := localStore(t, ctx, "", nc, wire.DefaultPartition)
+	rows := streamEntries(t, st, "lost")
+	if len(rows) != 1 || string(rows[0].Payload) != "once" || rows[0].Seqno != got.Seqno {
+		t.Fatalf("stream lost holds %d entries (want the event once, seqno %d)", len(rows), got.Seqno)
+	}
+}
+
+// TestPublishNeverAcknowledgedFails: an event whose publishes are never
+// acknowledged is not waited on for good: after RepublishFor its Future
+// fails with an error that says what happened and names the msg id.
+func TestPublishNeverAcknowledgedFails(t *testing.T) {
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	swallowed := make(chan *nats.Msg, 16)
+	if _, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), swallowed); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: 100 * time.Millisecond, RepublishFor: 350 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := pc.Publish(ctx, "void", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("x"), MsgID: "void-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Wait(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no acknowledgement from JetStream") || !strings.Contains(err.Error(), "void-1") {
+		t.Fatalf("Wait: %v", err)
+	}
+	if n := len(swallowed); n < 3 {
+		t.Errorf("%d publishes before giving up (want the first and its repeats)", n)
+	}
+	t.Log(err)
+}
