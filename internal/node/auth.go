@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -131,7 +132,9 @@ func RolePermissions(role string, parts ...wire.Partition) *server.Permissions {
 		sub, deny = append(sub, "_INBOX.>"), requestSubjects
 	case RoleSigner:
 		pub = append(pub, append([]string{"securelog.alert.>", "securelog.witness.submit"}, partitionMapRead...)...)
-		sub, deny = append(sub, "_INBOX.>"), requestSubjects
+		// The checkpointer serves tlog.latest: the signer may read those
+		// requests (they carry nothing but the ask), no other.
+		sub, deny = append(sub, "_INBOX.>"), without(requestSubjects, wire.TlogLatestSubject, "securelog.p.*.tlog.latest")
 	case RoleReader:
 		pub = append(pub, partitionMapRead...)
 		sub = append(sub, "securelog.committed.>", "securelog.alert.>", "securelog.dlq.>", "_INBOX.>")
@@ -139,7 +142,7 @@ func RolePermissions(role string, parts ...wire.Partition) *server.Permissions {
 	}
 	perm := &server.Permissions{Publish: &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub, Deny: deny}}
-	if role == RoleIngester || role == RoleWitness {
+	if role == RoleIngester || role == RoleWitness || role == RoleSigner {
 		perm.Response = &server.ResponsePermission{MaxMsgs: 1}
 	}
 	return perm
@@ -165,7 +168,9 @@ func rolePartition(role string, p wire.Partition) (pub, sub []string) {
 		return append([]string{rpc, rpcRead, p.Wildcard(wire.KindCheckpoint),
 				p.Tlog(wire.TlogCheckpointSubject), p.Tlog(wire.TlogHeadSubject), p.Tlog(wire.TlogTileSubject)},
 				durableConsumer(p.SealedStream())...),
-			[]string{p.Wildcard(wire.KindSealed)}
+			// A split signer runs the C2SP checkpointer, which answers
+			// tlog.latest (`up` runs it under the ingester role).
+			[]string{p.Wildcard(wire.KindSealed), p.Tlog(wire.TlogLatestSubject)}
 	case RoleWitness:
 		return []string{rpcRead}, []string{}
 	case RoleReader:
@@ -173,6 +178,17 @@ func rolePartition(role string, p wire.Partition) (pub, sub []string) {
 			[]string{p.Wildcard(wire.KindCheckpoint), p.Tlog(wire.TlogCheckpointSubject), p.Wildcard(wire.KindSealed)}
 	}
 	return nil, nil
+}
+
+// without returns list without the subjects in drop (a new slice).
+func without(list []string, drop ...string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if !slices.Contains(drop, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // durableConsumer is what a worker needs to consume the JetStream stream

@@ -299,3 +299,48 @@ func TestEnsureCredentialsStable(t *testing.T) {
 		t.Fatalf("readable nkey file: %v, want a refusal naming chmod 600", err)
 	}
 }
+
+// TestSignerRoleServesTlogLatest (issue 14): a split `securelog signer`
+// runs the C2SP checkpointer, which answers securelog.tlog.latest (and
+// securelog.p.<name>.tlog.latest). With `up`'s generated credentials only
+// the ingester role (where `up` runs the checkpointer) could subscribe to
+// it: a signer run on its own against them failed with a permissions
+// violation, and producers waiting for the checkpointed level got no
+// answer.
+func TestSignerRoleServesTlogLatest(t *testing.T) {
+	dir := t.TempDir()
+	creds, _, err := EnsureCredentials(dir, secretfileStrict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := wire.MustPartition("p2")
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{StoreDir: t.TempDir(), NkeyUsers: creds.NkeyUsers(p2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	connect := func(role string) *nats.Conn {
+		nc, err := creds.Client(role, ns).Connect("test-" + role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	signer, prod := connect(RoleSigner), connect(RoleProducer)
+	for _, p := range []wire.Partition{{}, p2} {
+		subj := p.Tlog(wire.TlogLatestSubject)
+		sub, err := signer.Subscribe(subj, func(m *nats.Msg) { _ = m.Respond([]byte("note")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signer.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := prod.Request(subj, nil, 5*time.Second)
+		if err != nil || string(m.Data) != "note" {
+			t.Errorf("a producer's request on %s, answered by a signer: %v", subj, err)
+		}
+		_ = sub.Unsubscribe()
+	}
+}
