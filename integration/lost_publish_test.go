@@ -116,3 +116,67 @@ func TestPublishNeverAcknowledgedFails(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestPublishSurvivesAReconnect: a producer whose connection to NATS is
+// re-established while publishes await their acknowledgement used to fail
+// them ("not accepted: nats: server is disconnected") although JetStream
+// may well have stored them. They are published again under their msg
+// ids instead, and committed once.
+func TestPublishSurvivesAReconnect(t *testing.T) {
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	url := ns.ClientURL()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	swallowed := make(chan *nats.Msg, 1)
+	hole, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), swallowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// AckTimeout is long: only the reconnect can end the first attempt.
+	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := pc.Publish(ctx, "recon", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("once"), MsgID: "recon-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-swallowed:
+	case <-ctx.Done():
+		t.Fatal("the publish never left the client")
+	}
+	if err := hole.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	startPartition(t, url, wire.DefaultPartition, &logBuffer{}, "ingester")
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		_, err := nc.Request("$JS.API.STREAM.INFO."+wire.Partition{}.InStream(), nil, time.Second)
+		return err
+	})
+	if err := nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Wait(ctx)
+	if err != nil {
+		t.Fatalf("an event in flight across a reconnect: %v", err)
+	}
+	st := localStore(t, ctx, "", nc, wire.DefaultPartition)
+	rows := streamEntries(t, st, "recon")
+	if len(rows) != 1 || rows[0].Seqno != got.Seqno {
+		t.Fatalf("stream recon holds %d entries (want the event once, seqno %d)", len(rows), got.Seqno)
+	}
+}

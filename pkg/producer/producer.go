@@ -585,11 +585,13 @@ func (c *Client) onPubErr(_ jetstream.JetStream, m *nats.Msg, err error) {
 	c.mu.Lock()
 	n := f.attempts
 	c.mu.Unlock()
-	// A publish left unanswered is sent again at once. A repeat that
-	// finds no stream (its leader is being elected, or it is being
-	// re-created) is tried again after AckTimeout. A first publish with no
-	// stream fails at once: nothing listens on the subject.
-	timeout := errors.Is(err, jetstream.ErrAsyncPublishTimeout)
+	// A publish left unanswered, or in flight when the connection was
+	// re-established (nats.go then fails every pending publish, stored or
+	// not), is sent again at once. A repeat that finds no stream (its
+	// leader is being elected, or it is being re-created) is tried again
+	// after AckTimeout. A first publish with no stream fails at once:
+	// nothing listens on the subject.
+	timeout := errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrDisconnected)
 	retry := timeout || (n > 1 && errors.Is(err, jetstream.ErrNoStreamResponse))
 	if retry && time.Since(f.first) < c.opts.RepublishFor {
 		// Called under the JetStream publisher's lock: publish again from
