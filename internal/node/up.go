@@ -19,6 +19,7 @@ import (
 	"github.com/securelog/securelog/pkg/pipeline"
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/seal"
+	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/secretfile"
 	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/tlogwitness"
@@ -284,7 +285,10 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		return creds.Client(role, ns)
 	}
 	ic := IngesterConfig{Partition: cfg.Partition, Store: StoreConfig{Spec: info.StoreSpec, Pebble: cfg.Pebble}, HeadFile: info.HeadFile, SharedHeadFile: true, Anchor: cfg.Anchor, KEKFile: info.KEKFile,
-		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, HTTP: cfg.HTTP, Worker: cfg.Ingester, Tlog: cfg.Tlog}
+		TrustFile: info.TrustFile, TokensFile: cfg.TokensFile, HTTPListen: cfg.HTTPListen, HTTP: cfg.HTTP, Worker: cfg.Ingester, Tlog: cfg.Tlog,
+		// The signer below signs the segments the ingester closed and
+		// verified without reading their entries again.
+		closed: securelog.NewClosedSegments(0)}
 	if creds != nil {
 		// NATS: the users' permissions decide (no tokens in headers); HTTP:
 		// the generated tokens unless a tokens file is given.
@@ -370,7 +374,7 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 		sc.Witnesses = ws
 		// up's checkpointer runs over the in-process tree (below).
 		err = b.signer(SignerConfig{Partition: cfg.Partition, RPC: rpc, Keystore: cfg.Keystore, Identity: cfg.Identity, TrustFile: info.TrustFile,
-			HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile, Witnesses: cfg.Witnesses, Worker: sc, Tlog: TlogConfig{Off: true}}, signNC)
+			HeadFile: info.HeadFile, Anchor: cfg.Anchor, KEKFile: info.KEKFile, Witnesses: cfg.Witnesses, Worker: sc, Tlog: TlogConfig{Off: true}, closed: ic.closed}, signNC)
 	}
 	if err == nil && ip.tlog != nil {
 		var signed, witnessed tlog.CheckpointStore

@@ -133,6 +133,10 @@ type IngesterConfig struct {
 	// Tlog configures the transparency tree committed with the entries.
 	Tlog   TlogConfig
 	Logger *slog.Logger
+
+	// closed is shared with the signer of the same process and store
+	// (securelog up; securelog.ClosedSegments).
+	closed *securelog.ClosedSegments
 }
 
 // ingesterPart is a built ingester with its RPC server.
@@ -217,7 +221,7 @@ func (b *builder) ingester(cfg IngesterConfig, nc *nats.Conn, st store.Store) (*
 	if err != nil {
 		return nil, err
 	}
-	opts := securelog.Options{Logger: b.log, HeadFile: cfg.HeadFile, OnAlert: b.alerts(nc, "log")}
+	opts := securelog.Options{Logger: b.log, HeadFile: cfg.HeadFile, OnAlert: b.alerts(nc, "log"), Closed: cfg.closed}
 	if opts.HeadFile == "" {
 		opts.HeadFile = HeadFileFor(cfg.Store.Spec)
 	}
@@ -453,6 +457,11 @@ type SignerConfig struct {
 	// and policy, state file. Off: no C2SP checkpoints.
 	Tlog   TlogConfig
 	Logger *slog.Logger
+
+	// closed is the in-process ingester's record of the segments it
+	// closed (securelog up): the signer signs those without reading
+	// their entries again (securelog.ClosedSegments).
+	closed *securelog.ClosedSegments
 }
 
 func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
@@ -498,7 +507,7 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 		return err
 	}
 	b.cl.add(func() { _ = st.Close() })
-	opts := securelog.Options{Signer: ks, HeadFile: cfg.HeadFile, Logger: b.log, OnAlert: b.alerts(nc, "signer")}
+	opts := securelog.Options{Signer: ks, HeadFile: cfg.HeadFile, Logger: b.log, OnAlert: b.alerts(nc, "signer"), Closed: cfg.closed}
 	if err := cfg.Anchor.Apply(&opts); err != nil {
 		return err
 	}

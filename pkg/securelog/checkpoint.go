@@ -13,8 +13,9 @@ import (
 
 // SignSegment signs the segment's checkpoint hash with the key of identity
 // (SPEC §8.3), after checking the stream for rollback (DECISIONS 11) and
-// checking the segment against the store (checkSegment), and advances the
-// head file. Returns (checkpoint hash, signature). A failed check signs
+// checking the segment against the store (checkSegment; or, for a segment
+// closed in this process and stored unchanged, against the close's record,
+// Options.Closed), and advances the head file. Returns (checkpoint hash, signature). A failed check signs
 // nothing, raises an alert and halts the stream (*StreamHaltedError).
 func (l *Log) SignSegment(ctx context.Context, identity string, segID uint64) ([]byte, []byte, error) {
 	if l.opts.Signer == nil {
@@ -30,16 +31,23 @@ func (l *Log) SignSegment(ctx context.Context, identity string, segID uint64) ([
 	if err := l.checkHead(ctx, seg.StreamID); err != nil {
 		return nil, nil, err
 	}
-	if err := l.checkSegment(ctx, seg); err != nil {
-		var cb *wire.ChainBrokenError
-		if errors.As(err, &cb) {
-			return nil, nil, l.halt(seg.StreamID, HaltInvalidSegment, err)
+	var h []byte
+	if f, ok := l.opts.Closed.match(seg); ok {
+		// Closed in this process from entries verified then, and stored
+		// unchanged since (ClosedSegments): its checkpoint is the one
+		// computed at the close.
+		h = l.cacheCheckpoint(segID, f)
+	} else {
+		if err := l.checkSegment(ctx, seg); err != nil {
+			var cb *wire.ChainBrokenError
+			if errors.As(err, &cb) {
+				return nil, nil, l.halt(seg.StreamID, HaltInvalidSegment, err)
+			}
+			return nil, nil, err
 		}
-		return nil, nil, err
-	}
-	_, _, h, err := l.Checkpoint(ctx, segID)
-	if err != nil {
-		return nil, nil, err
+		if _, _, h, err = l.Checkpoint(ctx, segID); err != nil {
+			return nil, nil, err
+		}
 	}
 	key, err := l.key(ctx, identity)
 	if err != nil {

@@ -175,36 +175,45 @@ func TestSignRefusesInvalidSegment(t *testing.T) {
 		},
 	}
 	for name, mk := range cases {
-		t.Run(name, func(t *testing.T) {
-			var alerts atomic.Int32
-			e := newEnv(t, lying, keystore.Ed25519, func(o *Options) {
-				o.OnAlert = func(string, error) { alerts.Add(1) }
+		for _, closed := range []bool{false, true} {
+			sub := name
+			if closed {
+				sub += "/with ClosedSegments" // as in securelog up: a forged segment was not closed here
+			}
+			t.Run(sub, func(t *testing.T) {
+				var alerts atomic.Int32
+				e := newEnv(t, lying, keystore.Ed25519, func(o *Options) {
+					o.OnAlert = func(string, error) { alerts.Add(1) }
+					if closed {
+						o.Closed = NewClosedSegments(0)
+					}
+				})
+				appendN(t, e.log, "other", 1)
+				id := mk(t, e)
+				_, _, err := e.log.SignSegment(ctx, "attest", id)
+				wantErr[*wire.ChainBrokenError](t, err)
+				if seg, _, _ := e.st.SegmentGet(ctx, id); len(seg.Signature) != 0 {
+					t.Fatal("invalid segment was signed")
+				}
+				if alerts.Load() == 0 {
+					t.Fatal("no alert raised")
+				}
+				if e.log.Healthy() == nil {
+					t.Fatal("log reports healthy after refusing a segment")
+				}
+				var halted *StreamHaltedError
+				if !errors.As(err, &halted) || halted.Stream != "s" {
+					t.Fatalf("error %v does not halt stream s", err)
+				}
+				// Signing of the stream stays stopped; other streams go on.
+				_, _, err = e.log.SignSegment(ctx, "attest", id)
+				wantErr[*StreamHaltedError](t, err)
+				o := must[wire.SegmentRow](t)(e.log.CloseSegment(ctx, "other"))
+				if _, _, err := e.log.SignSegment(ctx, "attest", o.SegmentID); err != nil {
+					t.Fatalf("other stream: %v", err)
+				}
 			})
-			appendN(t, e.log, "other", 1)
-			id := mk(t, e)
-			_, _, err := e.log.SignSegment(ctx, "attest", id)
-			wantErr[*wire.ChainBrokenError](t, err)
-			if seg, _, _ := e.st.SegmentGet(ctx, id); len(seg.Signature) != 0 {
-				t.Fatal("invalid segment was signed")
-			}
-			if alerts.Load() == 0 {
-				t.Fatal("no alert raised")
-			}
-			if e.log.Healthy() == nil {
-				t.Fatal("log reports healthy after refusing a segment")
-			}
-			var halted *StreamHaltedError
-			if !errors.As(err, &halted) || halted.Stream != "s" {
-				t.Fatalf("error %v does not halt stream s", err)
-			}
-			// Signing of the stream stays stopped; other streams go on.
-			_, _, err = e.log.SignSegment(ctx, "attest", id)
-			wantErr[*StreamHaltedError](t, err)
-			o := must[wire.SegmentRow](t)(e.log.CloseSegment(ctx, "other"))
-			if _, _, err := e.log.SignSegment(ctx, "attest", o.SegmentID); err != nil {
-				t.Fatalf("other stream: %v", err)
-			}
-		})
+		}
 	}
 }
 

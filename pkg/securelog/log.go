@@ -78,6 +78,11 @@ type Options struct {
 	// (≤ 0: DefaultCacheStreams, DefaultCacheCheckpoints,
 	// DefaultCacheKeys; see cache.go for what an eviction costs).
 	CacheStreams, CacheCheckpoints, CacheKeys int
+	// Closed, if set, records the segments this Log closes, and lets
+	// SignSegment sign a segment recorded there by this or another Log of
+	// the same store in this process without reading its entries again
+	// (ClosedSegments says when). Share one only between Logs of one store.
+	Closed *ClosedSegments
 	// CommitHook, if set, sees every batch of new entries before it
 	// commits and adds records that commit atomically with them (the
 	// transparency tree of package tlog). It needs a store.Batcher.

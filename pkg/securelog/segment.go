@@ -263,14 +263,17 @@ func (l *Log) insertClose(ctx context.Context, stream string, sealed bool, p *pr
 		l.alert(stream, err)
 		return seg, err
 	}
-	l.cacheCheckpoint(id, checkpointFields(seg, prev, last))
+	f := checkpointFields(seg, prev, last)
+	l.cacheCheckpoint(id, f)
+	l.opts.Closed.add(seg, f) // verified by prepareClose (ClosedSegments)
 	return seg, nil
 }
 
 // verifyOpenRows checks the entries about to be sealed (issue: sign only what
 // verifies): each entry hash is recomputed from the entry's canonical bytes
 // and each prev_entry_hash must be the entry hash before it, the first one
-// the stream's last sealed entry (start-1, the previous segment's end) or,
+// the stream's last sealed entry (start-1, the previous segment's end, whose
+// hash is recomputed too) or,
 // for a stream's first segment, its predecessor (ZeroHash for the first
 // entry). A failure is *wire.ChainBrokenError naming the seqno.
 func (l *Log) verifyOpenRows(ctx context.Context, stream string, start uint64, rows []wire.EntryRow) error {
@@ -283,6 +286,12 @@ func (l *Log) verifyOpenRows(ctx context.Context, stream string, start uint64, r
 		if ok && r.StreamID == stream {
 			if err := check32(r.EntryHash, fmt.Sprintf("entry_hash of seqno %d", r.Seqno)); err != nil {
 				return err
+			}
+			// The previous segment's last entry is re-hashed too, as
+			// checkSegment does before signing: a segment closed here
+			// may be signed on the strength of this check (ClosedSegments).
+			if !bytesEqual(chain.RowHash(r), r.EntryHash) {
+				return &wire.ChainBrokenError{Seqno: r.Seqno, Reason: fmt.Sprintf("entry %d, the last of stream %q's previous segment, does not hash to its stored entry_hash", r.Seqno, stream)}
 			}
 			prev = r.EntryHash
 		}
