@@ -63,6 +63,7 @@ type closedResult struct {
 	avgCommit    time.Duration
 	cpu          time.Duration // process CPU time of the run (checkpoint samples included)
 	loopCPU      time.Duration // process CPU time of the closed loop alone (from the first publish to the last commit)
+	writes       string        // JetStream messages stored per stream during the loop
 }
 
 func (r closedResult) print(title string, o options) {
@@ -72,6 +73,9 @@ func (r closedResult) print(title string, o options) {
 	fmt.Printf("  time to checkpointed p50 %8.2f ms   p99 %8.2f ms   (%d samples)\n", ms(pct(r.ckpt, 50)), ms(pct(r.ckpt, 99)), len(r.ckpt))
 	fmt.Printf("  process CPU          %9.1f µs/event\n", usPer(r.cpu, o.events))
 	fmt.Printf("  ingester batches     %9d (mean %.0f events, mean commit %.2f ms)\n", r.batches, r.avgBatch, ms(r.avgCommit))
+	if r.writes != "" {
+		fmt.Printf("  JetStream stored     %s\n", r.writes)
+	}
 }
 
 // histStats returns the sample count and sum of a histogram of the
@@ -99,6 +103,10 @@ func runClosed(o options) (closedResult, error) {
 	}
 	defer stop()
 	ctx := context.Background()
+	writes0, err := streamWrites(info)
+	if err != nil {
+		return closedResult{}, err
+	}
 	var mu sync.Mutex
 	var commits []time.Duration
 	per := o.events / o.producers
@@ -173,6 +181,9 @@ func runClosed(o options) (closedResult, error) {
 	}
 	if n, sum := histStats(info, "securelog_pipeline_commit_duration_seconds"); n > 0 {
 		res.avgCommit = time.Duration(sum / float64(n) * float64(time.Second))
+	}
+	if writes1, err := streamWrites(info); err == nil {
+		res.writes = writesLine(writes0, writes1, res.batches)
 	}
 
 	// Time to checkpointed: fresh events, each awaited through the levels.
