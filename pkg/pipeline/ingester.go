@@ -62,6 +62,10 @@ type IngesterConfig struct {
 	//
 	// Deprecated: it has no effect.
 	AckWait time.Duration
+	// AnnounceInterval is how often, at most, the ingester writes its
+	// appended announcements and its mark to JetStream
+	// (DefaultAnnounceInterval); the batches committed meanwhile share them.
+	AnnounceInterval time.Duration
 	// NoRequestHandlers disables the securelog.append.> and
 	// securelog.close.> request handlers.
 	NoRequestHandlers bool
@@ -92,6 +96,7 @@ type Ingester struct {
 	started chan struct{} // closed when the consumer first runs
 	once    sync.Once
 	post    chan func() // receipts and acks of committed batches, in order
+	notes   *notices    // announcements and marks, shared by the batches of an interval
 }
 
 // NewIngester checks cfg and returns an ingester.
@@ -124,6 +129,9 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = DefaultMaxPayload
 	}
+	if cfg.AnnounceInterval <= 0 {
+		cfg.AnnounceInterval = DefaultAnnounceInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -143,8 +151,10 @@ func NewIngester(cfg IngesterConfig) (*Ingester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
-	return &Ingester{cfg: cfg, bt: bt, js: js, log: log, m: cfg.Metrics,
-		started: make(chan struct{}), index: newCommitIndex(bt, cfg.Stream)}, nil
+	in := &Ingester{cfg: cfg, bt: bt, js: js, log: log, m: cfg.Metrics,
+		started: make(chan struct{}), index: newCommitIndex(bt, cfg.Stream)}
+	in.notes = newNotices(cfg.AnnounceInterval, in.announceAppended, in.writeMark)
+	return in, nil
 }
 
 // Position returns the last JetStream stream sequence applied to the store.
@@ -225,6 +235,8 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if stopHandlers != nil {
 		stopHandlers()
 	}
+	in.notes.flush() // what the last batches committed
+	_ = in.cfg.Conn.FlushTimeout(2 * time.Second)
 	in.log.Info("ingester stopped", "position", in.pos.Load())
 	return nil
 }
@@ -500,8 +512,8 @@ func (in *Ingester) deadLetter(ctx context.Context, items []inItem) {
 	}
 }
 
-// publishResults sends one commit receipt and one appended message per
-// stream of the batch.
+// publishResults sends one commit receipt per stream of the batch and
+// hands its appended announcements and the moved mark to in.notes.
 func (in *Ingester) publishResults(items []inItem, res []securelog.BatchResult) {
 	receipts := map[string]*wire.CommitReceipt{}
 	appended := map[string]*wire.AppendedMsg{}
@@ -531,15 +543,14 @@ func (in *Ingester) publishResults(items []inItem, res []securelog.BatchResult) 
 		if err := in.cfg.Conn.Publish(subject, marshalReceipt(receipts[s])); err != nil {
 			in.log.Warn("publish", "subject", subject, "err", err)
 		}
-		if a := appended[s]; a != nil {
-			in.announceAppended(a)
-		}
 	}
+	in.notes.add(appended, order)
 }
 
 // announceAppended publishes a on securelog.appended.<stream> (JetStream
 // stream SECURELOG_APPENDED, where the sealer's durable consumer finds it
-// even if the sealer is down now), after the batch holding it committed.
+// even if the sealer is down now), after the batches it covers committed
+// (in.notes calls it).
 func (in *Ingester) announceAppended(a *wire.AppendedMsg) {
 	announce(in.js, in.log, in.cfg.Partition.Subject(wire.KindAppended, a.Stream), fmt.Sprintf("appended-%s-%d", a.Stream, a.LastSeqno), a)
 }

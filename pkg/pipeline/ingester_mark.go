@@ -27,6 +27,9 @@ import (
 // The mark is written after the batch is durable in the store and without
 // waiting for JetStream's acknowledgement, so it is never ahead of the
 // store; a lost write only makes the check weaker, never a false alarm.
+// The batches of one DefaultAnnounceInterval share one write (notices), so
+// the mark may trail the store by that much: a copy restored from less
+// than that ago is not told apart (a backup is never that fresh).
 
 // MarkBucket is the JetStream key-value bucket of the ingesters' marks;
 // the key is "<JetStream stream>.<durable>".
@@ -162,8 +165,8 @@ func (in *Ingester) checkMark(ctx context.Context) error {
 	return nil
 }
 
-// noteCommitted records the newest seqno of a committed batch and writes
-// the mark (core NATS publish to the bucket's subject: no wait).
+// noteCommitted records the newest seqno of a committed batch; the mark
+// that holds it is written by in.notes (writeMark).
 func (in *Ingester) noteCommitted(res []securelog.BatchResult) {
 	for _, r := range res {
 		if r.Err == nil {
@@ -175,6 +178,11 @@ func (in *Ingester) noteCommitted(res []securelog.BatchResult) {
 			}
 		}
 	}
+}
+
+// writeMark writes the mark of what is committed now (core NATS publish to
+// the bucket's subject: no wait). It runs after the commits it names.
+func (in *Ingester) writeMark() {
 	mk := in.marks
 	if mk == nil {
 		return

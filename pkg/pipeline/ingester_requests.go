@@ -138,9 +138,7 @@ func (in *Ingester) commitAppends(ctx context.Context, batch []appendReq) ([]sec
 		}
 		noteAppended(appended, r.ev.Stream, res[i].AppendResult)
 	}
-	for _, s := range order {
-		in.announceAppended(appended[s])
-	}
+	in.notes.add(appended, order)
 	return res, nil
 }
 

@@ -17,7 +17,7 @@ import (
 //	securelog.append.<stream>      request/reply append: EventMsg → AppendReply
 //	securelog.close.<stream>       request/reply segment close: {} → CloseReply
 //	securelog.committed.<stream>   CommitReceipt, one per ingester batch and stream
-//	securelog.appended.<stream>    AppendedMsg, one per batch and stream, JetStream stream SECURELOG_APPENDED
+//	securelog.appended.<stream>    AppendedMsg, one per stream for the batches of up to 50 ms, JetStream stream SECURELOG_APPENDED
 //	securelog.sealed.<stream>      SegmentInfo of a newly closed segment, JetStream stream SECURELOG_SEALED
 //	securelog.checkpoint.<stream>  CheckpointMsg after signing (+ witnessing)
 //	securelog.alert.<stream>       AlertMsg (witness refusal, rollback, ...)
@@ -206,7 +206,9 @@ type CommitReceipt struct {
 	Items  []CommitItem `json:"items"`
 }
 
-// AppendedMsg tells the sealer that entries were appended to a stream.
+// AppendedMsg tells the sealer that entries were appended to a stream:
+// Count entries from FirstSeqno to LastSeqno (seqnos are global, so other
+// streams' entries may lie between them), of one or several batches.
 type AppendedMsg struct {
 	Stream        string `json:"stream"`
 	Count         int    `json:"count"`
