@@ -218,6 +218,36 @@ func runClosed(o options) (closedResult, error) {
 	return res, nil
 }
 
+// histQuantile returns the upper bound of the bucket holding the q-th
+// quantile of a histogram of the pipeline's metrics (seconds; q = 1: the
+// bound of the highest non-empty bucket, +Inf shown as the last bound × 2).
+func histQuantile(info node.Info, name string, q float64) float64 {
+	mfs, err := info.Metrics.Registry().Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		n := h.GetSampleCount()
+		if n == 0 {
+			return 0
+		}
+		want := uint64(q*float64(n) + 0.999999)
+		var bound float64
+		for _, b := range h.GetBucket() {
+			bound = b.GetUpperBound()
+			if b.GetCumulativeCount() >= want {
+				return bound
+			}
+		}
+		return 2 * bound
+	}
+	return 0
+}
+
 // counter returns the value of a counter of the pipeline's metrics.
 func counter(info node.Info, name string) float64 {
 	mfs, err := info.Metrics.Registry().Gather()

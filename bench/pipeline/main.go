@@ -81,7 +81,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "open loop: how long to offer load")
 	burst := flag.Int("burst", 0, "burst: events published at once with core NATS (0 = no burst run)")
 	runs := flag.Int("runs", 1, "repetitions of every mode (medians printed when > 1)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs (or of the -child process)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs (of the open-loop runs with -closed=false; of the -child process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the closed-loop runs")
 	child := flag.String("child", "", "internal: run one measurement in this child process (group-commit, audit)")
 	bundlePath := flag.String("bundle", "", "internal: the bundle of -child audit")
@@ -196,7 +196,14 @@ func main() {
 			if *rate == "half" {
 				rt = closedRes[len(closedRes)-1].rate / 2
 			}
+			var stopProfile func()
+			if !*closed { // else the closed loop's run has the profile
+				stopProfile = startProfiles(*cpuprofile, *memprofile, run)
+			}
 			r, err := runOpen(o, rt, *duration)
+			if stopProfile != nil {
+				stopProfile()
+			}
 			if err != nil {
 				fail(err)
 			}

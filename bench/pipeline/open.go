@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/securelog/securelog/internal/node"
 	"github.com/securelog/securelog/pkg/producer"
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -13,14 +16,40 @@ import (
 type openResult struct {
 	offered, achieved float64
 	lat               []time.Duration
-	cpuPerEvent       float64 // process CPU µs per offered event
+	send              []time.Duration // from the scheduled time to Publish returning
+	cpuPerEvent       float64         // process CPU µs per offered event
+	stages            string          // the ingester's per-batch breakdown
 }
 
 func (r openResult) print(title string) {
 	fmt.Printf("%s (offered %.0f events/s, committed %.0f events/s)\n", title, r.offered, r.achieved)
 	fmt.Printf("  time to committed    p50 %8.2f ms   p90 %8.2f ms   p99 %8.2f ms   max %8.2f ms   (%d events)\n",
 		ms(pct(r.lat, 50)), ms(pct(r.lat, 90)), ms(pct(r.lat, 99)), ms(pct(r.lat, 100)), len(r.lat))
-	fmt.Printf("  process CPU          %9.1f µs/event   (load average %s)\n", r.cpuPerEvent, loadAvg())
+	fmt.Printf("  scheduled to sent    p50 %8.2f ms   p99 %8.2f ms   max %8.2f ms\n", ms(pct(r.send, 50)), ms(pct(r.send, 99)), ms(pct(r.send, 100)))
+	if r.stages != "" {
+		fmt.Print(r.stages)
+	}
+	fmt.Printf("  process CPU          %9.1f µs/event, %.0f %% of %d cores at the offered rate   (load average %s)\n",
+		r.cpuPerEvent, r.cpuPerEvent*r.offered/1e4/float64(runtime.NumCPU()), runtime.NumCPU(), loadAvg())
+}
+
+// stageLines breaks the time to committed down per ingester batch, from
+// the pipeline's histograms (bucket bounds, so each figure is "at most").
+func stageLines(info node.Info) string {
+	var b strings.Builder
+	for _, st := range []struct{ name, metric string }{
+		{"JetStream to ingester", "securelog_pipeline_delivery_lag_seconds"},
+		{"batch wait + queue", "securelog_pipeline_batch_wait_seconds"},
+		{"store commit", "securelog_pipeline_commit_duration_seconds"},
+		{"commit to receipt", "securelog_pipeline_receipt_delay_seconds"},
+	} {
+		n, _ := histStats(info, st.metric)
+		fmt.Fprintf(&b, "  %-20s p50 ≤%7.2f ms   p99 ≤%7.2f ms   max ≤%8.2f ms   (%d batches)\n", st.name,
+			1000*histQuantile(info, st.metric, 0.5), 1000*histQuantile(info, st.metric, 0.99), 1000*histQuantile(info, st.metric, 1), n)
+	}
+	fmt.Fprintf(&b, "  ingester catch-ups %.0f (messages read directly %.0f)\n",
+		counter(info, "securelog_pipeline_ingester_catchups_total"), counter(info, "securelog_pipeline_ingester_catchup_messages_total"))
+	return b.String()
 }
 
 // runOpen offers rate events/s for d, spread evenly over o.producers
@@ -39,7 +68,7 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 	interval := time.Duration(float64(time.Second) / rate)
 	warm := d / 10
 	var mu sync.Mutex
-	var lats []time.Duration
+	var lats, sends []time.Duration
 	var last time.Time
 	var wg sync.WaitGroup
 	errc := make(chan error, o.producers)
@@ -66,7 +95,7 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 			}
 			q := make(chan inflight, 1<<16)
 			waitErr := make(chan error, 1)
-			var local []time.Duration
+			var local, sent []time.Duration
 			var done time.Time
 			go func() {
 				for it := range q {
@@ -95,6 +124,9 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 					errc <- err
 					return
 				}
+				if at.Sub(start) >= warm {
+					sent = append(sent, time.Since(at))
+				}
 				q <- inflight{f, at}
 			}
 			close(q)
@@ -104,6 +136,7 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 			}
 			mu.Lock()
 			lats = append(lats, local...)
+			sends = append(sends, sent...)
 			if done.After(last) {
 				last = done
 			}
@@ -116,6 +149,6 @@ func runOpen(o options, rate float64, d time.Duration) (openResult, error) {
 		return openResult{}, err
 	default:
 	}
-	return openResult{offered: rate, achieved: float64(total) / last.Sub(start).Seconds(), lat: lats,
-		cpuPerEvent: usPer(cpuTime()-c0, total)}, nil
+	return openResult{offered: rate, achieved: float64(total) / last.Sub(start).Seconds(), lat: lats, send: sends,
+		cpuPerEvent: usPer(cpuTime()-c0, total), stages: stageLines(info)}, nil
 }

@@ -153,43 +153,47 @@ func fastString(b []byte, i int) ([]byte, int, bool) {
 	return nil, 0, false
 }
 
-// ackSeqs reads the stream and consumer sequences from a JetStream
+// ackSeqs reads the stream and consumer sequences and the time the
+// message was stored (Unix ns; 0 if unreadable) from a JetStream
 // delivery's reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.
 // <stream seq>.<consumer seq>.<time>.<pending>, or the 12-token form with
 // domain and account hash) without allocating; ok is false for any other
 // shape (the caller then uses Msg.Metadata).
-func ackSeqs(reply string) (stream, consumer uint64, ok bool) {
+func ackSeqs(reply string) (stream, consumer uint64, stored int64, ok bool) {
 	const prefix = "$JS.ACK."
 	if len(reply) < len(prefix) || reply[:len(prefix)] != prefix {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	var tok [12]string
 	n, start := 0, 0
 	for i := 0; i <= len(reply); i++ {
 		if i == len(reply) || reply[i] == '.' {
 			if n == len(tok) {
-				return 0, 0, false
+				return 0, 0, 0, false
 			}
 			tok[n] = reply[start:i]
 			n++
 			start = i + 1
 		}
 	}
-	var s, c string
+	var s, c, tm string
 	switch {
 	case n == 9:
-		s, c = tok[5], tok[6]
+		s, c, tm = tok[5], tok[6], tok[7]
 	case n >= 11:
-		s, c = tok[7], tok[8]
+		s, c, tm = tok[7], tok[8], tok[9]
 	default:
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	stream, ok1 := parseUint(s)
 	consumer, ok2 := parseUint(c)
 	if !ok1 || !ok2 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	return stream, consumer, true
+	if t, ok := parseUint(tm); ok && t <= 1<<62 {
+		stored = int64(t)
+	}
+	return stream, consumer, stored, true
 }
 
 func parseUint(s string) (uint64, bool) {

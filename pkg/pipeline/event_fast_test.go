@@ -92,17 +92,19 @@ func TestAckSeqs(t *testing.T) {
 	for _, tc := range []struct {
 		reply string
 		s, c  uint64
+		ts    int64
 		ok    bool
 	}{
-		{"$JS.ACK.SECURELOG_IN.securelog-ingester.1.42.7.1700000000000000000.0", 42, 7, true},
-		{"$JS.ACK.dom.ACCHASH.SECURELOG_IN.securelog-ingester.1.42.7.1700000000000000000.0.rand", 42, 7, true},
-		{"$JS.ACK.SECURELOG_IN.c.1.x.7.1.0", 0, 0, false},
-		{"_INBOX.abc", 0, 0, false},
-		{"$JS.ACK.a.b.c", 0, 0, false},
+		{"$JS.ACK.SECURELOG_IN.securelog-ingester.1.42.7.1700000000000000000.0", 42, 7, 1700000000000000000, true},
+		{"$JS.ACK.dom.ACCHASH.SECURELOG_IN.securelog-ingester.1.42.7.1700000000000000001.0.rand", 42, 7, 1700000000000000001, true},
+		{"$JS.ACK.SECURELOG_IN.securelog-ingester.1.42.7.x.0", 42, 7, 0, true},
+		{"$JS.ACK.SECURELOG_IN.c.1.x.7.1.0", 0, 0, 0, false},
+		{"_INBOX.abc", 0, 0, 0, false},
+		{"$JS.ACK.a.b.c", 0, 0, 0, false},
 	} {
-		s, c, ok := ackSeqs(tc.reply)
-		if s != tc.s || c != tc.c || ok != tc.ok {
-			t.Errorf("%q: %d %d %v, want %d %d %v", tc.reply, s, c, ok, tc.s, tc.c, tc.ok)
+		s, c, ts, ok := ackSeqs(tc.reply)
+		if s != tc.s || c != tc.c || ts != tc.ts || ok != tc.ok {
+			t.Errorf("%q: %d %d %d %v, want %d %d %d %v", tc.reply, s, c, ts, ok, tc.s, tc.c, tc.ts, tc.ok)
 		}
 	}
 }

@@ -375,6 +375,8 @@ type inItem struct {
 	event   securelog.Event // the parsed event when err == nil
 	ev      int             // index into the batch's events, -1 if rejected before append
 	err     error
+	stored  int64 // when JetStream stored it (Unix ns, 0 if unknown)
+	taken   int64 // when the ingester took it (Unix ns)
 }
 
 // parse reads a message's subject and event. An invalid event is reported
@@ -401,6 +403,9 @@ func (in *Ingester) parse(seq uint64, subject, msgID string, data []byte) inItem
 // letters, then (asynchronously) the receipts.
 // Messages at or below the applied position are redeliveries: skipped.
 func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
+	if len(batch) > 0 {
+		in.observeWait(batch[0])
+	}
 	pos := in.pos.Load()
 	maxSeq := pos
 	items := batch[:0] // filtered in place: writes never pass reads
@@ -462,8 +467,25 @@ func (in *Ingester) apply(ctx context.Context, batch []inItem) error {
 	}
 	in.m.Committed.Add(float64(committed))
 	in.deadLetter(ctx, items)
-	in.post <- func() { in.publishResults(items, res) }
+	end := time.Now()
+	in.post <- func() {
+		in.publishResults(items, res)
+		in.m.ReceiptDelay.Observe(time.Since(end).Seconds())
+	}
 	return nil
+}
+
+// observeWait records how long the first message of a batch waited before
+// its commit began: from JetStream storing it to the ingester taking it,
+// and from then to now.
+func (in *Ingester) observeWait(first inItem) {
+	now := time.Now().UnixNano()
+	if first.stored > 0 && first.taken >= first.stored {
+		in.m.DeliveryLag.Observe(float64(first.taken-first.stored) / 1e9)
+	}
+	if first.taken > 0 && now >= first.taken {
+		in.m.BatchWait.Observe(float64(now-first.taken) / 1e9)
+	}
 }
 
 // deadLetter publishes every rejected message to securelog.dlq.<stream>

@@ -52,6 +52,7 @@ var errFeedStopped = errors.New("ingester feed stopped")
 type feed struct {
 	g     *batch.Group[inItem, struct{}]
 	limit int
+	after time.Duration // catchUpAfter (tests shorten or lengthen it)
 
 	mu     sync.Mutex // held while taking: submissions stay in stream order
 	lastAt time.Time  // when the last item was taken
@@ -73,7 +74,7 @@ type feed struct {
 // batches commit is called with, in order.
 func newFeed(pos uint64, maxBatch int, wait time.Duration, commit func([]inItem) error) *feed {
 	now := time.Now()
-	f := &feed{limit: feedLimit(maxBatch), lastAt: now, failed: make(chan struct{})}
+	f := &feed{limit: feedLimit(maxBatch), after: catchUpAfter, lastAt: now, failed: make(chan struct{})}
 	f.last.Store(pos)
 	f.consumerAt.Store(now.UnixNano())
 	f.g = batch.NewGroup(func(items []inItem) ([]struct{}, error) {
@@ -171,14 +172,14 @@ func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, f *f
 			f.fail(fmt.Errorf("next message: %w", err))
 			return
 		}
-		seq, d, ok := ackSeqs(m.Reply())
+		seq, d, stored, ok := ackSeqs(m.Reply())
 		if !ok {
 			md, err := m.Metadata()
 			if err != nil {
 				f.fail(fmt.Errorf("message metadata: %w", err))
 				return
 			}
-			seq, d = md.Sequence.Stream, md.Sequence.Consumer
+			seq, d, stored = md.Sequence.Stream, md.Sequence.Consumer, md.Timestamp.UnixNano()
 		}
 		if d != delivered+1 {
 			f.fail(fmt.Errorf("%w: delivery %d follows %d (stream sequence %d)", errConsumerGap, d, delivered, seq))
@@ -189,13 +190,16 @@ func (in *Ingester) feed(ctx context.Context, it jetstream.MessagesContext, f *f
 			continue // the catch-up reader took it
 		}
 		item := in.parse(seq, m.Subject(), m.Headers().Get(wire.MsgIDHeader), m.Data())
+		item.stored, item.taken = stored, time.Now().UnixNano()
 		if !f.push(ctx, item) {
 			return
 		}
 	}
 }
 
-// catchUp keeps the ingester committing while its consumer is starved.
+// catchUp keeps the ingester committing while its consumer is starved:
+// silent for catchUpAfter while the stream holds a message stored at least
+// that long ago.
 //
 // nats-server runs a stream's storage and its consumers' deliveries on
 // one loop, which takes the whole queue of received messages (up to
@@ -215,6 +219,8 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 	defer t.Stop()
 	var reading, empty bool // empty: the last read found nothing new
 	var since time.Time     // when this catch-up began
+	var seen uint64         // the sequence the last probe found waiting
+	var seenAt time.Time    // when a probe first found it
 	for {
 		var from uint64
 		if reading {
@@ -231,7 +237,7 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 			case <-t.C:
 			}
 			var starved bool
-			if starved, from = f.starved(catchUpAfter); !starved {
+			if starved, from = f.starved(f.after); !starved {
 				continue
 			}
 		}
@@ -256,6 +262,17 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 			continue
 		}
 		if !reading {
+			// A message stored less than f.after ago is on its way from
+			// the consumer (the first of a new load after a quiet spell):
+			// not a starved consumer. Its stored time is the broker's
+			// clock; a probe that keeps finding it for f.after counts too.
+			if it := items[0]; it.seq != seen {
+				seen, seenAt = it.seq, time.Now()
+			}
+			stored := time.Unix(0, items[0].stored)
+			if (items[0].stored == 0 || time.Since(stored) < f.after) && time.Since(seenAt) < f.after {
+				continue
+			}
 			reading, since = true, time.Now()
 			in.m.CatchUps.Inc()
 			in.log.Warn("ingester consumer is silent while the stream holds newer messages (the broker is busy storing a burst?); reading them directly",
@@ -273,10 +290,11 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 // msgGetReply is the JetStream API's answer to a message get.
 type msgGetReply struct {
 	Message *struct {
-		Subject string `json:"subject"`
-		Seq     uint64 `json:"seq"`
-		Hdrs    []byte `json:"hdrs"`
-		Data    []byte `json:"data"`
+		Subject string    `json:"subject"`
+		Seq     uint64    `json:"seq"`
+		Time    time.Time `json:"time"`
+		Hdrs    []byte    `json:"hdrs"`
+		Data    []byte    `json:"data"`
 	} `json:"message"`
 	Error *struct {
 		Code        int    `json:"code"`
@@ -339,7 +357,9 @@ func (in *Ingester) readFrom(ctx context.Context, from uint64, window int) ([]in
 				msgID = h.Get(wire.MsgIDHeader)
 			}
 		}
-		items = append(items, in.parse(m.Seq, m.Subject, msgID, m.Data))
+		it := in.parse(m.Seq, m.Subject, msgID, m.Data)
+		it.stored, it.taken = m.Time.UnixNano(), time.Now().UnixNano()
+		items = append(items, it)
 	}
 	return items, nil
 }

@@ -24,6 +24,15 @@ type Metrics struct {
 	// messages it read that way.
 	CatchUps    prometheus.Counter
 	CatchUpRead prometheus.Counter
+	// DeliveryLag is, for each ingester batch, the time from JetStream
+	// storing its first message to the ingester taking it; BatchWait from
+	// then to the start of the batch's commit (the batch wait and the
+	// previous commit); ReceiptDelay from the end of the commit to its
+	// commit receipts being published. With CommitTime they break an
+	// event's time to committed down.
+	DeliveryLag  prometheus.Histogram
+	BatchWait    prometheus.Histogram
+	ReceiptDelay prometheus.Histogram
 	// Halted is 1 for each stream a worker's log halted after an integrity
 	// check failed (securelog.StreamHaltedError), by stream and kind.
 	Halted *prometheus.GaugeVec
@@ -67,6 +76,12 @@ func NewMetrics() *Metrics {
 			Help: "Times the ingester's consumer delivered nothing while the stream held newer messages, so the ingester read them directly."}),
 		CatchUpRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "securelog_pipeline_ingester_catchup_messages_total",
 			Help: "Messages the ingester read directly from the stream while its consumer was starved."}),
+		DeliveryLag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_delivery_lag_seconds",
+			Help: "Per ingester batch: from JetStream storing its first message to the ingester taking it.", Buckets: lat}),
+		BatchWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_batch_wait_seconds",
+			Help: "Per ingester batch: from the ingester taking its first message to the start of its commit.", Buckets: lat}),
+		ReceiptDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "securelog_pipeline_receipt_delay_seconds",
+			Help: "Per ingester batch: from the end of its commit to its commit receipts being published.", Buckets: lat}),
 		Halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "securelog_pipeline_stream_halted",
 			Help: "1 while a stream is halted because an integrity check failed (appends or signing refused until an operator repairs the store and restarts)."},
 			[]string{"stream", "kind"}),
@@ -75,7 +90,7 @@ func NewMetrics() *Metrics {
 		ScanFound: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "securelog_pipeline_store_scan_found_total",
 			Help: "Streams in which a safety-net store scan found work no announcement had reported, by worker."}, []string{"worker"}),
 	}
-	m.reg.MustRegister(m.Scans, m.ScanFound, m.CatchUps, m.CatchUpRead, m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
+	m.reg.MustRegister(m.Scans, m.ScanFound, m.CatchUps, m.CatchUpRead, m.DeliveryLag, m.BatchWait, m.ReceiptDelay, m.Received, m.Committed, m.Duplicates, m.Rejected, m.BatchSize, m.CommitTime,
 		m.Sealed, m.CloseTime, m.Signed, m.SignTime, m.Witnessed, m.Alerts, m.Halted)
 	return m
 }
