@@ -66,7 +66,9 @@ func (l *Log) AppendSealed(ctx context.Context, stream, eventType string, sev wi
 // (batch.Group): the first caller commits everything queued meanwhile in
 // one synced write, so N producers share one fsync instead of queueing for
 // N. Each caller still gets its own result only after the write that holds
-// its entry is durable.
+// its entry is durable. Over a batchStarter the group's commit returns once
+// the batch is started (pipeline.go): the next group is prepared while this
+// one syncs, and each caller waits for its own batch here.
 func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
 	if _, ok := l.st.(store.Batcher); !ok {
 		res, err := l.AppendBatch(ctx, []Event{ev}, nil)
@@ -79,15 +81,45 @@ func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return r.AppendResult, r.Err
+	if r.Err != nil {
+		return AppendResult{}, r.Err // rejected: nothing was written for it
+	}
+	if r.f != nil {
+		if err := r.f.result(); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	return r.AppendResult, nil
+}
+
+// groupResult is one event's result from the group commit, with the
+// batch to wait for (nil: the batch was durable when the commit returned).
+type groupResult struct {
+	BatchResult
+	f *flight
 }
 
 // commitGroup is the group commit's commit function. The leader commits on
 // behalf of others: their entries must not fail because one caller's
-// context is cancelled, so it runs without one.
-func (l *Log) commitGroup(evs []Event) ([]BatchResult, error) {
-	return l.AppendBatch(context.Background(), evs, nil)
+// context is cancelled, so it runs without one. Over a batchStarter it
+// returns once the batch is started; each caller waits for it.
+func (l *Log) commitGroup(evs []Event) ([]groupResult, error) {
+	res, f, err := l.startBatch(context.Background(), evs, noMeta)
+	if f != nil && f.prevDone != nil {
+		<-f.prevDone
+	}
+
+	if err != nil {
+		return nil, err
+	}
+	out := make([]groupResult, len(res))
+	for i, r := range res {
+		out[i] = groupResult{BatchResult: r, f: f}
+	}
+	return out, nil
 }
+
+func noMeta([]BatchResult) map[string][]byte { return nil }
 
 // maxGroup bounds the events of one group commit.
 const maxGroup = 4096
@@ -113,18 +145,33 @@ func (l *Log) AppendBatch(ctx context.Context, events []Event, meta map[string][
 // written, the batch is rebuilt on the store's new head and retried
 // (bounded), instead of failing the caller.
 func (l *Log) AppendBatchFunc(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) ([]BatchResult, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.checkOpen(); err != nil {
+	res, f, err := l.startBatch(ctx, events, meta)
+	if err != nil || f == nil {
+		return res, err
+	}
+	if err := f.result(); err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+// startBatch is AppendBatchFunc up to the start of the commit: with a
+// flight, the batch is durable once the flight's result is nil (pipeline.go);
+// without one, it was durable when startBatch returned.
+func (l *Log) startBatch(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) ([]BatchResult, *flight, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.settle()
+	if err := l.checkOpen(); err != nil {
+		return nil, nil, err
+	}
 	if err := l.anyHalted(); err != nil {
-		return nil, err // no batch commits around a halted stream (halt.go)
+		return nil, nil, err // no batch commits around a halted stream (halt.go)
 	}
 	for attempt := 1; ; attempt++ {
-		res, retry, err := l.appendLocked(ctx, events, meta)
+		res, f, retry, err := l.appendLocked(ctx, events, meta)
 		if !retry || attempt >= maxSeqnoRetries || ctx.Err() != nil {
-			return res, err
+			return res, f, err
 		}
 		l.log.Debug("seqno taken by another writer; retrying the append on the new head", "attempt", attempt, "error", err)
 	}
@@ -136,12 +183,18 @@ const maxSeqnoRetries = 100
 
 // appendLocked is one attempt of AppendBatchFunc; retry reports that it
 // failed only because another writer took its first seqno (nothing was
-// written). The caller holds l.mu.
-func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) (_ []BatchResult, retry bool, err error) {
+// written). Over a batchStarter it returns the started batch's flight
+// (with a CommitHook it waits for it: the hook extends its state only
+// from durable batches). The caller holds l.mu.
+func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]BatchResult) map[string][]byte) (_ []BatchResult, _ *flight, retry bool, err error) {
+	bs, pipelined := l.st.(batchStarter)
+	if pipelined {
+		l.makeRoom()
+	}
 	if !l.haveHead {
 		h, _, err := l.st.GlobalHead(ctx)
 		if err != nil {
-			return nil, false, storageErr(err, "global head")
+			return nil, nil, false, storageErr(err, "global head")
 		}
 		l.globalHead, l.haveHead = h, true
 	}
@@ -154,7 +207,7 @@ func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]Batc
 		if err != nil {
 			if isStorage(err) || isHalt(err) {
 				l.invalidate() // the store may have changed under this batch
-				return nil, false, err
+				return nil, nil, false, err
 			}
 			results[i].Err = err
 			continue
@@ -164,27 +217,41 @@ func (l *Log) appendLocked(ctx context.Context, events []Event, meta func([]Batc
 		results[i].AppendResult = AppendResult{Seqno: row.Seqno, EntryHash: row.EntryHash}
 	}
 	m := meta(results)
-	if h := l.opts.CommitHook; h != nil && len(rows) > 0 {
+	h := l.opts.CommitHook
+	if h != nil && len(rows) > 0 {
 		extra, perr := h.PrepareCommit(ctx, rows)
 		if perr != nil {
 			l.invalidate()
-			return nil, false, storageErr(perr, "prepare commit of seqnos %d..%d", rows[0].Seqno, rows[len(rows)-1].Seqno)
+			return nil, nil, false, storageErr(perr, "prepare commit of seqnos %d..%d", rows[0].Seqno, rows[len(rows)-1].Seqno)
 		}
 		m = mergeMeta(m, extra)
 		defer func() { h.FinishCommit(err) }() // err: this function's result
 	}
+	var f *flight
 	var written int
-	if written, err = l.commit(ctx, rows, m); err != nil {
+	if pipelined && (len(rows) > 0 || len(m) > 0) {
+		// An error of start means nothing was written (batchStarter).
+		if f, err = l.start(ctx, bs, rows, m); err == nil && h != nil {
+			err = f.result()
+			l.settle()
+			f = nil
+		}
+	} else if written, err = l.commit(ctx, rows, m); err == nil {
+		for _, r := range rows {
+			l.anchors.put(r.StreamID, tailAnchor{seqno: r.Seqno, hash: r.EntryHash})
+		}
+	}
+	if err != nil {
 		l.invalidate()
 		var dup *store.DuplicateSeqnoError
-		return nil, written == 0 && errors.As(err, &dup), err
+		return nil, nil, written == 0 && errors.As(err, &dup), err
 	}
+	// The caches run ahead of a batch in flight; settle drops them if it fails.
 	l.globalHead = next
 	for _, r := range rows {
 		l.lastHash.put(r.StreamID, r.EntryHash)
-		l.anchors.put(r.StreamID, tailAnchor{seqno: r.Seqno, hash: r.EntryHash})
 	}
-	return results, false, nil
+	return results, f, false, nil
 }
 
 // mergeMeta returns a with b's records added (a new map: a may be the

@@ -125,7 +125,10 @@ type Log struct {
 	// instance wrote or verified (tail.go).
 	anchors *lru[string, tailAnchor]
 
-	group *batch.Group[Event, BatchResult] // single appends, group-committed
+	group *batch.Group[Event, groupResult] // single appends, group-committed
+	// flights are the started batches whose outcome is not settled yet,
+	// oldest first (pipeline.go).
+	flights []*flight
 
 	keyMu    sync.Mutex
 	keyCache *lru[string, keystore.Key] // bounded: Options.CacheKeys
@@ -145,7 +148,7 @@ func New(st store.Store, opts Options) *Log {
 		trust = signerTrust{l} // the keystore's public keys
 	}
 	l.Reader = NewReader(st, ReaderOptions{Trust: trust, KEK: opts.KEK, CacheCheckpoints: opts.CacheCheckpoints})
-	l.Reader.writeMu = &l.mu
+	l.Reader.writeMu = idleLocker{l}
 	l.group = batch.NewGroup(l.commitGroup, maxGroup, 0)
 	l.log = opts.Logger
 	if l.log == nil {

@@ -25,7 +25,7 @@ type Reader struct {
 	// writeMu, when set (a Log's reader), is the writer's lock: taken to
 	// compute the segment id that sealed entries of an open segment use,
 	// so the computation does not interleave with appends and closes.
-	writeMu *sync.Mutex
+	writeMu sync.Locker
 
 	ckMu sync.Mutex
 	ck   *lru[uint64, ckEntry] // segment id → recomputed checkpoint hash

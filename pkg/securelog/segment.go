@@ -23,7 +23,7 @@ func (l *Log) CloseSegment(ctx context.Context, stream string) (wire.SegmentRow,
 	if _, ok := l.st.(store.SegmentReserver); ok {
 		return l.closeReserved(ctx, stream)
 	}
-	l.mu.Lock()
+	l.lockIdle()
 	defer l.mu.Unlock()
 	if err := l.closable(stream); err != nil {
 		return wire.SegmentRow{}, err
@@ -88,7 +88,7 @@ func (l *Log) closeReserved(ctx context.Context, stream string) (wire.SegmentRow
 	if err != nil {
 		return wire.SegmentRow{}, err
 	}
-	l.mu.Lock()
+	l.lockIdle()
 	defer l.mu.Unlock()
 	if err := l.closable(stream); err != nil {
 		return wire.SegmentRow{}, err

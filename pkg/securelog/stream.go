@@ -36,7 +36,7 @@ func (l *Log) CreateStream(ctx context.Context, name, tier string, description *
 			return wire.Invalidf("%v", err)
 		}
 	}
-	l.mu.Lock()
+	l.lockIdle()
 	defer l.mu.Unlock()
 	row, ok, err := l.st.StreamGet(ctx, name)
 	if err != nil {
@@ -69,7 +69,7 @@ func (l *Log) DeprecateStream(ctx context.Context, name string) error {
 	if err := l.checkOpen(); err != nil {
 		return err
 	}
-	l.mu.Lock()
+	l.lockIdle()
 	defer l.mu.Unlock()
 	if _, ok, err := l.st.StreamGet(ctx, name); err != nil {
 		return storageErr(err, "get stream %q", name)

@@ -123,23 +123,74 @@ func (s *Store) Insert(ctx context.Context, row wire.EntryRow) (uint64, error) {
 // CommitBatch stores every entry and meta record in one synced batch, or
 // nothing.
 func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
-	db, err := s.acquire(ctx)
+	wait, err := s.StartBatch(ctx, batch)
 	if err != nil {
 		return err
 	}
-	defer s.release()
+	return wait()
+}
+
+// StartBatch is CommitBatch in two steps, for a writer that pipelines its
+// commits (the log's group commit prepares the next batch while this one
+// syncs): it checks the batch's seqnos, writes the batch to pebble's
+// write-ahead log and applies it, and returns without waiting for the
+// log's sync; wait waits for it and returns nil once the batch is durable.
+// It guarantees:
+//
+//   - When StartBatch returns, the batch's records are visible to reads,
+//     as every pebble commit's are before its sync, so the next batch
+//     (its entry counts, index high marks, duplicate checks) builds on it.
+//   - Batches reach the write-ahead log in the order their StartBatch
+//     calls returned, and pebble syncs the log in order and stops at its
+//     first failed write or sync: a batch is never durable without the
+//     batches started before it, and after a failed sync every later
+//     batch's wait fails too.
+//   - Batches started while another one syncs share the next sync.
+//
+// The caller must call wait exactly once (Close waits for it). An error
+// from StartBatch means nothing was written.
+func (s *Store) StartBatch(ctx context.Context, batch store.Batch) (wait func() error, err error) {
+	db, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
 	seqnos := make([]uint64, len(batch.Entries))
 	for i, r := range batch.Entries {
 		seqnos[i] = r.Seqno
 	}
 	if len(seqnos) > 0 {
 		if err := s.reserve(db, seqnos); err != nil {
-			return fmt.Errorf("commit batch: %w", err)
+			s.release()
+			return nil, fmt.Errorf("commit batch: %w", err)
 		}
-		defer s.unreserve(seqnos)
 	}
 	b := db.NewBatch()
-	defer b.Close()
+	done := func() {
+		_ = b.Close()
+		if len(seqnos) > 0 {
+			s.unreserve(seqnos)
+		}
+		s.release()
+	}
+	if err := s.apply(db, b, batch); err != nil {
+		done()
+		return nil, err
+	}
+	return func() error {
+		defer done()
+		if err := b.SyncWait(); err != nil {
+			return fmt.Errorf("pebble store %q: sync batch of %d entries: %w", s.dir, len(batch.Entries), err)
+		}
+		return nil
+	}, nil
+}
+
+// apply adds the batch's records to b and applies b without waiting for
+// its sync (b.SyncWait does); an empty b is left alone (SyncWait returns
+// at once). The entry counts and index high marks are read-modify-write
+// records: s.cmu is held from reading them to the apply, after which the
+// next batch reads what this one wrote.
+func (s *Store) apply(db *pebble.DB, b *pebble.Batch, batch store.Batch) error {
 	var w entryWriter
 	for _, r := range batch.Entries {
 		if err := w.set(b, r); err != nil {
@@ -161,7 +212,10 @@ func (s *Store) CommitBatch(ctx context.Context, batch store.Batch) error {
 			return err
 		}
 	}
-	return s.commit(b, fmt.Sprintf("commit batch of %d entries", len(batch.Entries)))
+	if err := db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		return fmt.Errorf("pebble store %q: commit batch of %d entries: %w", s.dir, len(batch.Entries), err)
+	}
+	return nil
 }
 
 // GetMeta returns a meta record written by CommitBatch.
