@@ -62,14 +62,17 @@ func (l *Log) AppendSealed(ctx context.Context, stream, eventType string, sev wi
 }
 
 // appendOne appends one event. On stores that commit batches atomically
-// (store.Batcher), concurrent single appends are group-committed
-// (batch.Group): the first caller commits everything queued meanwhile in
-// one synced write, so N producers share one fsync instead of queueing for
-// N. Each caller still gets its own result only after the write that holds
-// its entry is durable. Over a batchStarter the group's commit returns once
-// the batch is started (pipeline.go): the next group is prepared while this
-// one syncs, and each caller waits for its own batch here.
+// (store.Batcher), concurrent single appends are group-committed: the
+// first caller commits everything queued meanwhile in one synced write, so
+// N producers share one fsync instead of queueing for N. Each caller still
+// gets its own result only after the write that holds its entry is
+// durable. Over a batchStarter the groups are pipelined (appendQueue,
+// pipeline.go); over other Batchers they commit one at a time
+// (batch.Group).
 func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
+	if _, ok := l.st.(batchStarter); ok {
+		return l.queue.append(l, ev)
+	}
 	if _, ok := l.st.(store.Batcher); !ok {
 		res, err := l.AppendBatch(ctx, []Event{ev}, nil)
 		if err != nil {
@@ -81,42 +84,14 @@ func (l *Log) appendOne(ctx context.Context, ev Event) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
-	if r.Err != nil {
-		return AppendResult{}, r.Err // rejected: nothing was written for it
-	}
-	if r.f != nil {
-		if err := r.f.result(); err != nil {
-			return AppendResult{}, err
-		}
-	}
-	return r.AppendResult, nil
-}
-
-// groupResult is one event's result from the group commit, with the
-// batch to wait for (nil: the batch was durable when the commit returned).
-type groupResult struct {
-	BatchResult
-	f *flight
+	return r.AppendResult, r.Err
 }
 
 // commitGroup is the group commit's commit function. The leader commits on
 // behalf of others: their entries must not fail because one caller's
-// context is cancelled, so it runs without one. Over a batchStarter it
-// returns once the batch is started; each caller waits for it.
-func (l *Log) commitGroup(evs []Event) ([]groupResult, error) {
-	res, f, err := l.startBatch(context.Background(), evs, noMeta)
-	if f != nil && f.prevDone != nil {
-		<-f.prevDone
-	}
-
-	if err != nil {
-		return nil, err
-	}
-	out := make([]groupResult, len(res))
-	for i, r := range res {
-		out[i] = groupResult{BatchResult: r, f: f}
-	}
-	return out, nil
+// context is cancelled, so it runs without one.
+func (l *Log) commitGroup(evs []Event) ([]BatchResult, error) {
+	return l.AppendBatch(context.Background(), evs, nil)
 }
 
 func noMeta([]BatchResult) map[string][]byte { return nil }

@@ -125,7 +125,8 @@ type Log struct {
 	// instance wrote or verified (tail.go).
 	anchors *lru[string, tailAnchor]
 
-	group *batch.Group[Event, groupResult] // single appends, group-committed
+	group *batch.Group[Event, BatchResult] // single appends, group-committed
+	queue appendQueue                      // the same, pipelined over a batchStarter
 	// flights are the started batches whose outcome is not settled yet,
 	// oldest first (pipeline.go).
 	flights []*flight

@@ -3,7 +3,7 @@ package securelog
 import (
 	"context"
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/wire"
@@ -66,9 +66,9 @@ type flight struct {
 	what     string       // "commit batch of n entries (seqnos a..b)", for errors
 	rows     []wire.EntryRow
 
-	once sync.Once
-	done chan struct{} // closed when err is set
-	err  error
+	claimed atomic.Bool   // result's first caller completes the flight
+	done    chan struct{} // closed when err is set
+	err     error
 }
 
 func newFlight(prev *flight, wait func() error, rows []wire.EntryRow) *flight {
@@ -86,24 +86,34 @@ func newFlight(prev *flight, wait func() error, rows []wire.EntryRow) *flight {
 // result waits until the batch is durable and returns nil, or returns why
 // it is not: its own sync failed, or an earlier batch failed (this one was
 // built on it). Any goroutine may call it, any number of times; the first
-// call does the waiting.
+// caller does the waiting, the others wait for its close of done (one
+// wake-up for all of a group's callers, not a hand-off from one to the
+// next).
 func (f *flight) result() error {
-	f.once.Do(func() {
-		var before error
-		if f.prev != nil {
-			before = f.prev.result()
-			f.prev = nil // the chain ends at the oldest unfinished batch
-		}
-		err := f.wait() // always: the store releases the batch
-		switch {
-		case before != nil:
-			f.err = wire.Storagef(before, "%s: an earlier batch failed", f.what)
-		case err != nil:
-			f.err = storageErr(err, "%s", f.what)
-		}
-		close(f.done)
-	})
+	if f.claimed.CompareAndSwap(false, true) {
+		f.complete()
+	} else {
+		<-f.done
+	}
 	return f.err
+}
+
+// complete waits for the earlier batches and this one's sync and records
+// the outcome. Only result's first caller runs it.
+func (f *flight) complete() {
+	var before error
+	if f.prev != nil {
+		before = f.prev.result()
+		f.prev = nil // the chain ends at the oldest unfinished batch
+	}
+	err := f.wait() // always: the store releases the batch
+	switch {
+	case before != nil:
+		f.err = wire.Storagef(before, "%s: an earlier batch failed", f.what)
+	case err != nil:
+		f.err = storageErr(err, "%s", f.what)
+	}
+	close(f.done)
 }
 
 // finished reports whether the outcome is known (result returns at once).
