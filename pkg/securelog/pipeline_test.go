@@ -27,6 +27,7 @@ var _ batchStarter = (*pebblestore.Store)(nil)
 type gateStore struct {
 	*memory.Store
 	reportLater bool
+	panicNext   bool // StartBatch panics once
 
 	mu       sync.Mutex
 	started  chan *gated // every StartBatch, in order
@@ -52,6 +53,11 @@ func newGateStore(t *testing.T) (*gateStore, *Log) {
 func (g *gateStore) StartBatch(_ context.Context, b store.Batch) (func() error, error) {
 	gb := &gated{b: b, release: make(chan error, 1)}
 	g.mu.Lock()
+	if g.panicNext {
+		g.panicNext = false
+		g.mu.Unlock()
+		panic("store exploded")
+	}
 	g.inFlight++
 	g.mu.Unlock()
 	g.started <- gb
@@ -188,6 +194,26 @@ func TestPipelineOtherWritersWaitForSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := <-dep; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A leader whose commit panics passes the panic to its own caller and
+// the lead on: later appends still commit.
+func TestPipelineLeaderPanicPassesLeadOn(t *testing.T) {
+	g, l := newGateStore(t)
+	g.panicNext = true
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = l.Append(context.Background(), "s", "ev", wire.Info, "p", nil)
+	}()
+	if p := <-panicked; p == nil {
+		t.Fatal("the leader's append did not panic")
+	}
+	b := appendAsync(l, "s", 2)
+	(<-g.started).release <- nil
+	if err := <-b; err != nil {
 		t.Fatal(err)
 	}
 }
