@@ -1,11 +1,5 @@
-//go:build cluster
-
 // This test runs three partitions on an in-process 3-node R3 JetStream
-// cluster. It is built with -tags cluster and CI runs it alone, after the
-// suite. Beside the other packages under -race on a 2-core machine, the p1
-// ingester restarted mid-load committed nothing for 4 minutes (the test's
-// "waiting for commit ... context deadline exceeded", clean-clone CI of
-// caa058b; cause not yet found). Alone it passes in 12-40 s.
+// cluster, inside the normal suite.
 
 package integration
 
