@@ -126,17 +126,6 @@ func (r *Reader) chainWalk(ctx context.Context, stream string, upTo uint64, cach
 	return nil
 }
 
-// lastCheckpointHash is the checkpoint hash of the stream's newest segment,
-// or ZeroHash (SPEC §7.1 step 7).
-func (r *Reader) lastCheckpointHash(ctx context.Context, stream string) ([]byte, error) {
-	last := wire.ZeroHash
-	err := r.chainWalk(ctx, stream, 0, true, func(_ wire.SegmentRow, _ wire.CheckpointFields, h []byte) error {
-		last = h
-		return nil
-	})
-	return last, err
-}
-
 // Checkpoint recomputes the checkpoint fields and hash of a segment from the
 // store (SPEC §8.1–8.2; compute_checkpoint_hash_for).
 func (r *Reader) Checkpoint(ctx context.Context, segID uint64) (wire.SegmentRow, wire.CheckpointFields, []byte, error) {

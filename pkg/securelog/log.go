@@ -124,6 +124,10 @@ type Log struct {
 	// anchors survive invalidate: the newest entry per stream this
 	// instance wrote or verified (tail.go).
 	anchors *lru[string, tailAnchor]
+	// newestSeg is, per stream, the newest segment this instance closed
+	// or found by listing, with its checkpoint hash: the next close links
+	// to it without listing the stream's segments (segment.go).
+	newestSeg *lru[string, segHead]
 
 	group *batch.Group[Event, BatchResult] // single appends, group-committed
 	queue appendQueue                      // the same, pipelined over a batchStarter
@@ -141,9 +145,10 @@ type Log struct {
 // New returns a Log over st. Call Open (or OpenInitialized) before use.
 func New(st store.Store, opts Options) *Log {
 	l := &Log{st: st, opts: opts,
-		lastHash: newLRU[string, []byte](opts.CacheStreams, DefaultCacheStreams, nil),
-		anchors:  newLRU[string, tailAnchor](opts.CacheStreams, DefaultCacheStreams, nil),
-		keyCache: newLRU[string, keystore.Key](opts.CacheKeys, DefaultCacheKeys, nil)}
+		lastHash:  newLRU[string, []byte](opts.CacheStreams, DefaultCacheStreams, nil),
+		anchors:   newLRU[string, tailAnchor](opts.CacheStreams, DefaultCacheStreams, nil),
+		newestSeg: newLRU[string, segHead](opts.CacheStreams, DefaultCacheStreams, nil),
+		keyCache:  newLRU[string, keystore.Key](opts.CacheKeys, DefaultCacheKeys, nil)}
 	trust := opts.Trust
 	if trust == nil && opts.Signer != nil {
 		trust = signerTrust{l} // the keystore's public keys

@@ -212,7 +212,7 @@ func (l *Log) prepareClose(ctx context.Context, stream string, start uint64, row
 // caller holds l.mu).
 func (l *Log) insertClose(ctx context.Context, stream string, sealed bool, p *preparedClose) (wire.SegmentRow, error) {
 	rows, leaves, entries := p.rows, p.leaves, p.entries
-	prev, err := l.lastCheckpointHash(ctx, stream)
+	prev, err := l.prevCheckpoint(ctx, stream, p.start)
 	if err != nil {
 		return wire.SegmentRow{}, err
 	}
@@ -264,9 +264,43 @@ func (l *Log) insertClose(ctx context.Context, stream string, sealed bool, p *pr
 		return seg, err
 	}
 	f := checkpointFields(seg, prev, last)
-	l.cacheCheckpoint(id, f)
+	l.newestSeg.put(stream, segHead{seqEnd: seg.SeqEnd, hash: l.cacheCheckpoint(id, f)})
 	l.opts.Closed.add(seg, f) // verified by prepareClose (ClosedSegments)
 	return seg, nil
+}
+
+// segHead is a stream's newest segment and its recomputed checkpoint hash.
+type segHead struct {
+	seqEnd uint64
+	hash   []byte
+}
+
+// prevCheckpoint returns the checkpoint hash the stream's next segment
+// links to (SPEC §7.1 step 7), given start, the first seqno after the
+// stream's segments as read under l.mu. When the newest segment this
+// instance knows for the stream ends at start-1, it is still the stream's
+// newest (a stream's segments do not overlap) and its hash is used: a
+// close costs no listing of the stream's segments, which grew linearly
+// with their number. Otherwise the segments are walked once (chainWalk,
+// with the cached hashes) and the newest is remembered. The caller holds
+// l.mu.
+func (l *Log) prevCheckpoint(ctx context.Context, stream string, start uint64) ([]byte, error) {
+	if h, ok := l.newestSeg.get(stream); ok && h.seqEnd+1 == start {
+		return h.hash, nil
+	}
+	prev := wire.ZeroHash
+	var head segHead
+	err := l.chainWalk(ctx, stream, 0, true, func(s wire.SegmentRow, _ wire.CheckpointFields, h []byte) error {
+		prev, head = h, segHead{seqEnd: s.SeqEnd, hash: h}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if head.hash != nil {
+		l.newestSeg.put(stream, head)
+	}
+	return prev, nil
 }
 
 // verifyOpenRows checks the entries about to be sealed (issue: sign only what
