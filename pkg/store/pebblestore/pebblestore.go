@@ -152,7 +152,19 @@ type Store struct {
 	lastSeg    uint64
 	lastWit    int64
 	lastStream uint64
+
+	// tmu guards sealedEnd: per stream, the highest seq_end of its
+	// segments, or 0 for none (lastSealed). Absent streams are read from
+	// the index once; segmentInsert, the only writer of segments (pebble
+	// allows one process), keeps the entries it touches current. Bounded:
+	// cleared when it holds maxSealedEnds streams.
+	tmu       sync.Mutex
+	sealedEnd map[string]uint64
 }
+
+// maxSealedEnds bounds Store.sealedEnd; a stream dropped from it costs one
+// scan of its segment index at its next close.
+const maxSealedEnds = 1 << 16
 
 // Compile-time interface checks.
 var (
@@ -258,6 +270,9 @@ func (s *Store) setup(db *pebble.DB) error {
 		}
 	}
 	s.lastWit = int64(wit)
+	s.tmu.Lock()
+	s.sealedEnd = map[string]uint64{}
+	s.tmu.Unlock()
 	p := []byte(prefixEntry)
 	if err := scan(db, p, upperBound(p), true, func(k, _ []byte) (bool, error) {
 		s.maxSeen, err = u64(k[len(p):])

@@ -43,7 +43,7 @@ func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 	defer s.release()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	tail, err := streamTail(db, row.StreamID)
+	tail, err := s.streamTail(db, row.StreamID)
 	if err != nil {
 		return 0, err
 	}
@@ -74,20 +74,31 @@ func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 		{key(prefixStreamSeg, escStream(row.StreamID), be64(id)), be64(row.SeqEnd)},
 		{keySegCounter, be64(max(s.lastSeg, id))},
 	}
-	for _, e := range entries {
-		var leaf []byte
-		if chunks != nil {
-			leaf = append(be64(e.LeafIndex), be64(uint64(len(entries)))...)
-		}
-		ops = append(ops,
-			struct{ k, v []byte }{key(prefixSegEntry, be64(id), be64(e.LeafIndex), be64(e.Seqno)), nil},
-			struct{ k, v []byte }{key(prefixSeqnoSeg, be64(e.Seqno), be64(id)), leaf})
-	}
-	for _, c := range chunks {
-		ops = append(ops, struct{ k, v []byte }{treeKey(id, c.Level, c.Chunk), c.Nodes})
-	}
 	for _, op := range ops {
 		if err := b.Set(op.k, op.v, nil); err != nil {
+			return 0, err
+		}
+	}
+	// Two records per member; Set copies key and value into the batch,
+	// so one scratch buffer serves them all.
+	var k, leaf []byte
+	for _, e := range entries {
+		k = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(append(k[:0], prefixSegEntry...), id), e.LeafIndex)
+		k = binary.BigEndian.AppendUint64(k, e.Seqno)
+		if err := b.Set(k, nil, nil); err != nil {
+			return 0, err
+		}
+		leaf = leaf[:0]
+		if chunks != nil {
+			leaf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(leaf, e.LeafIndex), uint64(len(entries)))
+		}
+		k = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(append(k[:0], prefixSeqnoSeg...), e.Seqno), id)
+		if err := b.Set(k, leaf, nil); err != nil {
+			return 0, err
+		}
+	}
+	for _, c := range chunks {
+		if err := b.Set(treeKey(id, c.Level, c.Chunk), c.Nodes, nil); err != nil {
 			return 0, err
 		}
 	}
@@ -95,7 +106,56 @@ func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 		return 0, err
 	}
 	s.lastSeg = max(s.lastSeg, id)
+	s.noteSealed(row.StreamID, row.SeqEnd)
 	return id, nil
+}
+
+// lastSealed returns the highest seq_end of the stream's segments (false:
+// it has none), from Store.sealedEnd or, the first time, from a scan of the
+// stream's segment index (O(segments of the stream)); a close then costs no
+// scan that grows with the stream's segments.
+func (s *Store) lastSealed(db pebble.Reader, stream string) (uint64, bool, error) {
+	s.tmu.Lock()
+	end, ok := s.sealedEnd[stream]
+	s.tmu.Unlock()
+	if ok {
+		return end, end != 0, nil
+	}
+	err := streamSegments(db, stream, func(_, e uint64) error {
+		end = max(end, e)
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	// A segment inserted during the scan was recorded by noteSealed; the
+	// higher of the two is the stream's.
+	if cur, ok := s.sealedEnd[stream]; ok {
+		end = max(end, cur)
+	} else if len(s.sealedEnd) >= maxSealedEnds {
+		clear(s.sealedEnd)
+	}
+	if s.sealedEnd != nil {
+		s.sealedEnd[stream] = end
+	}
+	return end, end != 0, nil
+}
+
+// noteSealed records a segment of stream ending at seqEnd, just committed:
+// the stream's highest seq_end, since store.CheckSegment admits a segment
+// only after the stream's last sealed entry. Called with s.wmu held.
+func (s *Store) noteSealed(stream string, seqEnd uint64) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.sealedEnd == nil {
+		return
+	}
+	if _, ok := s.sealedEnd[stream]; !ok && len(s.sealedEnd) >= maxSealedEnds {
+		clear(s.sealedEnd)
+	}
+	s.sealedEnd[stream] = max(s.sealedEnd[stream], seqEnd)
 }
 
 // reservation reads a stream's segment-id reservation.
@@ -157,12 +217,10 @@ func (s *Store) SegmentReservation(ctx context.Context, stream string) (uint64, 
 }
 
 // streamTail reads the stream's last sealed seqno and first unsealed entry.
-func streamTail(db pebble.Reader, stream string) (store.StreamTail, error) {
+func (s *Store) streamTail(db pebble.Reader, stream string) (store.StreamTail, error) {
 	var t store.StreamTail
-	err := streamSegments(db, stream, func(_, end uint64) error {
-		t.LastSealed, t.HasSealed = max(t.LastSealed, end), true
-		return nil
-	})
+	var err error
+	t.LastSealed, t.HasSealed, err = s.lastSealed(db, stream)
 	if err != nil || (t.HasSealed && t.LastSealed == math.MaxUint64) {
 		return t, err
 	}
@@ -336,13 +394,7 @@ func (s *Store) SegmentLastSeqno(ctx context.Context, stream string) (uint64, bo
 		return 0, false, err
 	}
 	defer s.release()
-	var last uint64
-	var found bool
-	err = streamSegments(db, stream, func(_, end uint64) error {
-		last, found = max(last, end), true
-		return nil
-	})
-	return last, found, err
+	return s.lastSealed(db, stream)
 }
 
 // SegmentEntrySeqnos returns the segment's member seqnos by leaf index.
