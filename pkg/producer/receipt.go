@@ -84,21 +84,40 @@ func (s *receiptScanner) str() []byte {
 		return nil
 	}
 	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1]
-		case c == '\\' || c < 0x20 || c >= 0x80:
+	n := bytes.IndexByte(s.b[start:], '"')
+	if n < 0 {
+		s.ok = false
+		return nil
+	}
+	v := s.b[start : start+n]
+	for _, c := range v {
+		if charClass[c]&plain == 0 {
 			s.ok = false
 			return nil
 		}
-		s.i++
 	}
-	s.ok = false
-	return nil
+	s.i = start + n + 1
+	return v
 }
+
+// Character classes of the fast path (charClass).
+const (
+	plain    = 1 << iota // in a string without escaping: ASCII ≥ 0x20, not '\\'
+	hexDigit             // 0-9, a-f, A-F
+)
+
+// charClass classifies every byte for str and isHex.
+var charClass = func() (t [256]byte) {
+	for c := 0x20; c < 0x80; c++ {
+		if c != '\\' {
+			t[c] |= plain
+		}
+	}
+	for _, c := range []byte("0123456789abcdefABCDEF") {
+		t[c] |= hexDigit
+	}
+	return t
+}()
 
 // uint reads a non-negative JSON integer that fits a uint64.
 func (s *receiptScanner) uint() uint64 {
@@ -160,7 +179,7 @@ func isHex(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+		if charClass[c]&hexDigit == 0 {
 			return false
 		}
 	}
