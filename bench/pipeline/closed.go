@@ -64,6 +64,8 @@ type closedResult struct {
 	cpu          time.Duration // process CPU time of the run (checkpoint samples included)
 	loopCPU      time.Duration // process CPU time of the closed loop alone (from the first publish to the last commit)
 	writes       string        // JetStream messages stored per stream during the loop
+	catchUps     float64       // times the ingester read the stream directly, and how many messages
+	catchUpRead  float64
 }
 
 func (r closedResult) print(title string, o options) {
@@ -73,6 +75,7 @@ func (r closedResult) print(title string, o options) {
 	fmt.Printf("  time to checkpointed p50 %8.2f ms   p99 %8.2f ms   (%d samples)\n", ms(pct(r.ckpt, 50)), ms(pct(r.ckpt, 99)), len(r.ckpt))
 	fmt.Printf("  process CPU          %9.1f µs/event\n", usPer(r.cpu, o.events))
 	fmt.Printf("  ingester batches     %9d (mean %.0f events, mean commit %.2f ms)\n", r.batches, r.avgBatch, ms(r.avgCommit))
+	fmt.Printf("  ingester catch-ups   %9.0f (messages read directly %.0f)\n", r.catchUps, r.catchUpRead)
 	if r.writes != "" {
 		fmt.Printf("  JetStream stored     %s\n", r.writes)
 	}
@@ -182,6 +185,8 @@ func runClosed(o options) (closedResult, error) {
 	if n, sum := histStats(info, "securelog_pipeline_commit_duration_seconds"); n > 0 {
 		res.avgCommit = time.Duration(sum / float64(n) * float64(time.Second))
 	}
+	res.catchUps = counter(info, "securelog_pipeline_ingester_catchups_total")
+	res.catchUpRead = counter(info, "securelog_pipeline_ingester_catchup_messages_total")
 	if writes1, err := streamWrites(info); err == nil {
 		res.writes = writesLine(writes0, writes1, res.batches)
 	}

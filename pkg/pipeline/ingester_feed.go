@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -289,17 +288,20 @@ func (in *Ingester) catchUp(ctx context.Context, f *feed) {
 
 // msgGetReply is the JetStream API's answer to a message get.
 type msgGetReply struct {
-	Message *struct {
-		Subject string    `json:"subject"`
-		Seq     uint64    `json:"seq"`
-		Time    time.Time `json:"time"`
-		Hdrs    []byte    `json:"hdrs"`
-		Data    []byte    `json:"data"`
-	} `json:"message"`
-	Error *struct {
+	Message *msgGetMessage `json:"message"`
+	Error   *struct {
 		Code        int    `json:"code"`
 		Description string `json:"description"`
 	} `json:"error"`
+}
+
+// msgGetMessage is the message of a msgGetReply.
+type msgGetMessage struct {
+	Subject string    `json:"subject"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Hdrs    []byte    `json:"hdrs"`
+	Data    []byte    `json:"data"`
 }
 
 // readFrom reads, with window gets in flight, the ingester's messages at
@@ -311,17 +313,17 @@ func (in *Ingester) readFrom(ctx context.Context, from uint64, window int) ([]in
 	subject := "$JS.API.STREAM.MSG.GET." + in.cfg.Stream
 	replies := make([]msgGetReply, window)
 	errs := make([]error, window)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second) // one bound for the round
+	defer cancel()
 	var wg sync.WaitGroup
 	for i := range window {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			req := fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q}`, from+uint64(i), in.cfg.FilterSubject)
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
 			m, err := in.cfg.Conn.RequestWithContext(rctx, subject, req)
 			if err == nil {
-				err = json.Unmarshal(m.Data, &replies[i])
+				err = parseMsgGetReply(m.Data, &replies[i])
 			}
 			errs[i] = err
 		}()

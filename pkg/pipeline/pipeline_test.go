@@ -49,7 +49,7 @@ func startNATS(t *testing.T) *nats.Conn {
 	return nc
 }
 
-func openLog(t *testing.T, st store.Store) *securelog.Log {
+func openLog(t testing.TB, st store.Store) *securelog.Log {
 	t.Helper()
 	l := securelog.New(st, securelog.Options{Logger: quiet()})
 	if err := l.OpenInitialized(context.Background()); err != nil {
