@@ -377,7 +377,7 @@ func (b *batchState) build(ctx context.Context, ev Event, seqno uint64) (wire.En
 	}
 	row := wire.EntryRow{
 		Seqno: seqno, StreamID: ev.Stream, SessionID: l.sessID, BootID: l.bootID,
-		Timestamp: l.timestamp(), EventType: eventType, Severity: ev.Severity, Producer: producer,
+		Timestamp: l.stamp.format(l.now()), EventType: eventType, Severity: ev.Severity, Producer: producer,
 		PayloadEncoding: encoding, Payload: payload, PrevEntryHash: prev,
 	}
 	if row.Payload == nil {

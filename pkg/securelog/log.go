@@ -120,6 +120,7 @@ type Log struct {
 	// bounded (Options.CacheStreams).
 	haveHead   bool
 	globalHead uint64
+	stamp      stamper              // entry timestamps
 	lastHash   *lru[string, []byte] // stream → entry hash of its newest committed entry
 	// anchors survive invalidate: the newest entry per stream this
 	// instance wrote or verified (tail.go).
