@@ -145,6 +145,16 @@ type Store struct {
 	// its commit (the counts are read-modify-write records).
 	cmu sync.Mutex
 
+	// smu guards streams, the stream rows by name that StreamGet returned
+	// or a write stored (an appender reads its stream's row once per
+	// batch; a point read is two gets through every level-0 sublevel).
+	// Every stream write holds wmu and updates the cache after its
+	// commit, and StreamGet fills it on a miss under wmu, so the cache
+	// never holds a row older than the store's. Bounded: cleared when it
+	// holds maxCachedStreams rows.
+	smu     sync.Mutex
+	streams map[string]wire.StreamRow
+
 	// wmu serialises read-modify-write mutations and guards the fields below.
 	wmu        sync.Mutex
 	pending    map[uint64]struct{} // seqnos being committed
@@ -183,7 +193,7 @@ func New(opts ...Option) *Store {
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Store{opts: o, pending: map[uint64]struct{}{}}
+	return &Store{opts: o, pending: map[uint64]struct{}{}, streams: map[string]wire.StreamRow{}}
 }
 
 // Init opens (creating if needed) the pebble database in directory config,

@@ -81,6 +81,7 @@ func (s *Store) StreamUpsert(ctx context.Context, row wire.StreamRow) error {
 	if err == nil {
 		err = s.commit(b, fmt.Sprintf("upsert stream %q", row.Name))
 	}
+	s.cacheStream(row.Name, row, err == nil)
 	if err != nil {
 		s.lastStream = prev
 		return err
@@ -95,14 +96,49 @@ func (s *Store) StreamGet(ctx context.Context, name string) (wire.StreamRow, boo
 		return wire.StreamRow{}, false, err
 	}
 	defer s.release()
-	snap := db.NewSnapshot()
-	defer snap.Close()
-	order, found, err := streamOrder(snap, name)
+	s.smu.Lock()
+	row, ok := s.streams[name]
+	s.smu.Unlock()
+	if ok {
+		return row.Clone(), true, nil
+	}
+	s.wmu.Lock() // no stream write between the read and the fill
+	defer s.wmu.Unlock()
+	order, found, err := streamOrder(db, name)
 	if err != nil || !found {
 		return wire.StreamRow{}, false, err
 	}
-	row, err := s.streamAt(snap, order, name)
-	return row, err == nil, err
+	row, err = s.streamAt(db, order, name)
+	if err != nil {
+		return wire.StreamRow{}, false, err
+	}
+	s.cacheStream(name, row, true)
+	return row.Clone(), true, nil
+}
+
+// maxCachedStreams bounds the stream rows the store caches.
+const maxCachedStreams = 4096
+
+// cacheStream records row as the stored row of stream name (as stored:
+// encoded and decoded), or forgets the stream when stored is false (a
+// write that failed may or may not have committed). The caller holds wmu.
+func (s *Store) cacheStream(name string, row wire.StreamRow, stored bool) {
+	if stored {
+		var err error
+		if row, err = decodeStream(encodeStream(row)); err != nil {
+			stored = false
+		}
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if !stored {
+		delete(s.streams, name)
+		return
+	}
+	if len(s.streams) >= maxCachedStreams {
+		clear(s.streams)
+	}
+	s.streams[name] = row
 }
 
 // StreamList returns all stream rows in creation order.
@@ -163,5 +199,7 @@ func (s *Store) updateStream(ctx context.Context, name string, f func(*wire.Stre
 	if err := b.Set(key(prefixStream, be64(order)), encodeStream(row), nil); err != nil {
 		return err
 	}
-	return s.commit(b, fmt.Sprintf("update stream %q", name))
+	err = s.commit(b, fmt.Sprintf("update stream %q", name))
+	s.cacheStream(name, row, err == nil)
+	return err
 }
