@@ -533,6 +533,7 @@ func (c *Client) onReceipt(m *nats.Msg) {
 		c.log.Warn("producer: malformed commit receipt", "subject", m.Subject, "err", err)
 		return
 	}
+	defer releaseItems(items)
 	type match struct {
 		fs []*Future
 		it *receiptItem
@@ -541,12 +542,13 @@ func (c *Client) onReceipt(m *nats.Msg) {
 	c.mu.Lock()
 	for i := range items {
 		it := &items[i]
-		if it.msgID == "" {
+		if len(it.msgID) == 0 {
 			continue
 		}
-		key := futureKey{stream, it.msgID}
-		if fs := c.pending[key]; fs != nil {
-			delete(c.pending, key)
+		// The key is built in the index expression, so looking up the
+		// items of other clients allocates nothing.
+		if fs := c.pending[futureKey{stream, string(it.msgID)}]; fs != nil {
+			delete(c.pending, fs[0].key)
 			matched = append(matched, match{fs, it})
 		}
 	}
@@ -555,10 +557,10 @@ func (c *Client) onReceipt(m *nats.Msg) {
 		it := mt.it
 		for _, f := range mt.fs {
 			if it.errMsg != "" {
-				f.resolve(Committed{}, &RejectedError{Stream: stream, MsgID: it.msgID, Reason: it.errMsg})
+				f.resolve(Committed{}, &RejectedError{Stream: stream, MsgID: f.key.msgID, Reason: it.errMsg})
 				continue
 			}
-			f.resolve(Committed{Stream: stream, MsgID: it.msgID, JSSeq: it.jsSeq, Seqno: it.seqno, EntryHash: it.entryHash()}, nil)
+			f.resolve(Committed{Stream: stream, MsgID: f.key.msgID, JSSeq: it.jsSeq, Seqno: it.seqno, EntryHash: it.entryHash()}, nil)
 		}
 	}
 }

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/securelog/securelog/pkg/wire"
 )
 
-// receiptItem is one item of a commit receipt. The entry hash may still be
-// hex text (hashHex): every client of a stream receives every receipt of
-// the stream, so a hash is decoded only for the items this client awaits.
+// receiptItem is one item of a commit receipt. The msg id and the entry
+// hash of the fast path point into the receipt's bytes (every client of a
+// stream receives every receipt of the stream, so a string is made and a
+// hash decoded only for the items this client awaits); the items are valid
+// until releaseItems.
 type receiptItem struct {
-	msgID        string
+	msgID        []byte
 	jsSeq, seqno uint64
 	hash         []byte // decoded (slow path)
 	hashHex      []byte // hex text, validated (fast path)
@@ -29,10 +33,21 @@ func (it *receiptItem) entryHash() wire.Hex {
 	return it.hash
 }
 
+// itemPool recycles the item slices of parsed receipts (releaseItems).
+var itemPool = sync.Pool{New: func() any { return new([]receiptItem) }}
+
+// releaseItems returns items, from parseReceipt, for reuse.
+func releaseItems(items []receiptItem) {
+	clear(items) // drop the references into the receipt
+	items = items[:0]
+	itemPool.Put(&items)
+}
+
 // parseReceipt decodes a wire.CommitReceipt. The ingester's receipts take a
 // fast path; anything it does not handle exactly like encoding/json (escapes,
 // non-ASCII, unknown or differently cased keys, nulls, non-integer numbers)
-// goes through encoding/json, so the two never disagree.
+// goes through encoding/json, so the two never disagree. Pass the items to
+// releaseItems when done.
 func parseReceipt(data []byte) (string, []receiptItem, error) {
 	if stream, items, ok := fastReceipt(data); ok {
 		return stream, items, nil
@@ -43,7 +58,7 @@ func parseReceipt(data []byte) (string, []receiptItem, error) {
 	}
 	items := make([]receiptItem, len(r.Items))
 	for i, it := range r.Items {
-		items[i] = receiptItem{msgID: it.MsgID, jsSeq: it.JSSeq, seqno: it.Seqno, hash: it.EntryHash, errMsg: it.Error}
+		items[i] = receiptItem{msgID: []byte(it.MsgID), jsSeq: it.JSSeq, seqno: it.Seqno, hash: it.EntryHash, errMsg: it.Error}
 	}
 	return r.Stream, items, nil
 }
@@ -145,8 +160,9 @@ func (s *receiptScanner) uint() uint64 {
 	return v
 }
 
-// object calls field for each key of an object until the end or a failure.
-func (s *receiptScanner) object(field func(key []byte)) {
+// fields reads the keys of an object, calling field after each key's
+// colon, until the end or a failure.
+func (s *receiptScanner) fields(field func(key []byte)) {
 	if !s.eat('{') {
 		s.ok = false
 		return
@@ -161,17 +177,79 @@ func (s *receiptScanner) object(field func(key []byte)) {
 			return
 		}
 		field(key)
-		if !s.ok {
-			return
-		}
-		if s.eat('}') {
+		if !s.ok || s.eat('}') {
 			return
 		}
 		if !s.eat(',') {
 			s.ok = false
-			return
 		}
 	}
+}
+
+// item reads one receipt item into it.
+func (s *receiptScanner) item(it *receiptItem) {
+	if !s.eat('{') {
+		s.ok = false
+		return
+	}
+	if s.eat('}') {
+		return
+	}
+	for s.ok {
+		key := s.str()
+		if !s.ok || !s.eat(':') {
+			s.ok = false
+			return
+		}
+		switch string(key) {
+		case "msg_id":
+			v := s.str()
+			it.msgID = v[:len(v):len(v)]
+		case "js_seq":
+			it.jsSeq = s.uint()
+		case "seqno":
+			it.seqno = s.uint()
+		case "entry_hash":
+			h := s.str()
+			if s.ok && !isHex(h) {
+				s.ok = false
+			}
+			it.hashHex = h[:len(h):len(h)]
+		case "error":
+			it.errMsg = string(s.str())
+		default:
+			s.ok = false
+		}
+		if !s.ok || s.eat('}') {
+			return
+		}
+		if !s.eat(',') {
+			s.ok = false
+		}
+	}
+}
+
+// items reads an array of receipt items into dst[:0].
+func (s *receiptScanner) items(dst []receiptItem) []receiptItem {
+	dst = dst[:0]
+	if !s.eat('[') {
+		s.ok = false
+		return dst
+	}
+	if s.eat(']') {
+		return dst
+	}
+	for s.ok {
+		dst = append(dst, receiptItem{})
+		s.item(&dst[len(dst)-1])
+		if !s.ok || s.eat(']') {
+			return dst
+		}
+		if !s.eat(',') {
+			s.ok = false
+		}
+	}
+	return dst
 }
 
 func isHex(b []byte) bool {
@@ -190,56 +268,21 @@ func fastReceipt(data []byte) (string, []receiptItem, bool) {
 	s := &receiptScanner{b: data, ok: true}
 	var stream string
 	// One '{' per item plus the receipt's own: room for all without regrowth.
-	items := make([]receiptItem, 0, bytes.Count(data, []byte{'{'}))
-	s.object(func(key []byte) {
+	buf := itemPool.Get().(*[]receiptItem)
+	items := slices.Grow((*buf)[:0], bytes.Count(data, []byte{'{'}))
+	s.fields(func(key []byte) {
 		switch string(key) {
 		case "stream":
 			stream = string(s.str())
 		case "items":
-			items = items[:0]
-			if !s.eat('[') {
-				s.ok = false
-				return
-			}
-			if s.eat(']') {
-				return
-			}
-			for s.ok {
-				var it receiptItem
-				s.object(func(key []byte) {
-					switch string(key) {
-					case "msg_id":
-						it.msgID = string(s.str())
-					case "js_seq":
-						it.jsSeq = s.uint()
-					case "seqno":
-						it.seqno = s.uint()
-					case "entry_hash":
-						h := s.str()
-						if s.ok && !isHex(h) {
-							s.ok = false
-						}
-						it.hashHex = h[:len(h):len(h)]
-					case "error":
-						it.errMsg = string(s.str())
-					default:
-						s.ok = false
-					}
-				})
-				items = append(items, it)
-				if s.eat(']') {
-					return
-				}
-				if !s.eat(',') {
-					s.ok = false
-				}
-			}
+			items = s.items(items)
 		default:
 			s.ok = false
 		}
 	})
 	s.ws()
 	if !s.ok || s.i != len(s.b) {
+		releaseItems(items)
 		return "", nil, false
 	}
 	return stream, items, true
