@@ -27,15 +27,17 @@ type groupResult struct {
 	rate     float64 // appends/s
 	p50, p99 time.Duration
 	rssMiB   float64
+	cpuUS    float64 // process CPU µs per append (comparable on a loaded machine)
 }
 
 func (r groupResult) print(title string) {
-	fmt.Printf("%s\n  %9.0f appends/s   p50 %7.2f ms   p99 %7.2f ms   peak RSS %.1f MiB\n", title, r.rate, ms(r.p50), ms(r.p99), r.rssMiB)
+	fmt.Printf("%s\n  %9.0f appends/s   p50 %7.2f ms   p99 %7.2f ms   peak RSS %.1f MiB   CPU %.1f µs/append\n", title, r.rate, ms(r.p50), ms(r.p99), r.rssMiB, r.cpuUS)
 }
 
 // childGroupCommit is the -child group-commit mode: n single appends of
 // size bytes from workers goroutines on a fresh pebble store; it prints one
-// line "rate p50ns p99ns rssMiB" for the parent.
+// line "rate p50ns p99ns rssMiB cpuµs" for the parent (cpuµs: the process's
+// CPU per append while appending, pebble's background work included).
 func childGroupCommit(n, workers, size int) error {
 	dir, err := os.MkdirTemp("", "bench-library")
 	if err != nil {
@@ -53,7 +55,7 @@ func childGroupCommit(n, workers, size int) error {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -74,11 +76,11 @@ func childGroupCommit(n, workers, size int) error {
 		}()
 	}
 	wg.Wait()
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-c0
 	if e, ok := firstErr.Load().(error); ok {
 		return e
 	}
-	fmt.Printf("%f %d %d %f\n", float64(n)/el.Seconds(), pct(lat, 50), pct(lat, 99), childPeakRSS())
+	fmt.Printf("%f %d %d %f %f\n", float64(n)/el.Seconds(), pct(lat, 50), pct(lat, 99), childPeakRSS(), float64(cpu)/float64(time.Microsecond)/float64(n))
 	return nil
 }
 
@@ -96,7 +98,7 @@ func runGroupCommit(n, workers, size int) (groupResult, error) {
 	}
 	var r groupResult
 	var p50, p99 int64
-	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &r.rate, &p50, &p99, &r.rssMiB); err != nil {
+	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &r.rate, &p50, &p99, &r.rssMiB, &r.cpuUS); err != nil {
 		return groupResult{}, fmt.Errorf("group-commit child printed %q: %w", out, err)
 	}
 	r.p50, r.p99 = time.Duration(p50), time.Duration(p99)
