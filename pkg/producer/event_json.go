@@ -1,7 +1,9 @@
 package producer
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -18,6 +20,51 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendJSONBytes appends b as a JSON string, as appendJSONString does
+// for string(b).
+func appendJSONBytes(dst, b []byte) []byte {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return appendJSONString(dst, string(b))
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, b...)
+	return append(dst, '"')
+}
+
+// marshalEventOf returns marshalEvent of wire.NewEventMsg(typ, sev,
+// producer, payload) with PayloadEncoding enc, byte for byte, without
+// copying the payload into a string first (one allocation per event).
+func marshalEventOf(typ string, sev wire.Severity, producer string, payload []byte, enc *string) []byte {
+	text := utf8.Valid(payload)
+	n := 64 + len(typ) + len(producer) + 24 + base64.StdEncoding.EncodedLen(len(payload))
+	if enc != nil {
+		n += 24 + len(*enc)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, typ)
+	b = append(b, `,"severity":`...)
+	b = appendJSONString(b, sev.String())
+	b = append(b, `,"producer":`...)
+	b = appendJSONString(b, producer)
+	if text {
+		b = append(b, `,"payload":`...)
+		b = appendJSONBytes(b, payload)
+	} else {
+		// Base64 text needs no JSON escaping.
+		b = append(b, `,"payload_b64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, payload)
+		b = append(b, '"')
+	}
+	if enc != nil {
+		b = append(b, `,"payload_encoding":`...)
+		b = appendJSONString(b, *enc)
+	}
+	return append(b, '}')
 }
 
 // marshalEvent returns the same bytes as json.Marshal(m) without

@@ -44,11 +44,17 @@ func TestMarshalEvent(t *testing.T) {
 func FuzzMarshalEvent(f *testing.F) {
 	f.Add("login", "auth", []byte("user=alice"), "")
 	f.Add("<t>", "\xff", []byte{0xff, 0}, "cbor")
+	f.Add("a", "b", []byte("nul \x00 del \x7f </script> \u2028 é"), "")
 	f.Fuzz(func(t *testing.T, typ, prod string, payload []byte, enc string) {
 		m := wire.NewEventMsg(typ, wire.Warning, prod, payload)
+		var e *string
 		if enc != "" {
-			m.PayloadEncoding = &enc
+			m.PayloadEncoding, e = &enc, &enc
 		}
 		checkEventJSON(t, m)
+		// The publish path encodes from the event's fields directly.
+		if got, want := marshalEventOf(typ, wire.Warning, prod, payload, e), marshalEvent(&m); !bytes.Equal(got, want) {
+			t.Fatalf("marshalEventOf\n got %s\nwant %s", got, want)
+		}
 	})
 }

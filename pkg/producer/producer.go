@@ -457,9 +457,7 @@ func eventJSON(ev Event) ([]byte, error) {
 	if !ev.Severity.Valid() {
 		return nil, wire.Invalidf("invalid severity ordinal %d", uint8(ev.Severity))
 	}
-	m := wire.NewEventMsg(ev.Type, ev.Severity, ev.Producer, ev.Payload)
-	m.PayloadEncoding = ev.Encoding
-	return marshalEvent(&m), nil
+	return marshalEventOf(ev.Type, ev.Severity, ev.Producer, ev.Payload, ev.Encoding), nil
 }
 
 func (c *Client) message(ctx context.Context, stream string, ev Event) (*nats.Msg, futureKey, wire.Partition, error) {
