@@ -195,8 +195,8 @@ func (l *Log) prepareClose(ctx context.Context, stream string, start uint64, row
 	leaves := make([][]byte, len(rows))
 	entries := make([]wire.SegmentEntry, len(rows))
 	for i, r := range rows {
-		if err := check32(r.EntryHash, fmt.Sprintf("entry_hash of seqno %d", r.Seqno)); err != nil {
-			return nil, err
+		if len(r.EntryHash) != wire.HashLen { // the message is formatted only then
+			return nil, check32(r.EntryHash, fmt.Sprintf("entry_hash of seqno %d", r.Seqno))
 		}
 		leaves[i] = r.EntryHash
 		entries[i] = wire.SegmentEntry{Seqno: r.Seqno, LeafIndex: uint64(i)}
