@@ -170,6 +170,7 @@ type Store struct {
 	// cleared when it holds maxSealedEnds streams.
 	tmu       sync.Mutex
 	sealedEnd map[string]uint64
+	sealedGen uint64 // counts the clears of sealedEnd
 }
 
 // maxSealedEnds bounds Store.sealedEnd; a stream dropped from it costs one
@@ -282,6 +283,7 @@ func (s *Store) setup(db *pebble.DB) error {
 	s.lastWit = int64(wit)
 	s.tmu.Lock()
 	s.sealedEnd = map[string]uint64{}
+	s.sealedGen++
 	s.tmu.Unlock()
 	p := []byte(prefixEntry)
 	if err := scan(db, p, upperBound(p), true, func(k, _ []byte) (bool, error) {

@@ -117,6 +117,7 @@ func (s *Store) segmentInsert(ctx context.Context, row wire.SegmentRow, entries 
 func (s *Store) lastSealed(db pebble.Reader, stream string) (uint64, bool, error) {
 	s.tmu.Lock()
 	end, ok := s.sealedEnd[stream]
+	gen := s.sealedGen
 	s.tmu.Unlock()
 	if ok {
 		return end, end != 0, nil
@@ -130,17 +131,26 @@ func (s *Store) lastSealed(db pebble.Reader, stream string) (uint64, bool, error
 	}
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
+	if s.sealedEnd == nil || s.sealedGen != gen {
+		// Cleared meanwhile: a segment inserted during the scan may have
+		// been recorded and dropped, so the scan is not kept.
+		return end, end != 0, nil
+	}
 	// A segment inserted during the scan was recorded by noteSealed; the
 	// higher of the two is the stream's.
 	if cur, ok := s.sealedEnd[stream]; ok {
 		end = max(end, cur)
 	} else if len(s.sealedEnd) >= maxSealedEnds {
-		clear(s.sealedEnd)
+		s.clearSealed()
 	}
-	if s.sealedEnd != nil {
-		s.sealedEnd[stream] = end
-	}
+	s.sealedEnd[stream] = end
 	return end, end != 0, nil
+}
+
+// clearSealed empties sealedEnd (s.tmu held).
+func (s *Store) clearSealed() {
+	clear(s.sealedEnd)
+	s.sealedGen++
 }
 
 // noteSealed records a segment of stream ending at seqEnd, just committed:
@@ -153,7 +163,7 @@ func (s *Store) noteSealed(stream string, seqEnd uint64) {
 		return
 	}
 	if _, ok := s.sealedEnd[stream]; !ok && len(s.sealedEnd) >= maxSealedEnds {
-		clear(s.sealedEnd)
+		s.clearSealed()
 	}
 	s.sealedEnd[stream] = max(s.sealedEnd[stream], seqEnd)
 }
