@@ -1,6 +1,8 @@
 package securelog
 
 import (
+	"bytes"
+	"strings"
 	"sync"
 
 	"github.com/securelog/securelog/pkg/wire"
@@ -64,7 +66,14 @@ func (c *ClosedSegments) add(seg wire.SegmentRow, f wire.CheckpointFields) {
 	if c == nil {
 		return
 	}
-	seg.Signature, seg.SignerIdentity = nil, nil
+	// Own copies: the closing Log's values may alias a scan's buffer,
+	// which a record kept for long would pin.
+	seg = wire.SegmentRow{SegmentID: seg.SegmentID, StreamID: strings.Clone(seg.StreamID), SeqStart: seg.SeqStart, SeqEnd: seg.SeqEnd,
+		MerkleRoot: bytes.Clone(seg.MerkleRoot), LastEntryHash: bytes.Clone(seg.LastEntryHash),
+		PrevCheckpointHash: bytes.Clone(seg.PrevCheckpointHash), ClosedAt: strings.Clone(seg.ClosedAt)}
+	f.StreamID, f.BootID, f.SessionID, f.Timestamp = strings.Clone(f.StreamID), strings.Clone(f.BootID), strings.Clone(f.SessionID), strings.Clone(f.Timestamp)
+	f.MerkleRoot, f.LastEntryHash, f.PrevCheckpointHash = bytes.Clone(f.MerkleRoot), bytes.Clone(f.LastEntryHash), bytes.Clone(f.PrevCheckpointHash)
+	f.PolicyHash = bytes.Clone(f.PolicyHash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.segs.put(seg.SegmentID, closedSegment{row: seg, fields: f})
