@@ -25,25 +25,7 @@ import (
 // that no acknowledgement came and publish the event again under the same
 // msg id (JetStream stores it once), and Wait must return its commit.
 func TestPublishSurvivesALostPublish(t *testing.T) {
-	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	url := ns.ClientURL()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	swallowed := make(chan *nats.Msg, 1)
-	hole, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), swallowed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	url, nc, swallowed, closeHole := blackHole(t)
 	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -60,9 +42,7 @@ func TestPublishSurvivesALostPublish(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the publish never left the client")
 	}
-	if err := hole.Unsubscribe(); err != nil {
-		t.Fatal(err)
-	}
+	closeHole()
 	startPartition(t, url, wire.DefaultPartition, &logBuffer{}, "ingester")
 	got, err := f.Wait(ctx)
 	if err != nil {
@@ -79,23 +59,7 @@ func TestPublishSurvivesALostPublish(t *testing.T) {
 // acknowledged is not waited on for good: after RepublishFor its Future
 // fails with an error that says what happened and names the msg id.
 func TestPublishNeverAcknowledgedFails(t *testing.T) {
-	ns, err := pipeline.StartServer(pipeline.ServerConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	swallowed := make(chan *nats.Msg, 16)
-	if _, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), swallowed); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	_, nc, swallowed, _ := blackHole(t)
 	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: 100 * time.Millisecond, RepublishFor: 350 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -123,25 +87,7 @@ func TestPublishNeverAcknowledgedFails(t *testing.T) {
 // may well have stored them. They are published again under their msg
 // ids instead, and committed once.
 func TestPublishSurvivesAReconnect(t *testing.T) {
-	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	url := ns.ClientURL()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	swallowed := make(chan *nats.Msg, 1)
-	hole, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), swallowed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	url, nc, swallowed, closeHole := blackHole(t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	// AckTimeout is long: only the reconnect can end the first attempt.
 	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: time.Minute})
 	if err != nil {
@@ -159,9 +105,7 @@ func TestPublishSurvivesAReconnect(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the publish never left the client")
 	}
-	if err := hole.Unsubscribe(); err != nil {
-		t.Fatal(err)
-	}
+	closeHole()
 	startPartition(t, url, wire.DefaultPartition, &logBuffer{}, "ingester")
 	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		_, err := nc.Request("$JS.API.STREAM.INFO."+wire.Partition{}.InStream(), nil, time.Second)
@@ -178,5 +122,37 @@ func TestPublishSurvivesAReconnect(t *testing.T) {
 	rows := streamEntries(t, st, "recon")
 	if len(rows) != 1 || rows[0].Seqno != got.Seqno {
 		t.Fatalf("stream recon holds %d entries (want the event once, seqno %d)", len(rows), got.Seqno)
+	}
+}
+
+// blackHole starts a JetStream-enabled server without any stream and
+// connects to it; every publish on securelog.in.> reaches a plain
+// subscriber that never answers (what a publish looks like from the
+// client when a stream's leader drops it). stop ends that.
+func blackHole(t *testing.T, opts ...nats.Option) (url string, nc *nats.Conn, swallowed <-chan *nats.Msg, stop func()) {
+	t.Helper()
+	ns, err := pipeline.StartServer(pipeline.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	url = ns.ClientURL()
+	nc, err = nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ch := make(chan *nats.Msg, 16)
+	hole, err := nc.ChanSubscribe(wire.SubjectFor(wire.KindIn, ">"), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return url, nc, ch, func() {
+		if err := hole.Unsubscribe(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
