@@ -33,26 +33,14 @@ func TestPublishSurvivesALostPublish(t *testing.T) {
 	defer pc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := pc.Publish(ctx, "lost", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("once"), MsgID: "lost-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-swallowed:
-	case <-ctx.Done():
-		t.Fatal("the publish never left the client")
-	}
+	f := publishLost(t, ctx, pc, swallowed, "lost")
 	closeHole()
 	startPartition(t, url, wire.DefaultPartition, &logBuffer{}, "ingester")
 	got, err := f.Wait(ctx)
 	if err != nil {
 		t.Fatalf("an event whose first publish was lost: %v", err)
 	}
-	st := localStore(t, ctx, "", nc, wire.DefaultPartition)
-	rows := streamEntries(t, st, "lost")
-	if len(rows) != 1 || string(rows[0].Payload) != "once" || rows[0].Seqno != got.Seqno {
-		t.Fatalf("stream lost holds %d entries (want the event once, seqno %d)", len(rows), got.Seqno)
-	}
+	storedOnce(t, ctx, nc, "lost", got)
 }
 
 // TestPublishNeverAcknowledgedFails: an event whose publishes are never
@@ -96,15 +84,7 @@ func TestPublishSurvivesAReconnect(t *testing.T) {
 	defer pc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := pc.Publish(ctx, "recon", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("once"), MsgID: "recon-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-swallowed:
-	case <-ctx.Done():
-		t.Fatal("the publish never left the client")
-	}
+	f := publishLost(t, ctx, pc, swallowed, "recon")
 	closeHole()
 	startPartition(t, url, wire.DefaultPartition, &logBuffer{}, "ingester")
 	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
@@ -118,11 +98,7 @@ func TestPublishSurvivesAReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an event in flight across a reconnect: %v", err)
 	}
-	st := localStore(t, ctx, "", nc, wire.DefaultPartition)
-	rows := streamEntries(t, st, "recon")
-	if len(rows) != 1 || rows[0].Seqno != got.Seqno {
-		t.Fatalf("stream recon holds %d entries (want the event once, seqno %d)", len(rows), got.Seqno)
-	}
+	storedOnce(t, ctx, nc, "recon", got)
 }
 
 // blackHole starts a JetStream-enabled server without any stream and
@@ -154,5 +130,31 @@ func blackHole(t *testing.T, opts ...nats.Option) (url string, nc *nats.Conn, sw
 		if err := hole.Unsubscribe(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// publishLost publishes one event ("once", msg id STREAM-1) and waits
+// until the black hole swallowed it.
+func publishLost(t *testing.T, ctx context.Context, pc *producer.Client, swallowed <-chan *nats.Msg, stream string) *producer.Future {
+	t.Helper()
+	f, err := pc.Publish(ctx, stream, producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("once"), MsgID: stream + "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-swallowed:
+	case <-ctx.Done():
+		t.Fatal("the publish never left the client")
+	}
+	return f
+}
+
+// storedOnce checks that the default partition's store holds stream's
+// event exactly once, at the seqno its commit reported.
+func storedOnce(t *testing.T, ctx context.Context, nc *nats.Conn, stream string, got producer.Committed) {
+	t.Helper()
+	rows := streamEntries(t, localStore(t, ctx, "", nc, wire.DefaultPartition), stream)
+	if len(rows) != 1 || string(rows[0].Payload) != "once" || rows[0].Seqno != got.Seqno {
+		t.Fatalf("stream %s holds %d entries (want the event once, seqno %d)", stream, len(rows), got.Seqno)
 	}
 }
