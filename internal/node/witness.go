@@ -112,11 +112,10 @@ func (b *builder) witnessConn(cfg WitnessConfig) (*witnessd.Server, Service, *na
 			}
 			rpc.Conn = nc
 		}
-		rs, err := rpc.Open(b.ctx, "witness")
+		rs, err := b.openRPC(rpc, "witness")
 		if err != nil {
 			return nil, Service{}, nil, fmt.Errorf("reach the log's store RPC: %w", err)
 		}
-		b.cl.add(func() { _ = rs.Close() })
 		logStore = rs
 	}
 	srv, err := witnessd.New(witnessd.Config{

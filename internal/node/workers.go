@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,7 @@ import (
 	"github.com/securelog/securelog/pkg/rpcserver"
 	"github.com/securelog/securelog/pkg/securelog"
 	"github.com/securelog/securelog/pkg/store"
+	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/tlog"
 	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witnessd"
@@ -66,6 +68,48 @@ func (b *builder) openStore(cfg StoreConfig) (store.Store, error) {
 	}
 	b.cl.add(func() { _ = st.Close() })
 	return st, nil
+}
+
+// openRPC opens the remote store a split worker reads over rpc; it
+// closes with the builder. Workers start in any order, and a fresh
+// cluster carries a subscription to its other servers only once its
+// routes are up: while nothing answers the store RPC (no responders),
+// openRPC waits for the ingester, logging it, until the builder's
+// context ends. Other failures are returned at once.
+func (b *builder) openRPC(rpc RPCClient, handshake string) (*remote.Store, error) {
+	const logEvery = 30 * time.Second
+	var since, logged time.Time
+	backoff := 100 * time.Millisecond
+	for {
+		st, err := rpc.Open(b.ctx, handshake)
+		if err == nil {
+			if !since.IsZero() {
+				b.log.Info("the store RPC answers", "worker", handshake, "waited", time.Since(since).Round(time.Millisecond))
+			}
+			b.cl.add(func() { _ = st.Close() })
+			return st, nil
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || b.ctx.Err() != nil {
+			return nil, err
+		}
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(logged) >= logEvery {
+			logged = now
+			b.log.Warn("waiting for the store RPC: nothing answers it yet (is the partition's ingester running, and may this NATS user reach its subject?)",
+				"worker", handshake, "subject", rpc.Subject, "waiting", now.Sub(since).Round(time.Second))
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-b.ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (waiting for the store RPC: %w)", b.ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // alerts returns the OnAlert hook of a log, publishing on nc.
@@ -397,11 +441,10 @@ func (b *builder) sealer(cfg SealerConfig, nc *nats.Conn) error {
 			rpc.Subject = part.RPCSubject()
 		}
 	}
-	st, err := rpc.Open(b.ctx, "sealer")
+	st, err := b.openRPC(rpc, "sealer")
 	if err != nil {
 		return err
 	}
-	b.cl.add(func() { _ = st.Close() })
 	w := cfg.Worker
 	w.Conn, w.Store, w.Logger, w.Metrics, w.Partition = nc, st, b.log, b.metrics, part
 	s, err := pipeline.NewSealer(w)
@@ -502,11 +545,10 @@ func (b *builder) signer(cfg SignerConfig, nc *nats.Conn) error {
 			rpc.Subject = part.RPCSubject()
 		}
 	}
-	st, err := rpc.Open(b.ctx, "signer")
+	st, err := b.openRPC(rpc, "signer")
 	if err != nil {
 		return err
 	}
-	b.cl.add(func() { _ = st.Close() })
 	opts := securelog.Options{Signer: ks, HeadFile: cfg.HeadFile, Logger: b.log, OnAlert: b.alerts(nc, "signer"), Closed: cfg.closed}
 	if err := cfg.Anchor.Apply(&opts); err != nil {
 		return err
