@@ -54,6 +54,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +84,7 @@ func main() {
 	runs := flag.Int("runs", 1, "repetitions of every mode (medians printed when > 1)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the closed-loop runs (of the open-loop runs with -closed=false; of the -child process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the closed-loop runs")
+	traceFile := flag.String("trace", "", "write a runtime execution trace of the open-loop runs (go tool trace; -pprof=sched shows where goroutines waited for a CPU)")
 	child := flag.String("child", "", "internal: run one measurement in this child process (group-commit, audit)")
 	bundlePath := flag.String("bundle", "", "internal: the bundle of -child audit")
 	library := flag.Bool("library", false, "run the library measurements (group commit, RSS, batch vs raw pebble)")
@@ -200,7 +202,9 @@ func main() {
 			if !*closed { // else the closed loop's run has the profile
 				stopProfile = startProfiles(*cpuprofile, *memprofile, run)
 			}
+			stopTrace := startTrace(*traceFile, run)
 			r, err := runOpen(o, rt, *duration)
+			stopTrace()
 			if stopProfile != nil {
 				stopProfile()
 			}
@@ -281,6 +285,31 @@ func startProfiles(cpu, mem string, run int) func() {
 				fail(err)
 			}
 			f.Close()
+		}
+	}
+}
+
+// startTrace starts a runtime execution trace into name (name.RUN after
+// the first run); the returned function stops it. An empty name traces
+// nothing.
+func startTrace(name string, run int) func() {
+	if name == "" {
+		return func() {}
+	}
+	if run > 1 {
+		name = fmt.Sprintf("%s.%d", name, run)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		fail(err)
+	}
+	if err := trace.Start(f); err != nil {
+		fail(err)
+	}
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			fail(err)
 		}
 	}
 }
