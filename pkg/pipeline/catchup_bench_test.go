@@ -15,9 +15,8 @@ import (
 )
 
 // BenchmarkCatchUpRead: the catch-up reader's throughput and process CPU
-// (client and in-process server) per message over a stream of stored
-// 256-byte events, catchUpWindow messages per read: one batched direct
-// get (readDirect) or that many message gets in flight (readMsgGets).
+// (client and in-process server) per message (readFrom with
+// catchUpWindow gets in flight) over a stream of stored 256-byte events.
 func BenchmarkCatchUpRead(b *testing.B) {
 	ns, err := StartServer(ServerConfig{StoreDir: b.TempDir()})
 	if err != nil {
@@ -55,29 +54,23 @@ func BenchmarkCatchUpRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, bc := range []struct {
-		name string
-		read func(context.Context, uint64, int) ([]inItem, error)
-	}{{"direct", in.readDirect}, {"msg-get", in.readMsgGets}} {
-		b.Run(bc.name, func(b *testing.B) {
-			var ru0, ru1 syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-			read := 0
-			for b.Loop() {
-				from := uint64(1)
-				for from <= n {
-					items, err := bc.read(ctx, from, catchUpWindow)
-					if err != nil {
-						b.Fatal(err)
-					}
-					read += len(items)
-					from = items[len(items)-1].seq + 1
-				}
+	b.ResetTimer()
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	read := 0
+	for b.Loop() {
+		from := uint64(1)
+		for from <= n {
+			items, err := in.readFrom(ctx, from, catchUpWindow)
+			if err != nil {
+				b.Fatal(err)
 			}
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-			cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-			b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "msgs/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(read), "cpu-µs/msg")
-		})
+			read += len(items)
+			from = items[len(items)-1].seq + 1
+		}
 	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(read), "cpu-µs/msg")
 }

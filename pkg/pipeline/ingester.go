@@ -97,9 +97,6 @@ type Ingester struct {
 	once    sync.Once
 	post    chan func() // receipts and acks of committed batches, in order
 	notes   *notices    // announcements and marks, shared by the batches of an interval
-	// noDirect: the stream answers no direct gets; catch-up reads use
-	// message gets (readFrom).
-	noDirect atomic.Bool
 }
 
 // NewIngester checks cfg and returns an ingester.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -305,93 +304,12 @@ type msgGetMessage struct {
 	Data    []byte    `json:"data"`
 }
 
-// readFrom reads up to window of the ingester's messages at stream
-// sequences from.., in order, with one batched direct get (readDirect)
-// when the stream allows direct gets, else with window message gets in
-// flight (readMsgGets).
+// readFrom reads, with window gets in flight, the ingester's messages at
+// stream sequences from.., in order: each get asks for the first message
+// of the filter at or after one sequence. The run ends before the first
+// sequence with nothing stored at or after it (later answers could skip a
+// message stored in between).
 func (in *Ingester) readFrom(ctx context.Context, from uint64, window int) ([]inItem, error) {
-	if !in.noDirect.Load() {
-		items, err := in.readDirect(ctx, from, window)
-		if !errors.Is(err, errNoDirectGet) {
-			return items, err
-		}
-		in.noDirect.Store(true)
-		in.log.Info("the stream does not allow direct gets: catch-up reads use the JetStream API's message get (slower)", "stream", in.cfg.Stream)
-	}
-	return in.readMsgGets(ctx, from, window)
-}
-
-// errNoDirectGet: nothing answers direct gets on the stream (it was
-// created without allow_direct).
-var errNoDirectGet = errors.New("no direct get responders")
-
-// readDirect reads with one batched direct get (nats-server 2.11 and
-// later): the first window messages of the filter at or after from, sent
-// one by one to an inbox and ended by a 204 EOB status. nats-server
-// answers a client's direct get in the client's own read loop, outside
-// the stream's storage loop, and takes the stream's read lock once for
-// the batch. A replica that answers may lag its leader but stores in
-// order, so a run has no gaps; it just ends earlier.
-func (in *Ingester) readDirect(ctx context.Context, from uint64, window int) ([]inItem, error) {
-	nc := in.cfg.Conn
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, fmt.Errorf("direct get: subscribe: %w", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	req := fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q,"batch":%d}`, from, in.cfg.FilterSubject, window)
-	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+in.cfg.Stream, inbox, req); err != nil {
-		return nil, fmt.Errorf("direct get at or after %d: %w", from, err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second) // one bound for the round
-	defer cancel()
-	items := make([]inItem, 0, window)
-	last := from - 1
-	for {
-		m, err := sub.NextMsgWithContext(rctx)
-		if errors.Is(err, nats.ErrNoResponders) {
-			return nil, errNoDirectGet
-		}
-		if err != nil {
-			if len(items) > 0 && ctx.Err() == nil {
-				return items, nil // use what came (the EOB was lost or late)
-			}
-			return nil, fmt.Errorf("direct get at or after %d: %w", from, err)
-		}
-		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-			switch st := m.Header.Get("Status"); st {
-			case "204", "404": // end of the batch; nothing (more) stored
-				return items, nil
-			case "503":
-				return nil, errNoDirectGet
-			default:
-				if len(items) > 0 {
-					return items, nil
-				}
-				return nil, fmt.Errorf("direct get at or after %d: status %s %s", from, st, m.Header.Get("Description"))
-			}
-		}
-		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		if err != nil || seq <= last {
-			return nil, fmt.Errorf("direct get at or after %d: message without a valid %s after %d (%q)", from, jetstream.SequenceHeader, last, m.Header.Get(jetstream.SequenceHeader))
-		}
-		last = seq
-		it := in.parse(seq, m.Header.Get(jetstream.SubjectHeader), m.Header.Get(wire.MsgIDHeader), m.Data)
-		if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
-			it.stored = ts.UnixNano()
-		}
-		it.taken = time.Now().UnixNano()
-		items = append(items, it)
-	}
-}
-
-// readMsgGets reads, with window gets in flight, the ingester's messages
-// at stream sequences from.., in order: each get asks for the first
-// message of the filter at or after one sequence. The run ends before the
-// first sequence with nothing stored at or after it (later answers could
-// skip a message stored in between).
-func (in *Ingester) readMsgGets(ctx context.Context, from uint64, window int) ([]inItem, error) {
 	subject := "$JS.API.STREAM.MSG.GET." + in.cfg.Stream
 	replies := make([]msgGetReply, window)
 	errs := make([]error, window)

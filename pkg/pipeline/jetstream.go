@@ -57,8 +57,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	}
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: cfg.Partition.InStream(), Subjects: []string{cfg.Partition.InSubjects()}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge, Replicas: cfg.Replicas,
-			AllowDirect: true}, // the ingester's catch-up reads (readDirect)
+			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: cfg.MaxAge, Replicas: cfg.Replicas},
 		{Name: wire.DLQStream, Subjects: []string{wire.DLQSubjects}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Duplicates: cfg.Duplicates, MaxAge: 30 * 24 * time.Hour, Replicas: cfg.Replicas},
 		{Name: cfg.Partition.AppendedStream(), Subjects: []string{cfg.Partition.Wildcard(wire.KindAppended)}, Storage: jetstream.FileStorage,
