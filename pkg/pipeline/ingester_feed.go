@@ -309,6 +309,13 @@ type msgGetMessage struct {
 // of the filter at or after one sequence. The run ends before the first
 // sequence with nothing stored at or after it (later answers could skip a
 // message stored in between).
+//
+// It uses the JetStream API's message get, one request per message, and
+// not a batched direct get ($JS.API.DIRECT.GET with "batch"), although
+// that costs 27 instead of 66 µs of CPU per message: nats-server sends a
+// direct get's replies through the stream's internal loop, which sends
+// nothing while it stores a burst — the very time catch-up reads are for
+// (TestBurstNoStall stalled with them).
 func (in *Ingester) readFrom(ctx context.Context, from uint64, window int) ([]inItem, error) {
 	subject := "$JS.API.STREAM.MSG.GET." + in.cfg.Stream
 	replies := make([]msgGetReply, window)
