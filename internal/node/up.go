@@ -321,6 +321,10 @@ func Up(ctx context.Context, cfg UpConfig, started func(Info)) error {
 	// The ingester (and HTTP) run first; the rest starts once it consumes.
 	g := newGroup(ctx)
 	defer func() { g.stop(); _ = g.wait() }()
+	// What the builder still does (opening the store RPC, which waits
+	// while nothing answers it) ends with the group: an ingester that
+	// fails now stops up instead of leaving the others waiting for it.
+	b.ctx = g.ctx
 	g.run(b.services...)
 	b.services = nil
 	select {
