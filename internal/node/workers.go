@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,7 @@ import (
 	"github.com/securelog/securelog/pkg/store"
 	"github.com/securelog/securelog/pkg/store/remote"
 	"github.com/securelog/securelog/pkg/tlog"
+	"github.com/securelog/securelog/pkg/transport"
 	"github.com/securelog/securelog/pkg/wire"
 	"github.com/securelog/securelog/pkg/witnessd"
 )
@@ -73,7 +75,7 @@ func (b *builder) openStore(cfg StoreConfig) (store.Store, error) {
 // openRPC opens the remote store a split worker reads over rpc; it
 // closes with the builder. Workers start in any order, and a fresh
 // cluster carries a subscription to its other servers only once its
-// routes are up: while nothing answers the store RPC (no responders),
+// routes are up: while the store RPC's server is not up (storeNotUpYet),
 // openRPC waits for the ingester, logging it, until the builder's
 // context ends. Other failures are returned at once.
 func (b *builder) openRPC(rpc RPCClient, handshake string) (*remote.Store, error) {
@@ -89,7 +91,7 @@ func (b *builder) openRPC(rpc RPCClient, handshake string) (*remote.Store, error
 			b.cl.add(func() { _ = st.Close() })
 			return st, nil
 		}
-		if !errors.Is(err, nats.ErrNoResponders) || b.ctx.Err() != nil {
+		if !storeNotUpYet(err) || b.ctx.Err() != nil {
 			return nil, err
 		}
 		now := time.Now()
@@ -110,6 +112,16 @@ func (b *builder) openRPC(rpc RPCClient, handshake string) (*remote.Store, error
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// storeNotUpYet reports whether err says that the store RPC's server is
+// not up yet: no responders on its NATS subject, nothing listening on its
+// HTTP port, or its listener answering 503 (an ingester's does until it
+// has JetStream).
+func storeNotUpYet(err error) bool {
+	var se *transport.StatusError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.As(err, &se) && se.Status == http.StatusServiceUnavailable
 }
 
 // alerts returns the OnAlert hook of a log, publishing on nc.
