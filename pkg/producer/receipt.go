@@ -188,19 +188,7 @@ func (s *receiptScanner) fields(field func(key []byte)) {
 
 // item reads one receipt item into it.
 func (s *receiptScanner) item(it *receiptItem) {
-	if !s.eat('{') {
-		s.ok = false
-		return
-	}
-	if s.eat('}') {
-		return
-	}
-	for s.ok {
-		key := s.str()
-		if !s.ok || !s.eat(':') {
-			s.ok = false
-			return
-		}
+	s.fields(func(key []byte) {
 		switch string(key) {
 		case "msg_id":
 			v := s.str()
@@ -220,13 +208,7 @@ func (s *receiptScanner) item(it *receiptItem) {
 		default:
 			s.ok = false
 		}
-		if !s.ok || s.eat('}') {
-			return
-		}
-		if !s.eat(',') {
-			s.ok = false
-		}
-	}
+	})
 }
 
 // items reads an array of receipt items into dst[:0].
