@@ -1,8 +1,9 @@
 package securelog
 
 import (
-	"strconv"
 	"time"
+
+	"github.com/securelog/securelog/pkg/wire"
 )
 
 // stamper formats entry timestamps exactly as wire.FormatTime does, reusing
@@ -24,22 +25,8 @@ func (s *stamper) format(t time.Time) string {
 		s.prefix = t.AppendFormat(s.prefix[:0], "2006-01-02T15:04:05")
 	}
 	b := append(s.buf[:0], s.prefix...)
-	if ns := t.Nanosecond(); ns != 0 {
-		digits, v := 9, ns
-		switch {
-		case ns%1_000_000 == 0:
-			digits, v = 3, ns/1_000_000
-		case ns%1_000 == 0:
-			digits, v = 6, ns/1_000
-		}
-		// v + 10^digits has digits+1 digits, the first a 1: the point.
-		n := len(b)
-		b = strconv.AppendInt(b, int64(v)+pow10[digits], 10)
-		b[n] = '.'
-	}
+	b = wire.AppendTimeFraction(b, t.Nanosecond())
 	b = append(b, "+00:00"...)
 	s.buf = b
 	return string(b)
 }
-
-var pow10 = [...]int64{3: 1e3, 6: 1e6, 9: 1e9}
