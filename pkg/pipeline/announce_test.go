@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/securelog/securelog/pkg/store/memory"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -28,10 +27,7 @@ func TestAnnouncementsCoalescedAcrossBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memory.New()
-	if err := st.Init(context.Background(), "t"); err != nil {
-		t.Fatal(err)
-	}
+	st := memStore(t)
 	l := openLog(t, st)
 	in, err := NewIngester(IngesterConfig{Log: l, Conn: nc, Logger: quiet(), MaxBatch: 1})
 	if err != nil {

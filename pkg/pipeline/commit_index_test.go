@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/securelog/securelog/pkg/store/memory"
 	"github.com/securelog/securelog/pkg/wire"
 )
 
@@ -38,10 +37,7 @@ func TestCommitLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memory.New()
-	if err := st.Init(context.Background(), "t"); err != nil {
-		t.Fatal(err)
-	}
+	st := memStore(t)
 	_, stop := runIngester(t, nc, openLog(t, st))
 	publish(t, js, "a", 0, 30)
 	bad := nats.NewMsg(wire.SubjectFor(wire.KindIn, "a"))

@@ -10,8 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/securelog/securelog/pkg/store/memory"
 )
 
 // committer records the batches a feed commits; gate, if set, holds each
@@ -283,10 +281,7 @@ func TestCatchUpNotForAFreshMessage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := memory.New()
-			if err := st.Init(context.Background(), "t"); err != nil {
-				t.Fatal(err)
-			}
+			st := memStore(t)
 			in, err := NewIngester(IngesterConfig{Log: openLog(t, st), Conn: nc, Logger: quiet()})
 			if err != nil {
 				t.Fatal(err)

@@ -49,6 +49,16 @@ func startNATS(t *testing.T) *nats.Conn {
 	return nc
 }
 
+// memStore returns an initialised in-memory store.
+func memStore(t testing.TB) *memory.Store {
+	t.Helper()
+	st := memory.New()
+	if err := st.Init(context.Background(), "t"); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func openLog(t testing.TB, st store.Store) *securelog.Log {
 	t.Helper()
 	l := securelog.New(st, securelog.Options{Logger: quiet()})
@@ -116,10 +126,7 @@ func TestIngesterResumesFromStorePosition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memory.New()
-	if err := st.Init(context.Background(), "t"); err != nil {
-		t.Fatal(err)
-	}
+	st := memStore(t)
 	l := openLog(t, st)
 	in, stop := runIngester(t, nc, l)
 	publish(t, js, "s", 0, 120)
@@ -163,10 +170,7 @@ func TestIngesterResumesFromStorePosition(t *testing.T) {
 // close requests seal the segment (empty-segment when nothing is open).
 func TestIngesterRequests(t *testing.T) {
 	nc := startNATS(t)
-	st := memory.New()
-	if err := st.Init(context.Background(), "t"); err != nil {
-		t.Fatal(err)
-	}
+	st := memStore(t)
 	_, stop := runIngester(t, nc, openLog(t, st))
 	defer stop()
 	sealed, err := nc.SubscribeSync(wire.SubjectFor(wire.KindSealed, "r"))
