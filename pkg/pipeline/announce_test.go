@@ -22,11 +22,7 @@ import (
 // share announcements and marks, and what is announced must still add up
 // to every committed entry, with the newest mark written.
 func TestAnnouncementsCoalescedAcrossBatches(t *testing.T) {
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := startJetStream(t)
 	st := memStore(t)
 	l := openLog(t, st)
 	in, err := NewIngester(IngesterConfig{Log: l, Conn: nc, Logger: quiet(), MaxBatch: 1})

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securelog/securelog/pkg/wire"
 )
@@ -32,11 +31,7 @@ func lookupCommit(t *testing.T, nc *nats.Conn, js uint64) wire.CommitLookupReply
 // seqno and entry hash, rejected ones as not committed, future ones as
 // pending — also after the ingester restarts.
 func TestCommitLookup(t *testing.T) {
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := startJetStream(t)
 	st := memStore(t)
 	_, stop := runIngester(t, nc, openLog(t, st))
 	publish(t, js, "a", 0, 30)

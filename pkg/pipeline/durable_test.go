@@ -83,11 +83,7 @@ func sealedAndSigned(st store.Store, streams ...string) error {
 // (their scan interval is an hour and their consumers already exist).
 func TestWorkersResumeFromDurablePosition(t *testing.T) {
 	ctx := context.Background()
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := startJetStream(t)
 	st := memory.New()
 	if err := st.Init(ctx, "t"); err != nil {
 		t.Fatal(err)

@@ -49,6 +49,18 @@ func startNATS(t *testing.T) *nats.Conn {
 	return nc
 }
 
+// startJetStream starts a server (startNATS) and returns a connection to
+// it and its JetStream.
+func startJetStream(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc := startNATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 // memStore returns an initialised in-memory store.
 func memStore(t testing.TB) *memory.Store {
 	t.Helper()
@@ -121,11 +133,7 @@ func entries(t *testing.T, st store.Store, stream string) []wire.EntryRow {
 // store (a restart) continues after the recorded position: no event is
 // applied twice, none is lost, and re-published duplicates are dropped.
 func TestIngesterResumesFromStorePosition(t *testing.T) {
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := startJetStream(t)
 	st := memStore(t)
 	l := openLog(t, st)
 	in, stop := runIngester(t, nc, l)
