@@ -26,11 +26,7 @@ import (
 // msg id (JetStream stores it once), and Wait must return its commit.
 func TestPublishSurvivesALostPublish(t *testing.T) {
 	url, nc, swallowed, closeHole := blackHole(t)
-	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := lostProducer(t, nc, producer.Options{Logger: testLogger(t), AckTimeout: 300 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f := publishLost(t, ctx, pc, swallowed, "lost")
@@ -48,11 +44,7 @@ func TestPublishSurvivesALostPublish(t *testing.T) {
 // fails with an error that says what happened and names the msg id.
 func TestPublishNeverAcknowledgedFails(t *testing.T) {
 	_, nc, swallowed, _ := blackHole(t)
-	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: 100 * time.Millisecond, RepublishFor: 350 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := lostProducer(t, nc, producer.Options{Logger: testLogger(t), AckTimeout: 100 * time.Millisecond, RepublishFor: 350 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f, err := pc.Publish(ctx, "void", producer.Event{Type: "t", Severity: wire.Info, Producer: "it", Payload: []byte("x"), MsgID: "void-1"})
@@ -77,11 +69,7 @@ func TestPublishNeverAcknowledgedFails(t *testing.T) {
 func TestPublishSurvivesAReconnect(t *testing.T) {
 	url, nc, swallowed, closeHole := blackHole(t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	// AckTimeout is long: only the reconnect can end the first attempt.
-	pc, err := producer.New(nc, producer.Options{Logger: testLogger(t), AckTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := lostProducer(t, nc, producer.Options{Logger: testLogger(t), AckTimeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f := publishLost(t, ctx, pc, swallowed, "recon")
@@ -99,6 +87,17 @@ func TestPublishSurvivesAReconnect(t *testing.T) {
 		t.Fatalf("an event in flight across a reconnect: %v", err)
 	}
 	storedOnce(t, ctx, nc, "recon", got)
+}
+
+// lostProducer returns a producer on nc with opts, closed at cleanup.
+func lostProducer(t *testing.T, nc *nats.Conn, opts producer.Options) *producer.Client {
+	t.Helper()
+	pc, err := producer.New(nc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	return pc
 }
 
 // blackHole starts a JetStream-enabled server without any stream and
